@@ -1,0 +1,513 @@
+//! `fsfeed`: the command line of the fsfeed change ledger.
+//!
+//! Every command takes `--ledger DIR`. `tail`, `stats` and `cursors` open the
+//! ledger read-only (a RocksDB secondary instance) and never take the
+//! writer's lock, so they run beside a process that appends. Errors go to
+//! stderr as `fsfeed: error[CODE]: message` with exit status 2 for bad input
+//! and 1 otherwise.
+
+use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use fsfeed::render::Format;
+use fsfeed::{
+    CursorOptions, Durability, Error, Filter, Ledger, OnGap, Op, OpenOptions, Retention, Start,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(
+    name = "fsfeed",
+    version,
+    about = "A durable change feed for filesystems and object stores"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct LedgerArg {
+    /// The ledger directory.
+    #[arg(long, value_name = "DIR")]
+    ledger: PathBuf,
+}
+
+#[derive(Args, Default)]
+struct RetentionArgs {
+    /// Keep at most N events.
+    #[arg(long, value_name = "N")]
+    max_events: Option<u64>,
+    /// Keep events whose op time is within SECS of the newest.
+    #[arg(long, value_name = "SECS")]
+    max_age: Option<u64>,
+    /// Keep at most B bytes of events.
+    #[arg(long, value_name = "B")]
+    max_bytes: Option<u64>,
+    /// Hold the limits above back for the slowest named cursor...
+    #[arg(long)]
+    keep_for_cursors: bool,
+    /// ...but never keep more than N events for it.
+    #[arg(long, value_name = "N", requires = "keep_for_cursors")]
+    hard_max_events: Option<u64>,
+    /// ...nor more than B bytes.
+    #[arg(long, value_name = "B", requires = "keep_for_cursors")]
+    hard_max_bytes: Option<u64>,
+}
+
+impl RetentionArgs {
+    fn retention(&self) -> Option<Retention> {
+        let r = Retention {
+            max_events: self.max_events,
+            max_age_us: self.max_age.map(|s| s.saturating_mul(1_000_000)),
+            max_bytes: self.max_bytes,
+            keep_for_cursors: self.keep_for_cursors,
+            hard_max_events: self.hard_max_events,
+            hard_max_bytes: self.hard_max_bytes,
+        };
+        (r != Retention::default()).then_some(r)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a ledger (or change the retention of an existing one).
+    Init {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        #[command(flatten)]
+        retention: RetentionArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Append ops given as JSON lines on stdin; prints {"first_seq","last_seq","count"}.
+    Append {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        /// sync (fsync per group commit), buffered, or none (tests only).
+        #[arg(long, default_value = "sync")]
+        durability: String,
+        /// Ops per atomic batch: a bad line fails its whole batch.
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+    },
+    /// Print records, one JSON line each.
+    Tail(TailArgs),
+    /// Counts, sizes and cursors.
+    Stats {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List named cursors (or delete one).
+    Cursors {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        /// Forget this cursor (opens the ledger for writing).
+        #[arg(long, value_name = "NAME")]
+        delete: Option<String>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a deterministic, realistic op workload as JSON lines (for `append`).
+    Workload {
+        /// How many ops.
+        #[arg(long, default_value_t = 1000)]
+        events: u64,
+        /// Seed: the same seed gives the same ops.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Op time of the first op, µs since the epoch (default: now).
+        #[arg(long)]
+        start_us: Option<i64>,
+    },
+    /// Write a consistent copy of the ledger to another directory.
+    Checkpoint {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        /// Target directory (must not exist or be empty).
+        #[arg(long, value_name = "DIR2")]
+        to: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct TailArgs {
+    #[command(flatten)]
+    ledger: LedgerArg,
+    /// Output format.
+    #[arg(long, default_value = "native")]
+    format: String,
+    /// earliest, latest, committed, a seq, SEQ:SUB, or an RFC 3339 time
+    /// (default: committed with --cursor, else earliest).
+    #[arg(long)]
+    from: Option<String>,
+    /// Named cursor to read with.
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Commit the cursor after each batch is printed.
+    #[arg(long, requires = "cursor")]
+    commit: bool,
+    /// Stop after N records.
+    #[arg(long, value_name = "N")]
+    max: Option<u64>,
+    /// How long one read waits for new records (default 0, or 1000 with --follow).
+    #[arg(long, value_name = "T")]
+    timeout_ms: Option<u64>,
+    /// Keep waiting for new records.
+    #[arg(long)]
+    follow: bool,
+    /// Only this bucket (repeatable).
+    #[arg(long)]
+    bucket: Vec<String>,
+    /// Only keys with this prefix.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Only keys with this suffix.
+    #[arg(long)]
+    suffix: Option<String>,
+    /// Only this op kind (repeatable).
+    #[arg(long)]
+    kind: Vec<String>,
+    /// report (a {"gap":..} line) or error (exit status 3).
+    #[arg(long, default_value = "report")]
+    on_gap: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Pipe) => ExitCode::SUCCESS,
+        Err(Failure::Fsfeed(e)) => {
+            eprintln!("fsfeed: error[{}]: {e}", e.code());
+            match e {
+                Error::Gap { .. } => ExitCode::from(3),
+                e if e.is_invalid_input() => ExitCode::from(2),
+                _ => ExitCode::from(1),
+            }
+        }
+    }
+}
+
+enum Failure {
+    Fsfeed(Error),
+    /// stdout was closed (`fsfeed tail | head`): stop quietly.
+    Pipe,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Fsfeed(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Failure::Pipe
+        } else {
+            Failure::Fsfeed(Error::Io(e))
+        }
+    }
+}
+
+type Out = Result<(), Failure>;
+
+fn run(cli: Cli) -> Out {
+    match cli.command {
+        Command::Init {
+            ledger,
+            retention,
+            json,
+        } => init(ledger.ledger, retention, json),
+        Command::Append {
+            ledger,
+            durability,
+            batch_size,
+        } => append(ledger.ledger, &durability, batch_size),
+        Command::Tail(args) => tail(args),
+        Command::Stats { ledger, json } => stats(ledger.ledger, json),
+        Command::Cursors {
+            ledger,
+            delete,
+            json,
+        } => cursors(ledger.ledger, delete, json),
+        Command::Workload {
+            events,
+            seed,
+            start_us,
+        } => {
+            let start = start_us.unwrap_or_else(fsfeed::op::now_us);
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::new(stdout.lock());
+            for op in fsfeed::workload::Workload::new(seed, start).take(events as usize) {
+                writeln!(out, "{}", op.to_json_value())?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+        Command::Checkpoint { ledger, to } => {
+            let l = Ledger::open_with(
+                &ledger.ledger,
+                OpenOptions {
+                    create: false,
+                    ..Default::default()
+                },
+            )?;
+            l.checkpoint(&to)?;
+            println!("{}", json!({"checkpoint": to}));
+            Ok(())
+        }
+    }
+}
+
+fn init(dir: PathBuf, retention: RetentionArgs, json_out: bool) -> Out {
+    let ledger = Ledger::open_with(
+        &dir,
+        OpenOptions {
+            retention: retention.retention(),
+            ..Default::default()
+        },
+    )?;
+    let stats = ledger.stats()?;
+    if json_out {
+        println!("{}", serde_json::to_string(&stats).expect("stats JSON"));
+    } else {
+        println!(
+            "ledger {} ready: {} events (seq {}..={})",
+            dir.display(),
+            stats.events,
+            stats.first_seq,
+            stats.head_seq
+        );
+    }
+    Ok(())
+}
+
+fn append(dir: PathBuf, durability: &str, batch_size: usize) -> Out {
+    if batch_size == 0 {
+        return Err(Error::InvalidArgument("--batch-size must be at least 1".into()).into());
+    }
+    let ledger = Ledger::open_with(
+        &dir,
+        OpenOptions {
+            create: false,
+            durability: Durability::parse(durability)?,
+            ..Default::default()
+        },
+    )?;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} ops appended ({per_sec})")
+            .expect("progress template"),
+    );
+    let mut first: Option<u64> = None;
+    let mut last: Option<u64> = None;
+    let mut count = 0u64;
+    let mut ops = Vec::with_capacity(batch_size);
+    let mut lines = Vec::with_capacity(batch_size);
+    let flush = |ops: &mut Vec<Op>, lines: &mut Vec<usize>| -> Result<Option<(u64, u64)>, Error> {
+        if ops.is_empty() {
+            return Ok(None);
+        }
+        let n = ops.len();
+        let res = ledger
+            .append_batch(std::mem::take(ops))
+            .map_err(|e| match &e {
+                Error::TxidNotIncreasing { index, .. }
+                | Error::UnknownParent { index, .. }
+                | Error::RenameToSelf { index }
+                | Error::InvalidOp { index, .. }
+                | Error::InvalidKey { index, .. } => {
+                    let line = lines.get(*index).copied().unwrap_or(0);
+                    e.with_index(line)
+                }
+                _ => e,
+            });
+        lines.clear();
+        let r = res?;
+        debug_assert_eq!((r.1 - r.0 + 1) as usize, n);
+        Ok(Some(r))
+    };
+    let stdin = io::stdin();
+    let mut result: Result<(), Error> = Ok(());
+    for (i, line) in stdin.lock().lines().enumerate() {
+        let lineno = i + 1;
+        let line = line.map_err(Error::Io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match Op::from_json(&line, lineno) {
+            Ok(op) => {
+                ops.push(op);
+                lines.push(lineno);
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+        if ops.len() >= batch_size {
+            match flush(&mut ops, &mut lines) {
+                Ok(Some((a, b))) => {
+                    first.get_or_insert(a);
+                    last = Some(b);
+                    count += b - a + 1;
+                    bar.set_position(count);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+    }
+    if result.is_ok() {
+        match flush(&mut ops, &mut lines) {
+            Ok(Some((a, b))) => {
+                first.get_or_insert(a);
+                last = Some(b);
+                count += b - a + 1;
+            }
+            Ok(None) => {}
+            Err(e) => result = Err(e),
+        }
+    }
+    bar.finish_and_clear();
+    let summary = json!({"first_seq": first, "last_seq": last, "count": count});
+    match result {
+        Ok(()) => {
+            println!("{summary}");
+            Ok(())
+        }
+        Err(e) => {
+            if count > 0 {
+                eprintln!("fsfeed: appended before the error: {summary}");
+            }
+            Err(e.into())
+        }
+    }
+}
+
+fn tail(a: TailArgs) -> Out {
+    let format: Format = a.format.parse()?;
+    let on_gap: OnGap = a.on_gap.parse()?;
+    let filter = Filter {
+        buckets: a.bucket.clone(),
+        prefix: a.prefix.clone(),
+        suffix: a.suffix.clone(),
+        kinds: a.kind.clone(),
+    };
+    let start = match &a.from {
+        Some(s) => s.parse::<Start>()?,
+        None if a.cursor.is_some() => Start::Committed,
+        None => Start::Earliest,
+    };
+    if a.max == Some(0) {
+        return Err(Error::InvalidArgument("--max must be at least 1".into()).into());
+    }
+    let ledger = Ledger::open_read_only(&a.ledger.ledger)?;
+    let mut cursor = ledger.cursor(
+        a.cursor.as_deref(),
+        CursorOptions {
+            start,
+            on_gap,
+            filter,
+            ..Default::default()
+        },
+    )?;
+    let renderer = format.renderer();
+    let timeout = Duration::from_millis(a.timeout_ms.unwrap_or(if a.follow { 1000 } else { 0 }));
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut printed = 0u64;
+    loop {
+        let want = a
+            .max
+            .map(|m| (m - printed).min(1000) as usize)
+            .unwrap_or(1000);
+        let batch = cursor.read(want, timeout)?;
+        if let Some(g) = batch.gap {
+            writeln!(
+                out,
+                "{}",
+                json!({"gap": {"expected": g.expected, "actual": g.actual}})
+            )?;
+        }
+        for r in &batch.records {
+            writeln!(out, "{}", renderer.render(r))?;
+        }
+        printed += batch.records.len() as u64;
+        out.flush()?;
+        if a.commit {
+            cursor.commit(batch.next)?;
+        }
+        if a.max.is_some_and(|m| printed >= m) || (batch.is_empty() && !a.follow) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn stats(dir: PathBuf, json_out: bool) -> Out {
+    let ledger = Ledger::open_read_only(&dir)?;
+    let s = ledger.stats()?;
+    if json_out {
+        println!("{}", serde_json::to_string(&s).expect("stats JSON"));
+        return Ok(());
+    }
+    println!("first_seq  {}", s.first_seq);
+    println!("head_seq   {}", s.head_seq);
+    println!("events     {}", s.events);
+    println!("bytes      {}", s.bytes);
+    for c in &s.cursors {
+        println!(
+            "cursor {:<24} at {:<14} lag {}",
+            c.name,
+            c.position.to_string(),
+            c.lag
+        );
+    }
+    Ok(())
+}
+
+fn cursors(dir: PathBuf, delete: Option<String>, json_out: bool) -> Out {
+    if let Some(name) = delete {
+        let ledger = Ledger::open_with(
+            &dir,
+            OpenOptions {
+                create: false,
+                ..Default::default()
+            },
+        )?;
+        let found = ledger.delete_cursor(&name)?;
+        println!("{}", json!({"deleted": name, "found": found}));
+        return Ok(());
+    }
+    let ledger = Ledger::open_read_only(&dir)?;
+    let list = ledger.cursors()?;
+    if json_out {
+        println!("{}", serde_json::to_string(&list).expect("cursors JSON"));
+    } else {
+        for c in &list {
+            println!(
+                "{:<24} {:<14} lag {:<10} ({})",
+                c.name,
+                c.position.to_string(),
+                c.lag,
+                c.store
+            );
+        }
+    }
+    Ok(())
+}

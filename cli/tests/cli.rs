@@ -1,0 +1,301 @@
+//! The `fsfeed` command line, run as a user runs it.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const T0: i64 = 1_767_225_600_000_000;
+
+fn fsfeed(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fsfeed"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(args: &[&str], stdin: &str) -> String {
+    let out = fsfeed(args, stdin);
+    assert!(
+        out.status.success(),
+        "fsfeed {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn lines(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn ops(from: u64, n: u64) -> String {
+    (from..from + n)
+        .map(|i| {
+            format!(
+                r#"{{"kind":"commit","volume":"v","bucket":"b","key":"dir/f{i}","size":{i},"etag":"e","time_us":{}}}"#,
+                T0 + i as i64 * 1000
+            ) + "\n"
+        })
+        .collect()
+}
+
+fn ledger(dir: &Path) -> String {
+    dir.join("l").to_str().unwrap().to_string()
+}
+
+#[test]
+fn init_append_tail_stats() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l, "--max-events", "100"], "");
+    let out: Value = serde_json::from_str(&ok(&["append", "--ledger", &l], &ops(0, 5))).unwrap();
+    assert_eq!(
+        out,
+        serde_json::json!({"first_seq": 1, "last_seq": 5, "count": 5})
+    );
+    let recs = lines(&ok(&["tail", "--ledger", &l, "--from", "earliest"], ""));
+    assert_eq!(recs.len(), 5);
+    assert_eq!(recs[0]["seq"], 1);
+    assert_eq!(recs[4]["key"], "dir/f4");
+    let recs = lines(&ok(
+        &["tail", "--ledger", &l, "--from", "3", "--max", "1"],
+        "",
+    ));
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["seq"], 3);
+    let recs = lines(&ok(
+        &["tail", "--ledger", &l, "--prefix", "dir/f", "--suffix", "2"],
+        "",
+    ));
+    assert_eq!(recs.len(), 1);
+    let recs = lines(&ok(
+        &["tail", "--ledger", &l, "--from", "2026-01-01T00:00:00.003Z"],
+        "",
+    ));
+    assert_eq!(recs[0]["seq"], 4);
+    let stats: Value = serde_json::from_str(&ok(&["stats", "--ledger", &l, "--json"], "")).unwrap();
+    assert_eq!(stats["first_seq"], 1);
+    assert_eq!(stats["head_seq"], 5);
+    assert_eq!(stats["events"], 5);
+    assert!(stats["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(stats["retention"]["max_events"], 100);
+    assert_eq!(stats["cursors"], serde_json::json!([]));
+}
+
+#[test]
+fn a_named_cursor_commits_and_is_shown_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l], "");
+    ok(&["append", "--ledger", &l], &ops(0, 10));
+    let recs = lines(&ok(
+        &[
+            "tail", "--ledger", &l, "--cursor", "etl", "--commit", "--max", "4",
+        ],
+        "",
+    ));
+    assert_eq!(recs.len(), 4);
+    let recs = lines(&ok(
+        &[
+            "tail", "--ledger", &l, "--cursor", "etl", "--commit", "--max", "2",
+        ],
+        "",
+    ));
+    assert_eq!(recs[0]["seq"], 5, "resumed after the committed position");
+    let stats: Value = serde_json::from_str(&ok(&["stats", "--ledger", &l, "--json"], "")).unwrap();
+    assert_eq!(stats["cursors"][0]["name"], "etl");
+    assert_eq!(stats["cursors"][0]["position"]["seq"], 7);
+    assert_eq!(stats["cursors"][0]["lag"], 4);
+    let list: Value =
+        serde_json::from_str(&ok(&["cursors", "--ledger", &l, "--json"], "")).unwrap();
+    assert_eq!(list[0]["store"], "reader");
+    let del: Value =
+        serde_json::from_str(&ok(&["cursors", "--ledger", &l, "--delete", "etl"], "")).unwrap();
+    assert_eq!(del["found"], true);
+}
+
+#[test]
+fn a_bad_line_names_the_line_and_writes_nothing_of_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l], "");
+    let mut input = ops(0, 3);
+    input.push_str("{\"kind\":\"commit\",\"bucket\":\"b\",\"key\":\"\",\"time_us\":5}\n");
+    let out = fsfeed(&["append", "--ledger", &l], &input);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error[invalid_key]"), "{err}");
+    assert!(err.contains(" 4:"), "names line 4: {err}");
+    let stats: Value = serde_json::from_str(&ok(&["stats", "--ledger", &l, "--json"], "")).unwrap();
+    assert_eq!(stats["head_seq"], 0);
+    // A txid going back is reported on its own line number.
+    let input = format!(
+        "{}\n{}\n",
+        r#"{"kind":"delete","bucket":"b","key":"a","txid":5,"time_us":1767225600000000}"#,
+        r#"{"kind":"delete","bucket":"b","key":"c","txid":4,"time_us":1767225600000000}"#
+    );
+    let out = fsfeed(&["append", "--ledger", &l], &input);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[txid_not_increasing]") && err.contains(" 2 "),
+        "{err}"
+    );
+    for (args, code) in [
+        (
+            vec!["append", "--ledger", &l, "--durability", "fast"],
+            "invalid_argument",
+        ),
+        (
+            vec!["tail", "--ledger", &l, "--format", "xml"],
+            "invalid_argument",
+        ),
+        (
+            vec!["tail", "--ledger", &l, "--from", "soon"],
+            "invalid_argument",
+        ),
+        (
+            vec!["stats", "--ledger", "/nonexistent/ledger"],
+            "ledger_not_found",
+        ),
+    ] {
+        let out = fsfeed(&args, "");
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!("error[{code}]")),
+            "{args:?}"
+        );
+    }
+    let out = fsfeed(
+        &["append", "--ledger", &ledger(&dir.path().join("none"))],
+        &ops(0, 1),
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[ledger_not_found]"));
+}
+
+#[test]
+fn gaps_are_reported_or_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l, "--max-events", "3"], "");
+    ok(&["append", "--ledger", &l], &ops(0, 10));
+    let recs = lines(&ok(&["tail", "--ledger", &l, "--from", "2"], ""));
+    assert_eq!(
+        recs[0],
+        serde_json::json!({"gap": {"expected": 2, "actual": 8}})
+    );
+    assert_eq!(recs.len(), 4);
+    let out = fsfeed(
+        &["tail", "--ledger", &l, "--from", "2", "--on-gap", "error"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[gap]"));
+}
+
+#[test]
+fn readers_work_beside_a_running_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l], "");
+    // A writer that holds the ledger open while it appends slowly.
+    let mut writer = Command::new(env!("CARGO_BIN_EXE_fsfeed"))
+        .args(["append", "--ledger", &l, "--batch-size", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = writer.stdin.take().unwrap();
+    stdin.write_all(ops(0, 3).as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // tail --follow in another process sees them, and more as they come.
+    let out = fsfeed(
+        &[
+            "tail",
+            "--ledger",
+            &l,
+            "--follow",
+            "--max",
+            "3",
+            "--timeout-ms",
+            "200",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines(&String::from_utf8(out.stdout).unwrap()).len(), 3);
+    let stats: Value = serde_json::from_str(&ok(&["stats", "--ledger", &l, "--json"], "")).unwrap();
+    assert_eq!(stats["head_seq"], 3);
+    // The writer holds the lock: a second writer is refused, with its code.
+    let out = fsfeed(&["append", "--ledger", &l], &ops(10, 1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[ledger_locked]"));
+    stdin.write_all(ops(3, 2).as_bytes()).unwrap();
+    drop(stdin);
+    let done = writer.wait_with_output().unwrap();
+    assert!(done.status.success());
+    let summary: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(summary["last_seq"], 5);
+}
+
+#[test]
+fn checkpoint_and_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l], "");
+    let wl = ok(
+        &[
+            "workload",
+            "--events",
+            "500",
+            "--seed",
+            "3",
+            "--start-us",
+            &T0.to_string(),
+        ],
+        "",
+    );
+    assert_eq!(wl.lines().count(), 500);
+    assert_eq!(
+        wl,
+        ok(
+            &[
+                "workload",
+                "--events",
+                "500",
+                "--seed",
+                "3",
+                "--start-us",
+                &T0.to_string()
+            ],
+            ""
+        )
+    );
+    ok(&["append", "--ledger", &l], &wl);
+    let cp = dir.path().join("cp");
+    ok(
+        &["checkpoint", "--ledger", &l, "--to", cp.to_str().unwrap()],
+        "",
+    );
+    let stats: Value = serde_json::from_str(&ok(
+        &["stats", "--ledger", cp.to_str().unwrap(), "--json"],
+        "",
+    ))
+    .unwrap();
+    assert_eq!(stats["head_seq"], 500);
+}

@@ -1,0 +1,208 @@
+//! Throughput of the ledger, with the physical limit in the same run.
+//!
+//! `cargo bench -p fsfeed --bench ledger`. Groups:
+//! - `append/{sync,buffered}/batch-{1,100,1000}`: ops per second;
+//! - `append_concurrent_sync/{1,4,16}`: single-op sync appenders sharing group commits;
+//! - `retention/{none,active}`: buffered batch-1000 appends, with a max-events
+//!   window that deletes in every batch vs none;
+//! - `raw_rocksdb/buffered/batch-1000`: `WriteBatch` puts of the same bytes
+//!   straight into RocksDB (same options, no fsync), the physical limit;
+//! - `scan`: events read per second through a cursor.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use fsfeed::workload::Workload;
+use fsfeed::{CursorOptions, Durability, Ledger, Op, OpenOptions, Retention, Start};
+use prost::Message;
+
+const T0: i64 = 1_767_225_600_000_000;
+
+fn ops(n: usize, seed: u64) -> Vec<Op> {
+    Workload::new(seed, T0)
+        .take(n)
+        .map(|o| Op { txid: None, ..o })
+        .collect()
+}
+
+fn ledger(durability: Durability, retention: Option<Retention>) -> (tempfile::TempDir, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open_with(
+        dir.path(),
+        OpenOptions {
+            durability,
+            retention,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    (dir, l)
+}
+
+fn append(c: &mut Criterion) {
+    let mut g = c.benchmark_group("append");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+    for (name, d) in [
+        ("sync", Durability::Sync),
+        ("buffered", Durability::Buffered),
+    ] {
+        for batch in [1usize, 100, 1000] {
+            let pool = ops(batch * 64, 1);
+            let (_dir, l) = ledger(d, None);
+            g.throughput(Throughput::Elements(batch as u64));
+            g.bench_with_input(
+                BenchmarkId::new(name, format!("batch-{batch}")),
+                &batch,
+                |b, &batch| {
+                    let mut i = 0;
+                    b.iter(|| {
+                        let start = (i % 64) * batch;
+                        l.append_batch(pool[start..start + batch].to_vec()).unwrap();
+                        i += 1;
+                    })
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+fn concurrent(c: &mut Criterion) {
+    let mut g = c.benchmark_group("append_concurrent_sync");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
+    let pool = Arc::new(ops(1024, 2));
+    for threads in [1usize, 4, 16] {
+        let (_dir, l) = ledger(Durability::Sync, None);
+        g.throughput(Throughput::Elements(threads as u64));
+        g.bench_function(BenchmarkId::from_parameter(threads), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                let hs: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let l = l.clone();
+                        let pool = pool.clone();
+                        std::thread::spawn(move || {
+                            for i in 0..iters as usize {
+                                l.append(pool[(t * 64 + i) % pool.len()].clone()).unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                for h in hs {
+                    h.join().unwrap();
+                }
+                start.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn retention(c: &mut Criterion) {
+    let mut g = c.benchmark_group("retention");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+    let pool = ops(64_000, 3);
+    g.throughput(Throughput::Elements(1000));
+    for (name, r) in [
+        ("none", None),
+        ("active", Some(Retention::default().with_max_events(20_000))),
+    ] {
+        let (_dir, l) = ledger(Durability::Buffered, r);
+        // Fill past the window so every measured batch deletes.
+        for chunk in pool.chunks(1000).take(30) {
+            l.append_batch(chunk.to_vec()).unwrap();
+        }
+        g.bench_function(name, |b| {
+            let mut i = 0;
+            b.iter(|| {
+                let s = (i % 64) * 1000;
+                l.append_batch(pool[s..s + 1000].to_vec()).unwrap();
+                i += 1;
+            })
+        });
+    }
+    g.finish();
+}
+
+fn raw_rocksdb(c: &mut Criterion) {
+    let mut g = c.benchmark_group("raw_rocksdb");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+    // The same bytes the ledger stores: encoded events with seq keys.
+    let values: Vec<Vec<u8>> = ops(64_000, 1)
+        .into_iter()
+        .enumerate()
+        .map(|(i, op)| {
+            fsfeed::Event {
+                seq: i as u64 + 1,
+                path: op.key.clone(),
+                to_path: String::new(),
+                offset: 0,
+                op: Some(op),
+            }
+            .encode_to_vec()
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = rocksdb::Options::default();
+    o.create_if_missing(true);
+    o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    let db = rocksdb::DB::open(&o, dir.path()).unwrap();
+    let mut w = rocksdb::WriteOptions::default();
+    w.set_sync(false);
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("buffered/batch-1000", |b| {
+        let mut seq = 0u64;
+        b.iter(|| {
+            let mut batch = rocksdb::WriteBatch::default();
+            for _ in 0..1000 {
+                let v = &values[(seq % values.len() as u64) as usize];
+                seq += 1;
+                batch.put(seq.to_be_bytes(), v);
+            }
+            db.write_opt(batch, &w).unwrap();
+        })
+    });
+    g.finish();
+}
+
+fn scan(c: &mut Criterion) {
+    let mut g = c.benchmark_group("scan");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+    let (_dir, l) = ledger(Durability::None, None);
+    for chunk in ops(100_000, 4).chunks(1000) {
+        l.append_batch(chunk.to_vec()).unwrap();
+    }
+    g.throughput(Throughput::Elements(100_000));
+    g.bench_function("cursor_read_100k", |b| {
+        b.iter(|| {
+            let mut c = l
+                .cursor(
+                    None,
+                    CursorOptions {
+                        start: Start::Earliest,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            let mut n = 0;
+            while n < 100_000 {
+                n += c.read(1000, Duration::ZERO).unwrap().records.len();
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, append, concurrent, retention, raw_rocksdb, scan);
+criterion_main!(benches);

@@ -1,0 +1,15 @@
+//! Compiles `proto/fsfeed/v1/*.proto` with prost. The descriptors come from
+//! `protox` (a protobuf compiler in Rust), so no `protoc` is needed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    let files = [root.join("fsfeed/v1/fsfeed.proto")];
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", f.display());
+    }
+    let fds = protox::compile(&files, [&root])?;
+    let mut config = prost_build::Config::new();
+    config.btree_map(["."]);
+    config.compile_fds(fds)?;
+    Ok(())
+}

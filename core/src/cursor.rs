@@ -1,0 +1,511 @@
+//! Cursors: where a consumer is, and how it reads (DESIGN section 5b).
+//!
+//! A [`Position`] is the *next* record to read, `(seq, sub)`; `sub` numbers
+//! the records one event expands into (0 for an event read as itself). A
+//! committed position is where a restarted consumer resumes, as Kafka's
+//! committed offset. A committed position never points past the head: its
+//! `seq` is at most `head_seq + 1` (everything read).
+//!
+//! [`Cursor::read`] returns as soon as at least one record is there, or an
+//! empty batch when the timeout passes; in-process it blocks on the writer's
+//! signal, never on a sleep loop. When the cursor's position is older than
+//! the ledger's first retained seq, the batch starts with a
+//! [`Gap`] (`on_gap = report`) or the read fails with `Error::Gap`
+//! (`on_gap = error`); events are never skipped silently.
+//!
+//! Filtered-out events still move the position, so a consumer that commits
+//! `batch.next` after every batch does not rescan them.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::ledger::{check_cursor_name, lag, Ledger};
+use crate::proto::Event;
+
+/// Events a read scans per pass before it looks at the clock again.
+const SCAN_CHUNK: usize = 4096;
+
+/// The next record to read: event `seq`, record `sub` of its expansion.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Position {
+    /// Sequence number of the event.
+    pub seq: u64,
+    /// Index of the record within the event's expansion (0 when not expanded).
+    #[serde(default)]
+    pub sub: u32,
+}
+
+impl Position {
+    /// A position.
+    pub const fn new(seq: u64, sub: u32) -> Position {
+        Position { seq, sub }
+    }
+}
+
+/// `SEQ` or `SEQ:SUB`.
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.seq, self.sub)
+    }
+}
+
+impl FromStr for Position {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Position> {
+        let bad = || Error::InvalidArgument(format!("position {s:?} is not SEQ or SEQ:SUB"));
+        let (seq, sub) = match s.split_once(':') {
+            Some((a, b)) => (a, b),
+            None => (s, "0"),
+        };
+        Ok(Position {
+            seq: seq.parse().map_err(|_| bad())?,
+            sub: sub.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// Where a cursor starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Start {
+    /// The first retained event.
+    Earliest,
+    /// After the head: only what is appended from now on.
+    Latest,
+    /// This seq (older than the first retained one: a gap is reported).
+    Seq(u64),
+    /// The first event whose running-max op time is at or after this many
+    /// microseconds since the epoch.
+    Time(i64),
+    /// An exact position.
+    Position(Position),
+    /// The cursor's committed position; the `on_missing` choice when it has none.
+    #[default]
+    Committed,
+}
+
+impl FromStr for Start {
+    type Err = Error;
+
+    /// `earliest`, `latest`, `committed`, a seq, `SEQ:SUB`, or an RFC 3339 time.
+    fn from_str(s: &str) -> Result<Start> {
+        match s {
+            "earliest" => return Ok(Start::Earliest),
+            "latest" => return Ok(Start::Latest),
+            "committed" => return Ok(Start::Committed),
+            _ => {}
+        }
+        if let Ok(seq) = s.parse::<u64>() {
+            return Ok(Start::Seq(seq));
+        }
+        if s.contains(':') && !s.contains('T') {
+            return Ok(Start::Position(s.parse()?));
+        }
+        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "start {s:?} is not earliest, latest, committed, a seq, SEQ:SUB or an RFC 3339 time"
+                ))
+            })?;
+        Ok(Start::Time((t.unix_timestamp_nanos() / 1000) as i64))
+    }
+}
+
+/// What a cursor does when its position is older than the first retained event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnGap {
+    /// Put a [`Gap`] first in the batch and continue from the first retained event.
+    #[default]
+    Report,
+    /// Fail the read with `Error::Gap`; the cursor does not move.
+    Error,
+}
+
+impl FromStr for OnGap {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<OnGap> {
+        match s {
+            "report" => Ok(OnGap::Report),
+            "error" => Ok(OnGap::Error),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown gap policy {other:?} (report, error)"
+            ))),
+        }
+    }
+}
+
+/// How a cursor is opened.
+#[derive(Debug, Clone, Default)]
+pub struct CursorOptions {
+    /// Where to start (default: the committed position).
+    pub start: Start,
+    /// Where a cursor with no committed position starts (default: earliest, so
+    /// nothing already in the ledger is missed).
+    pub on_missing: Option<Start>,
+    /// Gap policy.
+    pub on_gap: OnGap,
+    /// Which events to deliver.
+    pub filter: Filter,
+}
+
+/// Events between where a cursor was and where the ledger now starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    /// The seq the cursor wanted next.
+    pub expected: u64,
+    /// The first seq the ledger still held.
+    pub actual: u64,
+}
+
+/// One delivered record: an event at a position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Where this record is (commit the batch's `next`, not this).
+    pub position: Position,
+    /// The stored event.
+    pub event: Event,
+}
+
+/// What one read returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// The records, in order.
+    pub records: Vec<Record>,
+    /// A gap before the records, if the cursor fell behind retention.
+    pub gap: Option<Gap>,
+    /// The position after this batch: commit it once the batch is handled.
+    pub next: Position,
+}
+
+impl Batch {
+    /// True when the batch holds no record and no gap.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.gap.is_none()
+    }
+}
+
+/// A reader's place in the ledger.
+pub struct Cursor {
+    ledger: Ledger,
+    name: Option<String>,
+    pos: Position,
+    opts: CursorOptions,
+}
+
+impl fmt::Debug for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cursor")
+            .field("name", &self.name)
+            .field("position", &self.pos)
+            .finish()
+    }
+}
+
+impl Cursor {
+    pub(crate) fn open(ledger: Ledger, name: Option<&str>, opts: CursorOptions) -> Result<Cursor> {
+        if let Some(n) = name {
+            check_cursor_name(n)?;
+        }
+        opts.filter.validate()?;
+        let mut c = Cursor {
+            ledger,
+            name: name.map(str::to_string),
+            pos: Position::new(1, 0),
+            opts,
+        };
+        c.seek(c.opts.start)?;
+        Ok(c)
+    }
+
+    /// The cursor's name (`None`: ephemeral).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The next position this cursor reads.
+    pub fn position(&self) -> Position {
+        self.pos
+    }
+
+    /// The ledger it reads.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Move the cursor.
+    pub fn seek(&mut self, start: Start) -> Result<()> {
+        let b = self.ledger.bounds()?;
+        let pos = match start {
+            Start::Earliest => Position::new(b.first, 0),
+            Start::Latest => Position::new(b.head + 1, 0),
+            Start::Seq(0) => {
+                return Err(Error::InvalidArgument("seq numbers start at 1".into()));
+            }
+            Start::Seq(s) => Position::new(s, 0),
+            Start::Position(p) if p.seq == 0 => {
+                return Err(Error::InvalidArgument("seq numbers start at 1".into()));
+            }
+            Start::Position(p) => p,
+            Start::Time(t) => Position::new(self.ledger.seq_for_time(t)?, 0),
+            Start::Committed => {
+                let committed = match &self.name {
+                    Some(n) => self.ledger.committed(n)?,
+                    None => None,
+                };
+                match committed {
+                    Some(p) => p,
+                    None => {
+                        let fallback = self.opts.on_missing.unwrap_or(Start::Earliest);
+                        if fallback == Start::Committed {
+                            return Err(Error::InvalidArgument(
+                                "on_missing cannot be `committed`".into(),
+                            ));
+                        }
+                        return self.seek(fallback);
+                    }
+                }
+            }
+        };
+        if pos.seq > b.head + 1 || (pos.seq == b.head + 1 && pos.sub != 0) {
+            return Err(Error::PositionOutOfRange {
+                seq: pos.seq,
+                sub: pos.sub,
+                head: b.head,
+            });
+        }
+        self.pos = pos;
+        Ok(())
+    }
+
+    /// Read up to `max` records, waiting up to `timeout` for the first.
+    pub fn read(&mut self, max: usize, timeout: Duration) -> Result<Batch> {
+        self.read_until(max, timeout, None)
+    }
+
+    /// As [`Cursor::read`], returning early (with what it has) once `cancel` is set.
+    pub fn read_until(
+        &mut self,
+        max: usize,
+        timeout: Duration,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Batch> {
+        if max == 0 {
+            return Err(Error::InvalidArgument(
+                "max records must be at least 1".into(),
+            ));
+        }
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+        let mut gap: Option<Gap> = None;
+        loop {
+            let b = self.ledger.bounds()?;
+            if self.pos.seq < b.first {
+                self.gap_at(b.first, &mut gap)?;
+            }
+            if self.pos.seq <= b.head {
+                let records = self.scan_once(max, &mut gap)?;
+                if !records.is_empty() || gap.is_some() {
+                    return Ok(Batch {
+                        records,
+                        gap,
+                        next: self.pos,
+                    });
+                }
+                // Everything scanned was filtered out: look again (the head
+                // may be further) before waiting.
+                if self.pos.seq <= b.head && Instant::now() < deadline {
+                    continue;
+                }
+            }
+            let cancelled = cancel.map(|c| c.load(Ordering::SeqCst)).unwrap_or(false);
+            if cancelled || !self.ledger.wait_for_head(self.pos.seq, deadline, cancel)? {
+                return Ok(Batch {
+                    records: Vec::new(),
+                    gap,
+                    next: self.pos,
+                });
+            }
+        }
+    }
+
+    /// The position is before `first`: report or fail per policy.
+    fn gap_at(&mut self, first: u64, gap: &mut Option<Gap>) -> Result<()> {
+        let g = Gap {
+            expected: gap.map(|g| g.expected).unwrap_or(self.pos.seq),
+            actual: first,
+        };
+        match self.opts.on_gap {
+            OnGap::Error => Err(Error::Gap {
+                expected: g.expected,
+                actual: g.actual,
+            }),
+            OnGap::Report => {
+                *gap = Some(g);
+                self.pos = Position::new(first, 0);
+                Ok(())
+            }
+        }
+    }
+
+    /// One pass over at most [`SCAN_CHUNK`] events from the position.
+    fn scan_once(&mut self, max: usize, gap: &mut Option<Gap>) -> Result<Vec<Record>> {
+        let mut records = Vec::new();
+        let mut scanned = 0usize;
+        let mut expected = self.pos.seq;
+        let mut err = None;
+        let filter = self.opts.filter.clone();
+        let ledger = self.ledger.clone();
+        ledger.scan_with(expected, |seq, event| {
+            if seq != expected {
+                // Retention dropped events between our look at the bounds and
+                // the read: the same gap rules apply.
+                if records.is_empty() && gap.is_none() {
+                    self.pos = Position::new(expected, 0);
+                    if let Err(e) = self.gap_at(seq, gap) {
+                        err = Some(e);
+                        return false;
+                    }
+                } else {
+                    return false;
+                }
+            }
+            if filter.matches(&event) {
+                records.push(Record {
+                    position: Position::new(seq, 0),
+                    event,
+                });
+            }
+            expected = seq + 1;
+            self.pos = Position::new(expected, 0);
+            scanned += 1;
+            records.len() < max && scanned < SCAN_CHUNK
+        })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(records),
+        }
+    }
+
+    /// Store `pos` as this cursor's committed position (named cursors only).
+    pub fn commit(&self, pos: Position) -> Result<()> {
+        let name = self.name.as_deref().ok_or_else(|| {
+            Error::InvalidArgument("an unnamed cursor has nowhere to commit".into())
+        })?;
+        self.ledger.store_cursor(name, pos)
+    }
+
+    /// Commit the cursor's current position.
+    pub fn commit_current(&self) -> Result<()> {
+        self.commit(self.pos)
+    }
+
+    /// Events between the cursor's position and the head.
+    pub fn lag(&self) -> Result<u64> {
+        Ok(lag(self.ledger.bounds()?.head, self.pos))
+    }
+
+    /// Run `callback` on its own thread for every non-empty batch; returning
+    /// `Ok` commits the batch (named cursors), returning `Err` stops the
+    /// subscription and [`Subscription::stop`] / [`Subscription::join`] give
+    /// the error back. Reads wait at most `max_wait` before looking for a stop.
+    pub fn subscribe<F>(
+        mut self,
+        max: usize,
+        max_wait: Duration,
+        mut callback: F,
+    ) -> Result<Subscription>
+    where
+        F: FnMut(&Batch) -> std::result::Result<(), String> + Send + 'static,
+    {
+        if max == 0 {
+            return Err(Error::InvalidArgument(
+                "max records must be at least 1".into(),
+            ));
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let ledger = self.ledger.clone();
+        let thread = std::thread::Builder::new()
+            .name("fsfeed-subscription".into())
+            .spawn(move || -> Result<()> {
+                let mut committed = self.pos;
+                while !flag.load(Ordering::SeqCst) {
+                    let batch = self.read_until(max, max_wait, Some(&flag))?;
+                    if !batch.is_empty() {
+                        callback(&batch).map_err(Error::Callback)?;
+                    }
+                    if self.name.is_some() && batch.next != committed {
+                        self.commit(batch.next)?;
+                        committed = batch.next;
+                    }
+                }
+                Ok(())
+            })?;
+        Ok(Subscription {
+            stop,
+            ledger,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A running callback subscription; stopping it is prompt and joins its thread.
+pub struct Subscription {
+    stop: Arc<AtomicBool>,
+    ledger: Ledger,
+    thread: Option<JoinHandle<Result<()>>>,
+}
+
+impl Subscription {
+    /// Ask the thread to stop, wait for it, and return how it ended: `Ok` or
+    /// the error that stopped it (the callback's, or a read's).
+    pub fn stop(mut self) -> Result<()> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.ledger.wake_readers();
+        self.finish()
+    }
+
+    /// Wait for the subscription to end by itself (an error) or by `stop`
+    /// from a clone of its stop handle.
+    pub fn join(mut self) -> Result<()> {
+        self.finish()
+    }
+
+    /// True while the thread runs.
+    pub fn is_running(&self) -> bool {
+        self.thread
+            .as_ref()
+            .map(|t| !t.is_finished())
+            .unwrap_or(false)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err(Error::Callback("the callback panicked".into()))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.ledger.wake_readers();
+        let _ = self.finish();
+    }
+}

@@ -1,0 +1,229 @@
+//! The one error type of fsfeed.
+//!
+//! Every variant has a stable string [`Error::code`] that the Python and Node
+//! bindings expose unchanged; tests assert on codes, never on messages.
+//! Errors from validation (`invalid_*`, `unknown_*`, `txid_not_increasing`,
+//! `rename_to_self`) are raised before anything is written: the ledger is
+//! unchanged. [`Error::Corrupt`] and [`Error::UnsupportedFormat`] mean the data
+//! on disk is not what this version can read: stop, do not retry.
+
+use std::path::PathBuf;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in fsfeed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An op is malformed: a field is missing, has the wrong type, or does not
+    /// belong to its kind. `index` is the op's place in its batch (or the
+    /// line number, counted from 1, when the op came from JSON lines).
+    /// Fix the op; nothing was written.
+    #[error("invalid op at {index}: {reason}")]
+    InvalidOp {
+        /// Place of the op in its batch (0-based), or line number (1-based) for JSON lines.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// JSON that does not parse, or has a value of the wrong type.
+    #[error("invalid JSON at {index}: {reason}")]
+    InvalidJson {
+        /// Place of the op in its batch, or line number.
+        index: usize,
+        /// The parser's message.
+        reason: String,
+    },
+    /// The op's `kind` is not one fsfeed knows.
+    #[error("unknown op kind {kind:?} at {index}")]
+    UnknownKind {
+        /// Place of the op in its batch, or line number.
+        index: usize,
+        /// The kind that was given.
+        kind: String,
+    },
+    /// A key (or rename target) is empty, longer than 1024 bytes, holds a NUL
+    /// byte, or (FSO layout) has an empty, `.` or `..` segment.
+    #[error("invalid key at {index}: {reason}")]
+    InvalidKey {
+        /// Place of the op in its batch, or line number.
+        index: usize,
+        /// What is wrong with the key.
+        reason: String,
+    },
+    /// A producer txid that is not greater than the last one stored.
+    #[error("txid {txid} at {index} does not follow the last txid {last}")]
+    TxidNotIncreasing {
+        /// Place of the op in its batch.
+        index: usize,
+        /// The txid given.
+        txid: u64,
+        /// The last txid the ledger holds (or that the batch set before it).
+        last: u64,
+    },
+    /// A rename whose target is its source.
+    #[error("rename onto itself at {index}")]
+    RenameToSelf {
+        /// Place of the op in its batch.
+        index: usize,
+    },
+    /// An op names a parent object id that the ledger does not know.
+    #[error("unknown parent id {parent_id} at {index}")]
+    UnknownParent {
+        /// Place of the op in its batch.
+        index: usize,
+        /// The parent id that was given.
+        parent_id: u64,
+    },
+    /// A cursor is at a position older than the ledger's first retained seq
+    /// and its gap policy is `error`. The cursor did not move: `seek` it.
+    #[error("gap: expected seq {expected}, the ledger starts at {actual}")]
+    Gap {
+        /// The seq the cursor wanted next.
+        expected: u64,
+        /// The first seq the ledger still holds.
+        actual: u64,
+    },
+    /// The ledger was closed (or its writer stopped) before the call finished.
+    #[error("ledger is closed")]
+    LedgerClosed,
+    /// Another process holds the ledger for writing.
+    #[error("ledger {path} is locked by another writer")]
+    Locked {
+        /// The ledger directory.
+        path: PathBuf,
+    },
+    /// No ledger at the path (and the call does not create one).
+    #[error("no ledger at {path}")]
+    NotFound {
+        /// The directory that was looked at.
+        path: PathBuf,
+    },
+    /// A write on a ledger opened read-only.
+    #[error("ledger is open read-only")]
+    ReadOnly,
+    /// A position past the ledger's head (commit or seek).
+    #[error("position {seq}:{sub} is past the head {head}")]
+    PositionOutOfRange {
+        /// Seq of the position.
+        seq: u64,
+        /// Sub-index of the position.
+        sub: u32,
+        /// The ledger head.
+        head: u64,
+    },
+    /// An argument that is not valid for the call (a zero batch size, an
+    /// unknown format or policy name, a bad cursor name ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A subscription's callback returned an error (or panicked); the
+    /// subscription stopped and did not commit that batch.
+    #[error("callback failed: {0}")]
+    Callback(String),
+    /// RocksDB reported an error.
+    #[error("storage error: {0}")]
+    Storage(#[from] rocksdb::Error),
+    /// File system error outside RocksDB (cursor files, checkpoint target).
+    #[error("io error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Stored data that does not decode: the ledger is damaged. Stop.
+    #[error("ledger data is corrupt: {0}")]
+    Corrupt(String),
+    /// A ledger written by a format version this build cannot read. Stop.
+    #[error("ledger format version {found} is not supported (this build reads {supported})")]
+    UnsupportedFormat {
+        /// Version found on disk.
+        found: u32,
+        /// Version this build writes and reads.
+        supported: u32,
+    },
+}
+
+impl Error {
+    /// The stable code of this error, shared by every binding.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidOp { .. } => "invalid_op",
+            Error::InvalidJson { .. } => "invalid_json",
+            Error::UnknownKind { .. } => "unknown_kind",
+            Error::InvalidKey { .. } => "invalid_key",
+            Error::TxidNotIncreasing { .. } => "txid_not_increasing",
+            Error::RenameToSelf { .. } => "rename_to_self",
+            Error::UnknownParent { .. } => "unknown_parent",
+            Error::Gap { .. } => "gap",
+            Error::LedgerClosed => "ledger_closed",
+            Error::Locked { .. } => "ledger_locked",
+            Error::NotFound { .. } => "ledger_not_found",
+            Error::ReadOnly => "read_only",
+            Error::PositionOutOfRange { .. } => "position_out_of_range",
+            Error::InvalidArgument(_) => "invalid_argument",
+            Error::Callback(_) => "callback_failed",
+            Error::Storage(_) => "storage",
+            Error::Io(_) => "io",
+            Error::Corrupt(_) => "corrupt",
+            Error::UnsupportedFormat { .. } => "unsupported_format",
+        }
+    }
+
+    /// True for errors caused by the caller's input (the ledger is unchanged
+    /// and retrying the same input fails the same way).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidOp { .. }
+                | Error::InvalidJson { .. }
+                | Error::UnknownKind { .. }
+                | Error::InvalidKey { .. }
+                | Error::TxidNotIncreasing { .. }
+                | Error::RenameToSelf { .. }
+                | Error::UnknownParent { .. }
+                | Error::InvalidArgument(_)
+        )
+    }
+
+    /// The same error with its op index replaced (used when a batch-relative
+    /// index becomes a line number).
+    pub fn with_index(self, new: usize) -> Self {
+        match self {
+            Error::InvalidOp { reason, .. } => Error::InvalidOp { index: new, reason },
+            Error::InvalidJson { reason, .. } => Error::InvalidJson { index: new, reason },
+            Error::UnknownKind { kind, .. } => Error::UnknownKind { index: new, kind },
+            Error::InvalidKey { reason, .. } => Error::InvalidKey { index: new, reason },
+            Error::TxidNotIncreasing { txid, last, .. } => Error::TxidNotIncreasing {
+                index: new,
+                txid,
+                last,
+            },
+            Error::RenameToSelf { .. } => Error::RenameToSelf { index: new },
+            Error::UnknownParent { parent_id, .. } => Error::UnknownParent {
+                index: new,
+                parent_id,
+            },
+            other => other,
+        }
+    }
+}
+
+/// All codes, for bindings that build one exception class per code.
+pub const ERROR_CODES: &[&str] = &[
+    "invalid_op",
+    "invalid_json",
+    "unknown_kind",
+    "invalid_key",
+    "txid_not_increasing",
+    "rename_to_self",
+    "unknown_parent",
+    "gap",
+    "ledger_closed",
+    "ledger_locked",
+    "ledger_not_found",
+    "read_only",
+    "position_out_of_range",
+    "invalid_argument",
+    "callback_failed",
+    "storage",
+    "io",
+    "corrupt",
+    "unsupported_format",
+];

@@ -1,0 +1,155 @@
+//! Filters a cursor applies in the core, before any rendering.
+//!
+//! Every condition given must hold. Prefix and suffix match the raw key
+//! (never an encoded form); a rename matches when either its source or its
+//! target key matches, so a consumer of `a/` hears of objects renamed into or
+//! out of `a/`. Ops without a key (volume and bucket ops) never match a
+//! prefix or suffix filter.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::op::KINDS;
+use crate::proto::Event;
+
+/// Which events a cursor delivers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    /// Only these buckets (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buckets: Vec<String>,
+    /// Only keys starting with this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Only keys ending with this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suffix: Option<String>,
+    /// Only these op kinds, by canonical name (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<String>,
+}
+
+impl Filter {
+    /// A filter that lets everything through.
+    pub fn all() -> Filter {
+        Filter::default()
+    }
+
+    /// Only `bucket` (adds to the set).
+    pub fn bucket(mut self, bucket: &str) -> Filter {
+        self.buckets.push(bucket.to_string());
+        self
+    }
+
+    /// Only keys starting with `prefix`.
+    pub fn prefix(mut self, prefix: &str) -> Filter {
+        self.prefix = Some(prefix.to_string());
+        self
+    }
+
+    /// Only keys ending with `suffix`.
+    pub fn suffix(mut self, suffix: &str) -> Filter {
+        self.suffix = Some(suffix.to_string());
+        self
+    }
+
+    /// Only op kind `kind` (adds to the set).
+    pub fn kind(mut self, kind: &str) -> Filter {
+        self.kinds.push(kind.to_string());
+        self
+    }
+
+    /// Parse the JSON form `{"buckets":[..],"prefix":..,"suffix":..,"kinds":[..]}`.
+    pub fn from_json_value(v: serde_json::Value) -> Result<Filter> {
+        let f: Filter = serde_json::from_value(v)
+            .map_err(|e| Error::InvalidArgument(format!("filter: {e}")))?;
+        f.validate()?;
+        Ok(f)
+    }
+
+    /// Check that every kind is known.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(k) = self.kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
+            return Err(Error::InvalidArgument(format!(
+                "filter: unknown op kind {k:?} (one of {})",
+                KINDS.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// True when the filter lets everything through.
+    pub fn is_all(&self) -> bool {
+        self == &Filter::default()
+    }
+
+    /// Does `event` pass?
+    pub fn matches(&self, event: &Event) -> bool {
+        let Some(op) = &event.op else { return false };
+        if !self.buckets.is_empty() && !self.buckets.contains(&op.bucket) {
+            return false;
+        }
+        if !self.kinds.is_empty() && !self.kinds.iter().any(|k| k == op.kind_name()) {
+            return false;
+        }
+        if self.prefix.is_none() && self.suffix.is_none() {
+            return true;
+        }
+        let key_ok = |k: &str| {
+            !k.is_empty()
+                && self.prefix.as_deref().is_none_or(|p| k.starts_with(p))
+                && self.suffix.as_deref().is_none_or(|s| k.ends_with(s))
+        };
+        key_ok(&event.path) || key_ok(&event.to_path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::Op;
+
+    fn ev(op: Op) -> Event {
+        let to_path = match &op.kind {
+            Some(crate::op::Kind::Rename(r)) => r.to_key.clone(),
+            _ => String::new(),
+        };
+        Event {
+            seq: 1,
+            path: op.key.clone(),
+            to_path,
+            offset: 0,
+            op: Some(op),
+        }
+    }
+
+    #[test]
+    fn prefix_and_suffix_match_the_raw_key() {
+        let f = Filter::all().prefix("a b/").suffix(".bin");
+        assert!(f.matches(&ev(Op::commit("v", "b", "a b/x.bin", 1, "e"))));
+        assert!(!f.matches(&ev(Op::commit("v", "b", "a+b/x.bin", 1, "e"))));
+        assert!(!f.matches(&ev(Op::commit("v", "b", "a b/x.txt", 1, "e"))));
+        assert!(!f.matches(&ev(Op::bucket_create("v", "b"))));
+    }
+
+    #[test]
+    fn a_rename_matches_on_either_side() {
+        let f = Filter::all().prefix("a/");
+        assert!(f.matches(&ev(Op::rename("v", "b", "tmp/x", "a/x"))));
+        assert!(f.matches(&ev(Op::rename("v", "b", "a/x", "tmp/x"))));
+        assert!(!f.matches(&ev(Op::rename("v", "b", "tmp/x", "tmp/y"))));
+    }
+
+    #[test]
+    fn buckets_and_kinds() {
+        let f = Filter::all().bucket("b1").kind("delete");
+        assert!(f.matches(&ev(Op::delete("v", "b1", "k", false))));
+        assert!(!f.matches(&ev(Op::delete("v", "b2", "k", false))));
+        assert!(!f.matches(&ev(Op::commit("v", "b1", "k", 1, "e"))));
+        assert_eq!(
+            Filter::all().kind("remove").validate().unwrap_err().code(),
+            "invalid_argument"
+        );
+    }
+}

@@ -1,0 +1,1053 @@
+//! The ledger: one RocksDB database holding the events, their time index,
+//! cursor positions and metadata (DESIGN section 4).
+//!
+//! # On disk
+//!
+//! ```text
+//! LEDGER_DIR/
+//!   db/                 the RocksDB database (column families in `keys`)
+//!   cursors/NAME.json   cursors committed by read-only openers (other processes)
+//!   secondary/ID/       scratch of a read-only opener's RocksDB secondary instance
+//! ```
+//!
+//! # Writer and readers
+//!
+//! A process that opens the ledger for writing holds RocksDB's lock; its
+//! appends go through one writer thread (see `writer`) that drains every
+//! queued append into one `WriteBatch`: events, time index entries, meta and
+//! the retention range deletes, written once with the ledger's durability.
+//! Readers in the same process wait on a condition variable that the writer
+//! signals after each write. Read-only openers (other processes) use a RocksDB
+//! secondary instance and poll it for new data every 20 ms while they wait.
+//!
+//! # Cursors of read-only openers
+//!
+//! A read-only opener cannot write into the primary's database, so it keeps
+//! its named cursor positions in `cursors/NAME.json` beside it (written to a
+//! temporary file, fsynced and renamed). Every opener reads both stores; for a
+//! name in both, the newer commit wins, so a consumer can move between the
+//! writer process and another process without losing its place. The writer's
+//! retention guard counts both.
+
+mod keys;
+pub(crate) mod retention;
+mod writer;
+
+pub use keys::ALL_CFS;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use prost::Message;
+use rocksdb::{
+    BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
+    ReadOptions, WriteOptions, DB,
+};
+use serde::Serialize;
+
+use crate::cursor::{Cursor, CursorOptions, Position};
+use crate::error::{Error, Result};
+use crate::op::Op;
+pub use crate::proto::Retention;
+use crate::proto::{CursorState, Event};
+use keys::*;
+
+/// The on-disk format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// How long a read-only opener waits between looks at the primary.
+const SECONDARY_POLL: Duration = Duration::from_millis(20);
+
+/// How an append is made durable before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// The write-ahead log is fsynced once per group commit (the default):
+    /// an acknowledged append survives a power cut.
+    #[default]
+    Sync,
+    /// The write-ahead log is written but not fsynced: an acknowledged append
+    /// survives a process crash, not a power cut.
+    Buffered,
+    /// No write-ahead log: for tests only; a crash loses recent appends.
+    None,
+}
+
+impl Durability {
+    /// Parse `sync`, `buffered` or `none`.
+    pub fn parse(s: &str) -> Result<Durability> {
+        match s {
+            "sync" => Ok(Durability::Sync),
+            "buffered" => Ok(Durability::Buffered),
+            "none" => Ok(Durability::None),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown durability {other:?} (sync, buffered, none)"
+            ))),
+        }
+    }
+
+    fn write_options(self) -> WriteOptions {
+        let mut w = WriteOptions::default();
+        match self {
+            Durability::Sync => w.set_sync(true),
+            Durability::Buffered => w.set_sync(false),
+            Durability::None => w.disable_wal(true),
+        }
+        w
+    }
+}
+
+impl Retention {
+    /// No limits: keep everything.
+    pub fn unlimited() -> Retention {
+        Retention::default()
+    }
+
+    /// Keep at most `n` events.
+    pub fn with_max_events(mut self, n: u64) -> Retention {
+        self.max_events = Some(n);
+        self
+    }
+
+    /// Keep events whose running-max op time is within `d` of the newest.
+    pub fn with_max_age(mut self, d: Duration) -> Retention {
+        self.max_age_us = Some(d.as_micros() as u64);
+        self
+    }
+
+    /// Keep at most `b` bytes of events (keys + values).
+    pub fn with_max_bytes(mut self, b: u64) -> Retention {
+        self.max_bytes = Some(b);
+        self
+    }
+
+    /// Hold the limits above back for the slowest registered cursor, up to
+    /// the hard limits (`None`: no hard limit).
+    pub fn keeping_for_cursors(
+        mut self,
+        hard_max_events: Option<u64>,
+        hard_max_bytes: Option<u64>,
+    ) -> Retention {
+        self.keep_for_cursors = true;
+        self.hard_max_events = hard_max_events;
+        self.hard_max_bytes = hard_max_bytes;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("max_events", self.max_events),
+            ("max_age_us", self.max_age_us),
+            ("max_bytes", self.max_bytes),
+            ("hard_max_events", self.hard_max_events),
+            ("hard_max_bytes", self.hard_max_bytes),
+        ] {
+            if v == Some(0) {
+                return Err(Error::InvalidArgument(format!(
+                    "retention {name} must be at least 1"
+                )));
+            }
+        }
+        if !self.keep_for_cursors
+            && (self.hard_max_events.is_some() || self.hard_max_bytes.is_some())
+        {
+            return Err(Error::InvalidArgument(
+                "hard retention limits only apply with keep_for_cursors".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How to open a ledger.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Create the ledger when the directory holds none (default true; ignored read-only).
+    pub create: bool,
+    /// Set (and store) these retention settings; `None` keeps what is stored.
+    pub retention: Option<Retention>,
+    /// Durability of appends (default `Sync`).
+    pub durability: Durability,
+    /// Open as a reader beside a writer in another process (RocksDB secondary).
+    pub read_only: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            create: true,
+            retention: None,
+            durability: Durability::Sync,
+            read_only: false,
+        }
+    }
+}
+
+/// First and last retained seq, as one opener sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bounds {
+    pub first: u64,
+    pub head: u64,
+}
+
+struct Shared {
+    bounds: Bounds,
+    closed: bool,
+}
+
+pub(crate) struct Inner {
+    path: PathBuf,
+    db: RwLock<Option<Arc<DB>>>,
+    read_only: bool,
+    durability: Durability,
+    shared: Mutex<Shared>,
+    cond: Condvar,
+    writer: Mutex<Option<writer::WriterHandle>>,
+    secondary_dir: Option<PathBuf>,
+    /// Wakes waiting readers when a cursor's subscription is stopped.
+    pub(crate) generation: AtomicU64,
+}
+
+/// A handle on an open ledger; cheap to clone, shared between threads.
+#[derive(Clone)]
+pub struct Ledger {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// One cursor as `stats` and `cursors` report it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CursorInfo {
+    /// Cursor name.
+    pub name: String,
+    /// Committed position (next record to read).
+    pub position: Position,
+    /// Events between the position and the head.
+    pub lag: u64,
+    /// `writer` (CF `cursors`) or `reader` (`cursors/NAME.json`).
+    pub store: &'static str,
+    /// Wall-clock time of the commit, µs since the epoch.
+    pub updated_us: i64,
+}
+
+/// What `stats` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    /// First retained seq (`head_seq + 1` when no event is retained).
+    pub first_seq: u64,
+    /// Last appended seq (0 when none was).
+    pub head_seq: u64,
+    /// Retained events.
+    pub events: u64,
+    /// Bytes of retained events (keys + values).
+    pub bytes: u64,
+    /// The last producer txid stored.
+    pub last_txid: Option<u64>,
+    /// Retention settings in force.
+    pub retention: RetentionInfo,
+    /// Named cursors.
+    pub cursors: Vec<CursorInfo>,
+}
+
+/// Retention settings, for reports.
+#[derive(Debug, Clone, Serialize, Default)]
+#[allow(missing_docs)]
+pub struct RetentionInfo {
+    pub max_events: Option<u64>,
+    pub max_age_us: Option<u64>,
+    pub max_bytes: Option<u64>,
+    pub keep_for_cursors: bool,
+    pub hard_max_events: Option<u64>,
+    pub hard_max_bytes: Option<u64>,
+}
+
+impl From<&Retention> for RetentionInfo {
+    fn from(r: &Retention) -> Self {
+        RetentionInfo {
+            max_events: r.max_events,
+            max_age_us: r.max_age_us,
+            max_bytes: r.max_bytes,
+            keep_for_cursors: r.keep_for_cursors,
+            hard_max_events: r.hard_max_events,
+            hard_max_bytes: r.hard_max_bytes,
+        }
+    }
+}
+
+fn cf_options() -> Options {
+    let mut o = Options::default();
+    o.set_compression_type(DBCompressionType::Lz4);
+    let mut b = BlockBasedOptions::default();
+    b.set_block_size(16 * 1024);
+    o.set_block_based_table_factory(&b);
+    o
+}
+
+fn db_options(create: bool) -> Options {
+    let mut o = Options::default();
+    o.create_if_missing(create);
+    o.create_missing_column_families(create);
+    o.set_max_background_jobs(2);
+    o.set_keep_log_file_num(4);
+    o.set_max_total_wal_size(256 << 20);
+    o
+}
+
+fn descriptors() -> Vec<ColumnFamilyDescriptor> {
+    ALL_CFS
+        .iter()
+        .map(|n| ColumnFamilyDescriptor::new(*n, cf_options()))
+        .collect()
+}
+
+fn map_open_error(e: rocksdb::Error, path: &Path) -> Error {
+    let msg = e.to_string();
+    if msg.contains("lock") || msg.contains("LOCK") {
+        Error::Locked {
+            path: path.to_path_buf(),
+        }
+    } else {
+        Error::Storage(e)
+    }
+}
+
+/// A valid cursor name: 1 to 128 of `[A-Za-z0-9._-]`, not starting with `.`.
+pub(crate) fn check_cursor_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "cursor name {name:?} must be 1 to 128 of [A-Za-z0-9._-], not starting with `.`"
+        )))
+    }
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("path", &self.inner.path)
+            .field("read_only", &self.inner.read_only)
+            .finish()
+    }
+}
+
+static SECONDARY_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Ledger {
+    /// Open (or create) the ledger in `path` for writing, with defaults.
+    pub fn open(path: impl AsRef<Path>) -> Result<Ledger> {
+        Ledger::open_with(path, OpenOptions::default())
+    }
+
+    /// Open a ledger written by another process, read-only.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Ledger> {
+        Ledger::open_with(
+            path,
+            OpenOptions {
+                read_only: true,
+                create: false,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Open with explicit options.
+    pub fn open_with(path: impl AsRef<Path>, opts: OpenOptions) -> Result<Ledger> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(r) = &opts.retention {
+            r.validate()?;
+        }
+        let db_path = path.join("db");
+        let exists = db_path.join("CURRENT").exists();
+        if !exists && (opts.read_only || !opts.create) {
+            return Err(Error::NotFound { path });
+        }
+        let (db, secondary_dir) = if opts.read_only {
+            if opts.retention.is_some() {
+                return Err(Error::ReadOnly);
+            }
+            remove_stale_secondaries(&path.join("secondary"));
+            let n = SECONDARY_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let sec = path
+                .join("secondary")
+                .join(format!("{}-{n}", std::process::id()));
+            fs::create_dir_all(&sec)?;
+            let mut o = db_options(false);
+            o.set_max_open_files(-1);
+            let db = DB::open_cf_descriptors_as_secondary(&o, &db_path, &sec, descriptors())
+                .map_err(|e| map_open_error(e, &path))?;
+            (db, Some(sec))
+        } else {
+            fs::create_dir_all(&path)?;
+            let db = DB::open_cf_descriptors(&db_options(opts.create), &db_path, descriptors())
+                .map_err(|e| map_open_error(e, &path))?;
+            (db, None)
+        };
+        let db = Arc::new(db);
+        let meta = db.cf_handle(CF_META).expect("cf meta");
+        match db.get_cf(meta, META_FORMAT)? {
+            Some(v) => {
+                let found = u32::from_be_bytes(
+                    v.as_slice()
+                        .try_into()
+                        .map_err(|_| Error::Corrupt("format_version".into()))?,
+                );
+                if found != FORMAT_VERSION {
+                    return Err(Error::UnsupportedFormat {
+                        found,
+                        supported: FORMAT_VERSION,
+                    });
+                }
+            }
+            None if opts.read_only => {
+                return Err(Error::NotFound { path });
+            }
+            None => {
+                let mut w = WriteOptions::default();
+                w.set_sync(true);
+                let mut b = rocksdb::WriteBatch::default();
+                b.put_cf(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes());
+                b.put_cf(meta, META_FIRST, 1u64.to_be_bytes());
+                b.put_cf(meta, META_HEAD, 0u64.to_be_bytes());
+                db.write_opt(b, &w)?;
+            }
+        }
+        let bounds = read_bounds(&db)?;
+        let inner = Arc::new(Inner {
+            path: path.clone(),
+            db: RwLock::new(Some(db.clone())),
+            read_only: opts.read_only,
+            durability: opts.durability,
+            shared: Mutex::new(Shared {
+                bounds,
+                closed: false,
+            }),
+            cond: Condvar::new(),
+            writer: Mutex::new(None),
+            secondary_dir,
+            generation: AtomicU64::new(0),
+        });
+        let ledger = Ledger { inner };
+        if !opts.read_only {
+            let handle = writer::spawn(ledger.inner.clone(), db, opts.durability)?;
+            *ledger.inner.writer.lock() = Some(handle);
+            if let Some(r) = opts.retention {
+                ledger.set_retention(r)?;
+            }
+        }
+        Ok(ledger)
+    }
+
+    /// The ledger directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// True when opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
+    /// The durability of appends.
+    pub fn durability(&self) -> Durability {
+        self.inner.durability
+    }
+
+    pub(crate) fn db(&self) -> Result<Arc<DB>> {
+        self.inner
+            .db
+            .read()
+            .as_ref()
+            .cloned()
+            .ok_or(Error::LedgerClosed)
+    }
+
+    /// Append one op; returns its seq once it is durable.
+    pub fn append(&self, op: Op) -> Result<u64> {
+        Ok(self.append_batch(vec![op])?.1)
+    }
+
+    /// Append ops atomically: all are written or none. Returns the first and
+    /// last seq they got, once durable. An empty batch writes nothing and
+    /// returns `(head + 1, head)`.
+    pub fn append_batch(&self, ops: Vec<Op>) -> Result<(u64, u64)> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
+        for (i, op) in ops.iter().enumerate() {
+            crate::op::validate(op, i)?;
+        }
+        if ops.is_empty() {
+            let b = self.bounds()?;
+            return Ok((b.head + 1, b.head));
+        }
+        self.writer_call(writer::Request::Append(ops))
+    }
+
+    /// Change the retention settings (stored in the ledger); anything they
+    /// drop is deleted at once, in its own write batch.
+    pub fn set_retention(&self, retention: Retention) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
+        retention.validate()?;
+        self.writer_call(writer::Request::SetRetention(retention))
+            .map(|_| ())
+    }
+
+    fn writer_call(&self, req: writer::Request) -> Result<(u64, u64)> {
+        let handle = self
+            .inner
+            .writer
+            .lock()
+            .as_ref()
+            .map(|w| w.sender())
+            .ok_or(Error::LedgerClosed)?;
+        writer::call(&handle, req)
+    }
+
+    /// The retention settings in force.
+    pub fn retention(&self) -> Result<Retention> {
+        let db = self.db()?;
+        read_retention(&db)
+    }
+
+    /// First and last retained seq. A read-only opener catches up first.
+    pub(crate) fn bounds(&self) -> Result<Bounds> {
+        if self.inner.read_only {
+            self.refresh()?;
+        }
+        let s = self.inner.shared.lock();
+        if s.closed {
+            return Err(Error::LedgerClosed);
+        }
+        Ok(s.bounds)
+    }
+
+    /// Last appended seq (0 when none).
+    pub fn head_seq(&self) -> Result<u64> {
+        Ok(self.bounds()?.head)
+    }
+
+    /// First retained seq (`head_seq + 1` when nothing is retained).
+    pub fn first_seq(&self) -> Result<u64> {
+        Ok(self.bounds()?.first)
+    }
+
+    /// Read-only openers: catch up with the primary and reload the bounds.
+    fn refresh(&self) -> Result<()> {
+        let db = self.db()?;
+        db.try_catch_up_with_primary()?;
+        let b = read_bounds(&db)?;
+        let mut s = self.inner.shared.lock();
+        s.bounds = b;
+        Ok(())
+    }
+
+    /// Called by the writer after each write.
+    pub(crate) fn publish(inner: &Inner, bounds: Bounds) {
+        let mut s = inner.shared.lock();
+        s.bounds = bounds;
+        inner.cond.notify_all();
+    }
+
+    /// Wake every waiting reader (used to stop subscriptions promptly).
+    pub(crate) fn wake_readers(&self) {
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        let _s = self.inner.shared.lock();
+        self.inner.cond.notify_all();
+    }
+
+    /// Block until `head >= seq`, the deadline passes, or `cancel` is set.
+    /// Returns whether the head reached `seq`.
+    pub(crate) fn wait_for_head(
+        &self,
+        seq: u64,
+        deadline: Instant,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<bool> {
+        let cancelled = || cancel.map(|c| c.load(Ordering::SeqCst)).unwrap_or(false);
+        if self.inner.read_only {
+            loop {
+                if self.bounds()?.head >= seq {
+                    return Ok(true);
+                }
+                let now = Instant::now();
+                if now >= deadline || cancelled() {
+                    return Ok(false);
+                }
+                std::thread::sleep(SECONDARY_POLL.min(deadline - now));
+            }
+        }
+        let mut s = self.inner.shared.lock();
+        loop {
+            if s.closed {
+                return Err(Error::LedgerClosed);
+            }
+            if s.bounds.head >= seq {
+                return Ok(true);
+            }
+            if cancelled() || Instant::now() >= deadline {
+                return Ok(false);
+            }
+            self.inner.cond.wait_until(&mut s, deadline);
+        }
+    }
+
+    /// The event stored under `seq`, if retained.
+    pub fn get(&self, seq: u64) -> Result<Option<Event>> {
+        let db = self.db()?;
+        let cf = db.cf_handle(CF_EVENTS).expect("cf events");
+        let found = db.get_pinned_cf(cf, seq_key(seq))?;
+        found.map(|v| decode_event(&v)).transpose()
+    }
+
+    /// Up to `limit` retained events from `from` on, in seq order.
+    pub fn scan(&self, from: u64, limit: usize) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        self.scan_with(from, |_, e| {
+            out.push(e);
+            out.len() < limit
+        })?;
+        Ok(out)
+    }
+
+    /// Visit retained events from `from` on; `f(seq, event)` returns false to stop.
+    pub(crate) fn scan_with(&self, from: u64, mut f: impl FnMut(u64, Event) -> bool) -> Result<()> {
+        let db = self.db()?;
+        let cf = db.cf_handle(CF_EVENTS).expect("cf events");
+        let mut ro = ReadOptions::default();
+        ro.fill_cache(true);
+        let mut it = db.raw_iterator_cf_opt(cf, ro);
+        it.seek(seq_key(from));
+        while it.valid() {
+            let seq = it
+                .key()
+                .and_then(decode_seq)
+                .ok_or_else(|| Error::Corrupt("events key".into()))?;
+            let ev = decode_event(it.value().unwrap_or_default())?;
+            if !f(seq, ev) {
+                return Ok(());
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(())
+    }
+
+    /// The first seq whose running-max op time is at or after `time_us`
+    /// (Kafka's offsetsForTimes). `head + 1` when none is. May be older than
+    /// `first_seq` when events at or after that time were dropped by
+    /// retention: a cursor started there reports the gap.
+    pub fn seq_for_time(&self, time_us: i64) -> Result<u64> {
+        let b = self.bounds()?;
+        let db = self.db()?;
+        let cf = db.cf_handle(CF_TIME).expect("cf time");
+        let mut it = db.iterator_cf(
+            cf,
+            IteratorMode::From(&time_key(time_us, 0), Direction::Forward),
+        );
+        match it.next() {
+            Some(item) => {
+                let (k, _) = item?;
+                let (_, seq) =
+                    decode_time_key(&k).ok_or_else(|| Error::Corrupt("time key".into()))?;
+                Ok(seq)
+            }
+            None => Ok(b.head + 1),
+        }
+    }
+
+    /// A cursor (named: durable; `None`: ephemeral) over this ledger.
+    pub fn cursor(&self, name: Option<&str>, opts: CursorOptions) -> Result<Cursor> {
+        Cursor::open(self.clone(), name, opts)
+    }
+
+    /// The committed position of a named cursor, from either store.
+    pub fn committed(&self, name: &str) -> Result<Option<Position>> {
+        check_cursor_name(name)?;
+        Ok(self.cursor_state(name)?.map(|(p, _, _)| p))
+    }
+
+    fn cursor_state(&self, name: &str) -> Result<Option<(Position, i64, &'static str)>> {
+        let db = self.db()?;
+        let cf = db.cf_handle(CF_CURSORS).expect("cf cursors");
+        let in_db = match db.get_cf(cf, name.as_bytes())? {
+            Some(v) => {
+                let st = CursorState::decode(v.as_slice())
+                    .map_err(|e| Error::Corrupt(format!("cursor {name}: {e}")))?;
+                let p = st.position.unwrap_or_default();
+                Some((Position::new(p.seq, p.sub), st.updated_us, "writer"))
+            }
+            None => None,
+        };
+        let in_file = read_cursor_file(&self.inner.path, name)?.map(|(p, t)| (p, t, "reader"));
+        Ok(match (in_db, in_file) {
+            (Some(a), Some(b)) => Some(if b.1 > a.1 { b } else { a }),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// Store a cursor's committed position (durable per the ledger's durability;
+    /// read-only openers fsync their cursor file).
+    pub(crate) fn store_cursor(&self, name: &str, pos: Position) -> Result<()> {
+        let b = self.bounds()?;
+        if pos.seq > b.head + 1 || (pos.seq == b.head + 1 && pos.sub != 0) {
+            return Err(Error::PositionOutOfRange {
+                seq: pos.seq,
+                sub: pos.sub,
+                head: b.head,
+            });
+        }
+        let now = crate::op::now_us();
+        if self.inner.read_only {
+            return write_cursor_file(&self.inner.path, name, pos, now);
+        }
+        let db = self.db()?;
+        let cf = db.cf_handle(CF_CURSORS).expect("cf cursors");
+        let st = CursorState {
+            position: Some(crate::proto::Position {
+                seq: pos.seq,
+                sub: pos.sub,
+            }),
+            updated_us: now,
+        };
+        db.put_cf_opt(
+            cf,
+            name.as_bytes(),
+            st.encode_to_vec(),
+            &self.inner.durability.write_options(),
+        )?;
+        Ok(())
+    }
+
+    /// Forget a named cursor in both stores (it no longer holds retention back).
+    pub fn delete_cursor(&self, name: &str) -> Result<bool> {
+        check_cursor_name(name)?;
+        let mut found = false;
+        if !self.inner.read_only {
+            let db = self.db()?;
+            let cf = db.cf_handle(CF_CURSORS).expect("cf cursors");
+            found |= db.get_cf(cf, name.as_bytes())?.is_some();
+            db.delete_cf_opt(cf, name.as_bytes(), &self.inner.durability.write_options())?;
+        }
+        let f = cursor_file(&self.inner.path, name);
+        if f.exists() {
+            fs::remove_file(&f)?;
+            found = true;
+        }
+        Ok(found)
+    }
+
+    /// Every named cursor, by name, with its lag.
+    pub fn cursors(&self) -> Result<Vec<CursorInfo>> {
+        let b = self.bounds()?;
+        let db = self.db()?;
+        let mut all = all_cursor_states(&db, &self.inner.path)?;
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        for c in &mut all {
+            c.lag = lag(b.head, c.position);
+        }
+        Ok(all)
+    }
+
+    /// Counts and sizes, with every cursor.
+    pub fn stats(&self) -> Result<Stats> {
+        let b = self.bounds()?;
+        let db = self.db()?;
+        let meta = db.cf_handle(CF_META).expect("cf meta");
+        let total = get_u64(&db, meta, META_TOTAL_BYTES)?.unwrap_or(0);
+        let first_offset = if b.first <= b.head {
+            self.get(b.first)?.map(|e| e.offset).unwrap_or(total)
+        } else {
+            total
+        };
+        let last_txid = get_u64(&db, meta, META_LAST_TXID)?.filter(|t| *t > 0);
+        let retention = read_retention(&db)?;
+        Ok(Stats {
+            first_seq: b.first,
+            head_seq: b.head,
+            events: (b.head + 1).saturating_sub(b.first),
+            bytes: total.saturating_sub(first_offset),
+            last_txid,
+            retention: (&retention).into(),
+            cursors: self.cursors()?,
+        })
+    }
+
+    /// A consistent copy of the ledger in `dir` (which must not exist or be
+    /// empty): a RocksDB checkpoint of the database plus the reader cursor files.
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let dir = dir.as_ref();
+        if dir.exists() && fs::read_dir(dir)?.next().is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "checkpoint target {} is not empty",
+                dir.display()
+            )));
+        }
+        fs::create_dir_all(dir)?;
+        let db = self.db()?;
+        if self.inner.durability == Durability::None {
+            for name in ALL_CFS {
+                db.flush_cf(db.cf_handle(name).expect("cf"))?;
+            }
+        }
+        rocksdb::checkpoint::Checkpoint::new(&db)?.create_checkpoint(dir.join("db"))?;
+        let src = self.inner.path.join("cursors");
+        if src.is_dir() {
+            let dst = dir.join("cursors");
+            fs::create_dir_all(&dst)?;
+            for entry in fs::read_dir(&src)? {
+                let entry = entry?;
+                if entry
+                    .path()
+                    .extension()
+                    .map(|e| e == "json")
+                    .unwrap_or(false)
+                {
+                    fs::copy(entry.path(), dst.join(entry.file_name()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A checksum over every retained event (seq and stored bytes), FNV-1a
+    /// 64: replicas fed the same ops agree on it.
+    pub fn checksum(&self) -> Result<u64> {
+        let db = self.db()?;
+        let cf = db.cf_handle(CF_EVENTS).expect("cf events");
+        let mut h: u64 = 0xcbf29ce484222325;
+        let mut feed = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= *b as u64;
+                h = h.wrapping_mul(0x100000001b3);
+            }
+        };
+        let mut it = db.raw_iterator_cf(cf);
+        it.seek_to_first();
+        while it.valid() {
+            feed(it.key().unwrap_or_default());
+            feed(it.value().unwrap_or_default());
+            it.next();
+        }
+        it.status()?;
+        Ok(h)
+    }
+
+    /// Stop the writer, wake every reader with `LedgerClosed`, and release
+    /// the database once the last in-flight call returns. Idempotent.
+    pub fn close(&self) -> Result<()> {
+        let writer = self.inner.writer.lock().take();
+        if let Some(w) = writer {
+            w.stop();
+        }
+        {
+            let mut s = self.inner.shared.lock();
+            s.closed = true;
+            self.inner.cond.notify_all();
+        }
+        self.inner.db.write().take();
+        if let Some(sec) = &self.inner.secondary_dir {
+            let _ = fs::remove_dir_all(sec);
+        }
+        Ok(())
+    }
+
+    /// True once `close` was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.shared.lock().closed
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(w) = self.writer.lock().take() {
+            w.stop();
+        }
+        self.db.write().take();
+        if let Some(sec) = &self.secondary_dir {
+            let _ = fs::remove_dir_all(sec);
+        }
+    }
+}
+
+/// Remove the scratch directories of read-only openers whose process is gone
+/// (killed before it could clean up). Linux only: elsewhere they stay.
+fn remove_stale_secondaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.split('-').next()) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Events between a committed position and the head.
+pub(crate) fn lag(head: u64, pos: Position) -> u64 {
+    (head + 1).saturating_sub(pos.seq)
+}
+
+pub(crate) fn decode_event(bytes: &[u8]) -> Result<Event> {
+    Event::decode(bytes).map_err(|e| Error::Corrupt(format!("event: {e}")))
+}
+
+fn get_u64(db: &DB, cf: &rocksdb::ColumnFamily, key: &[u8]) -> Result<Option<u64>> {
+    match db.get_pinned_cf(cf, key)? {
+        Some(v) => Ok(Some(decode_u64(&v).ok_or_else(|| {
+            Error::Corrupt(format!("meta {}", String::from_utf8_lossy(key)))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+fn read_bounds(db: &DB) -> Result<Bounds> {
+    let meta = db.cf_handle(CF_META).expect("cf meta");
+    Ok(Bounds {
+        first: get_u64(db, meta, META_FIRST)?.unwrap_or(1),
+        head: get_u64(db, meta, META_HEAD)?.unwrap_or(0),
+    })
+}
+
+fn read_retention(db: &DB) -> Result<Retention> {
+    let meta = db.cf_handle(CF_META).expect("cf meta");
+    match db.get_pinned_cf(meta, META_RETENTION)? {
+        Some(v) => Retention::decode(&*v).map_err(|e| Error::Corrupt(format!("retention: {e}"))),
+        None => Ok(Retention::default()),
+    }
+}
+
+fn cursor_file(ledger: &Path, name: &str) -> PathBuf {
+    ledger.join("cursors").join(format!("{name}.json"))
+}
+
+#[derive(serde::Deserialize, Serialize)]
+struct CursorFile {
+    name: String,
+    seq: u64,
+    sub: u32,
+    updated_us: i64,
+}
+
+fn read_cursor_file(ledger: &Path, name: &str) -> Result<Option<(Position, i64)>> {
+    let f = cursor_file(ledger, name);
+    match fs::read(&f) {
+        Ok(bytes) => {
+            let c: CursorFile = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Corrupt(format!("{}: {e}", f.display())))?;
+            Ok(Some((Position::new(c.seq, c.sub), c.updated_us)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn write_cursor_file(ledger: &Path, name: &str, pos: Position, now: i64) -> Result<()> {
+    use std::io::Write;
+    let dir = ledger.join("cursors");
+    fs::create_dir_all(&dir)?;
+    let body = serde_json::to_vec(&CursorFile {
+        name: name.to_string(),
+        seq: pos.seq,
+        sub: pos.sub,
+        updated_us: now,
+    })
+    .expect("cursor file JSON");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, cursor_file(ledger, name))?;
+    fs::File::open(&dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Every cursor of the reader store: name -> (position, updated_us).
+pub(crate) fn read_cursor_files(
+    ledger: &Path,
+) -> Result<std::collections::BTreeMap<String, (Position, i64)>> {
+    let mut out = std::collections::BTreeMap::new();
+    let dir = ledger.join("cursors");
+    if !dir.is_dir() {
+        return Ok(out);
+    }
+    for entry in fs::read_dir(&dir)? {
+        let path = entry?.path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".json"))
+        else {
+            continue;
+        };
+        if check_cursor_name(name).is_err() {
+            continue;
+        }
+        if let Some(state) = read_cursor_file(ledger, name)? {
+            out.insert(name.to_string(), state);
+        }
+    }
+    Ok(out)
+}
+
+/// Every cursor from both stores; for a name in both, the newer wins.
+pub(crate) fn all_cursor_states(db: &DB, ledger: &Path) -> Result<Vec<CursorInfo>> {
+    let mut out: std::collections::BTreeMap<String, CursorInfo> = Default::default();
+    let cf = db.cf_handle(CF_CURSORS).expect("cf cursors");
+    for item in db.iterator_cf(cf, IteratorMode::Start) {
+        let (k, v) = item?;
+        let name = String::from_utf8_lossy(&k).into_owned();
+        let st =
+            CursorState::decode(&*v).map_err(|e| Error::Corrupt(format!("cursor {name}: {e}")))?;
+        let p = st.position.unwrap_or_default();
+        out.insert(
+            name.clone(),
+            CursorInfo {
+                name,
+                position: Position::new(p.seq, p.sub),
+                lag: 0,
+                store: "writer",
+                updated_us: st.updated_us,
+            },
+        );
+    }
+    for (name, (pos, t)) in read_cursor_files(ledger)? {
+        let newer = out.get(&name).map(|c| t > c.updated_us).unwrap_or(true);
+        if newer {
+            out.insert(
+                name.clone(),
+                CursorInfo {
+                    name,
+                    position: pos,
+                    lag: 0,
+                    store: "reader",
+                    updated_us: t,
+                },
+            );
+        }
+    }
+    Ok(out.into_values().collect())
+}

@@ -1,0 +1,509 @@
+//! The single writer thread and its group commit.
+//!
+//! `append` callers put their (already validated) ops on a channel and wait
+//! on a reply. The writer takes the first request, drains whatever else is
+//! queued (up to [`MAX_GROUP_OPS`] ops), checks each request against the
+//! ledger state (txids, parents), builds one `WriteBatch` with every event,
+//! its time index entry, the retention range deletes and the meta keys,
+//! writes it once with the ledger's durability, then publishes the new head
+//! to readers and wakes every caller. A request that fails its check is
+//! answered with its error and leaves no trace in the batch; the others in
+//! the group are written.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use prost::Message;
+use rocksdb::{Direction, IteratorMode, WriteBatch, DB};
+
+use super::keys::*;
+use super::retention::{self, Source, View};
+use super::{decode_event, get_u64, read_retention, Bounds, Durability, Inner, Ledger};
+use crate::error::{Error, Result};
+use crate::op::{Kind, Op};
+use crate::proto::{Event, Retention};
+
+/// Most ops one group commit writes.
+pub(crate) const MAX_GROUP_OPS: usize = 65_536;
+
+pub(crate) enum Request {
+    Append(Vec<Op>),
+    SetRetention(Retention),
+}
+
+type Reply = Sender<Result<(u64, u64)>>;
+
+pub(crate) enum Msg {
+    Req(Request, Reply),
+    Stop,
+}
+
+pub(crate) struct WriterHandle {
+    tx: Sender<Msg>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WriterHandle {
+    pub(crate) fn sender(&self) -> Sender<Msg> {
+        self.tx.clone()
+    }
+
+    /// Finish what is queued, then stop and join the thread.
+    pub(crate) fn stop(mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Send a request and wait for its answer.
+pub(crate) fn call(tx: &Sender<Msg>, req: Request) -> Result<(u64, u64)> {
+    let (rtx, rrx) = bounded(1);
+    tx.send(Msg::Req(req, rtx))
+        .map_err(|_| Error::LedgerClosed)?;
+    rrx.recv().map_err(|_| Error::LedgerClosed)?
+}
+
+#[derive(Clone, Debug)]
+struct State {
+    first: u64,
+    head: u64,
+    total_bytes: u64,
+    max_time: i64,
+    last_txid: u64,
+    retention: Retention,
+    first_offset: u64,
+    first_running_max: i64,
+}
+
+/// Reader-store cursors: name -> (position, updated_us).
+type FileCursors = BTreeMap<String, (crate::cursor::Position, i64)>;
+
+struct Writer {
+    inner: Arc<Inner>,
+    db: Arc<DB>,
+    durability: Durability,
+    state: State,
+    /// Reader cursor files, cached by the directory's modification time.
+    file_cursors: Option<(SystemTime, FileCursors)>,
+}
+
+pub(crate) fn spawn(
+    inner: Arc<Inner>,
+    db: Arc<DB>,
+    durability: Durability,
+) -> Result<WriterHandle> {
+    let state = load_state(&db)?;
+    let (tx, rx) = unbounded();
+    let mut w = Writer {
+        inner,
+        db,
+        durability,
+        state,
+        file_cursors: None,
+    };
+    let thread = std::thread::Builder::new()
+        .name("fsfeed-writer".into())
+        .spawn(move || w.run(rx))?;
+    Ok(WriterHandle {
+        tx,
+        thread: Some(thread),
+    })
+}
+
+fn load_state(db: &DB) -> Result<State> {
+    let meta = db.cf_handle(CF_META).expect("cf meta");
+    let b = super::read_bounds(db)?;
+    let total_bytes = get_u64(db, meta, META_TOTAL_BYTES)?.unwrap_or(0);
+    let max_time = get_u64(db, meta, META_MAX_TIME)?
+        .map(|t| t as i64)
+        .unwrap_or(i64::MIN);
+    let last_txid = get_u64(db, meta, META_LAST_TXID)?.unwrap_or(0);
+    let events = db.cf_handle(CF_EVENTS).expect("cf events");
+    let first_offset = if b.first <= b.head {
+        let v = db
+            .get_pinned_cf(events, seq_key(b.first))?
+            .ok_or_else(|| Error::Corrupt(format!("first event {} is missing", b.first)))?;
+        decode_event(&v)?.offset
+    } else {
+        total_bytes
+    };
+    // Running max at `first`: the last time index entry at or before it.
+    let time = db.cf_handle(CF_TIME).expect("cf time");
+    let mut first_running_max = i64::MIN;
+    for item in db.iterator_cf(time, IteratorMode::Start) {
+        let (k, _) = item?;
+        let (t, s) = decode_time_key(&k).ok_or_else(|| Error::Corrupt("time key".into()))?;
+        if s > b.first {
+            break;
+        }
+        first_running_max = t;
+    }
+    Ok(State {
+        first: b.first,
+        head: b.head,
+        total_bytes,
+        max_time,
+        last_txid,
+        retention: read_retention(db)?,
+        first_offset,
+        first_running_max,
+    })
+}
+
+/// Events and time entries of the batch being built, for retention lookups.
+#[derive(Default)]
+struct Pending {
+    /// Seq of the first pending event.
+    base: u64,
+    offsets: Vec<u64>,
+    times: Vec<(i64, u64)>,
+}
+
+struct Lookup<'a> {
+    w: &'a mut Writer,
+    pending: &'a Pending,
+}
+
+impl Source for Lookup<'_> {
+    fn offset_of(&mut self, seq: u64) -> Result<u64> {
+        if !self.pending.offsets.is_empty() && seq >= self.pending.base {
+            return Ok(self.pending.offsets[(seq - self.pending.base) as usize]);
+        }
+        let cf = self.w.db.cf_handle(CF_EVENTS).expect("cf events");
+        let v = self
+            .w
+            .db
+            .get_pinned_cf(cf, seq_key(seq))?
+            .ok_or_else(|| Error::Corrupt(format!("event {seq} is missing")))?;
+        Ok(decode_event(&v)?.offset)
+    }
+
+    fn seq_for_time(&mut self, time_us: i64) -> Result<u64> {
+        let cf = self.w.db.cf_handle(CF_TIME).expect("cf time");
+        let start = time_key(time_us, 0);
+        if let Some(item) = self
+            .w
+            .db
+            .iterator_cf(cf, IteratorMode::From(&start, Direction::Forward))
+            .next()
+        {
+            let (k, _) = item?;
+            return decode_time_key(&k)
+                .map(|(_, s)| s)
+                .ok_or_else(|| Error::Corrupt("time key".into()));
+        }
+        Ok(self
+            .pending
+            .times
+            .iter()
+            .find(|(t, _)| *t >= time_us)
+            .map(|(_, s)| *s)
+            .unwrap_or(u64::MAX))
+    }
+
+    fn slowest_cursor(&mut self) -> Result<Option<u64>> {
+        self.w.slowest_cursor()
+    }
+}
+
+impl Writer {
+    fn run(&mut self, rx: Receiver<Msg>) {
+        while let Ok(msg) = rx.recv() {
+            let mut group = Vec::new();
+            let mut ops = 0;
+            let mut stop = false;
+            let push = |m: Msg, group: &mut Vec<(Request, Reply)>, ops: &mut usize| match m {
+                Msg::Req(r, reply) => {
+                    if let Request::Append(o) = &r {
+                        *ops += o.len();
+                    }
+                    group.push((r, reply));
+                    false
+                }
+                Msg::Stop => true,
+            };
+            stop |= push(msg, &mut group, &mut ops);
+            while !stop && ops < MAX_GROUP_OPS {
+                match rx.try_recv() {
+                    Ok(m) => stop |= push(m, &mut group, &mut ops),
+                    Err(_) => break,
+                }
+            }
+            if !group.is_empty() {
+                self.process(group);
+            }
+            if stop {
+                break;
+            }
+        }
+    }
+
+    /// Stateful checks of one request against the state it would be applied to.
+    fn check(&self, ops: &[Op], st: &State) -> Result<()> {
+        let mut last = st.last_txid;
+        for (i, op) in ops.iter().enumerate() {
+            if let Some(t) = op.txid {
+                if t <= last {
+                    return Err(Error::TxidNotIncreasing {
+                        index: i,
+                        txid: t,
+                        last,
+                    });
+                }
+                last = t;
+            }
+            // No object is known by id until the shadow namespace tracks them.
+            if let Some(p) = op.parent_id {
+                return Err(Error::UnknownParent {
+                    index: i,
+                    parent_id: p,
+                });
+            }
+            if let Some(Kind::Rename(r)) = &op.kind {
+                if let Some(p) = r.to_parent_id {
+                    return Err(Error::UnknownParent {
+                        index: i,
+                        parent_id: p,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, op: Op, st: &mut State, batch: &mut WriteBatch, pending: &mut Pending) {
+        let events = self.db.cf_handle(CF_EVENTS).expect("cf events");
+        let time = self.db.cf_handle(CF_TIME).expect("cf time");
+        let seq = st.head + 1;
+        if let Some(t) = op.txid {
+            st.last_txid = t;
+        }
+        let time_us = op.time_us;
+        let to_path = match &op.kind {
+            Some(Kind::Rename(r)) => r.to_key.clone(),
+            _ => String::new(),
+        };
+        let ev = Event {
+            seq,
+            path: op.key.clone(),
+            to_path,
+            offset: st.total_bytes,
+            op: Some(op),
+        };
+        let bytes = ev.encode_to_vec();
+        batch.put_cf(events, seq_key(seq), &bytes);
+        if pending.offsets.is_empty() {
+            pending.base = seq;
+        }
+        pending.offsets.push(st.total_bytes);
+        st.total_bytes += bytes.len() as u64 + 8;
+        if time_us > st.max_time {
+            st.max_time = time_us;
+            batch.put_cf(time, time_key(time_us, seq), []);
+            pending.times.push((time_us, seq));
+        }
+        if seq == st.first {
+            // The ledger was empty: this event is the first retained one.
+            st.first_running_max = st.max_time;
+            st.first_offset = ev.offset;
+        }
+        st.head = seq;
+    }
+
+    /// The smallest committed position among named cursors; for a name in
+    /// both stores the newer commit counts.
+    fn slowest_cursor(&mut self) -> Result<Option<u64>> {
+        let dir = self.inner.path.join("cursors");
+        let mtime = std::fs::metadata(&dir).and_then(|m| m.modified()).ok();
+        let fresh = matches!((&mtime, &self.file_cursors), (Some(t), Some((c, _))) if t == c);
+        if !fresh {
+            let files = super::read_cursor_files(&self.inner.path)?;
+            self.file_cursors = mtime.map(|t| (t, files));
+        }
+        let mut merged: BTreeMap<String, (u64, i64)> = self
+            .file_cursors
+            .as_ref()
+            .map(|(_, f)| {
+                f.iter()
+                    .map(|(n, (p, t))| (n.clone(), (p.seq, *t)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let cf = self.db.cf_handle(CF_CURSORS).expect("cf cursors");
+        for item in self.db.iterator_cf(cf, IteratorMode::Start) {
+            let (k, v) = item?;
+            let st = crate::proto::CursorState::decode(&*v)
+                .map_err(|e| Error::Corrupt(format!("cursor: {e}")))?;
+            let seq = st.position.map(|p| p.seq).unwrap_or(0);
+            let name = String::from_utf8_lossy(&k).into_owned();
+            let newer = merged
+                .get(&name)
+                .map(|(_, t)| st.updated_us >= *t)
+                .unwrap_or(true);
+            if newer {
+                merged.insert(name, (seq, st.updated_us));
+            }
+        }
+        Ok(merged.values().map(|(s, _)| *s).min())
+    }
+
+    /// Decide retention and add its range deletes to the batch.
+    fn retain(&mut self, st: &mut State, batch: &mut WriteBatch, pending: &Pending) -> Result<()> {
+        let view = View {
+            first: st.first,
+            head: st.head,
+            total_bytes: st.total_bytes,
+            max_time: st.max_time,
+            first_offset: st.first_offset,
+            first_running_max: st.first_running_max,
+        };
+        let retention = st.retention;
+        let mut lookup = Lookup { w: self, pending };
+        let target = retention::new_first(&retention, &view, &mut lookup)?;
+        if target <= st.first {
+            return Ok(());
+        }
+        let first_offset = lookup.offset_of(target)?;
+        let db = self.db.clone();
+        let events = db.cf_handle(CF_EVENTS).expect("cf events");
+        let time = db.cf_handle(CF_TIME).expect("cf time");
+        batch.delete_range_cf(events, seq_key(st.first), seq_key(target));
+        // Time index: drop entries before the last one older than `target`
+        // (that one stays, so a time lookup that lands in dropped history
+        // still returns a seq before `first_seq` and its cursor reports a gap).
+        let mut keeper: Option<(i64, u64)> = None;
+        let mut running_at_target = i64::MIN;
+        let mut visit = |t: i64, s: u64| -> bool {
+            if s <= target {
+                running_at_target = t;
+            }
+            if s < target {
+                keeper = Some((t, s));
+                true
+            } else {
+                false
+            }
+        };
+        let mut more = true;
+        for item in db.iterator_cf(time, IteratorMode::Start) {
+            let (k, _) = item?;
+            let (t, s) = decode_time_key(&k).ok_or_else(|| Error::Corrupt("time key".into()))?;
+            if !visit(t, s) {
+                more = false;
+                break;
+            }
+        }
+        if more {
+            for &(t, s) in &pending.times {
+                if !visit(t, s) {
+                    break;
+                }
+            }
+        }
+        if let Some((t, s)) = keeper {
+            batch.delete_range_cf(time, time_key(0, 0), time_key(t, s));
+        }
+        st.first = target;
+        st.first_offset = first_offset;
+        st.first_running_max = running_at_target;
+        Ok(())
+    }
+
+    fn process(&mut self, group: Vec<(Request, Reply)>) {
+        let mut st = self.state.clone();
+        let mut batch = WriteBatch::default();
+        let mut pending = Pending::default();
+        let mut answers: Vec<(Reply, Result<(u64, u64)>)> = Vec::with_capacity(group.len());
+        let meta = self.db.clone();
+        let meta = meta.cf_handle(CF_META).expect("cf meta");
+        let mut failed: Option<Error> = None;
+        for (req, reply) in group {
+            match req {
+                Request::Append(ops) => match self.check(&ops, &st) {
+                    Err(e) => answers.push((reply, Err(e))),
+                    Ok(()) => {
+                        let first = st.head + 1;
+                        for op in ops {
+                            self.apply(op, &mut st, &mut batch, &mut pending);
+                        }
+                        answers.push((reply, Ok((first, st.head))));
+                    }
+                },
+                Request::SetRetention(r) => {
+                    // Apply the old settings to what came before, then the new ones.
+                    if failed.is_none() {
+                        if let Err(e) = self.retain(&mut st, &mut batch, &pending) {
+                            failed = Some(e);
+                        }
+                    }
+                    batch.put_cf(meta, META_RETENTION, r.encode_to_vec());
+                    st.retention = r;
+                    answers.push((reply, Ok((st.head + 1, st.head))));
+                }
+            }
+        }
+        if batch.is_empty() {
+            for (reply, res) in answers {
+                let _ = reply.send(res);
+            }
+            return;
+        }
+        if failed.is_none() {
+            if let Err(e) = self.retain(&mut st, &mut batch, &pending) {
+                failed = Some(e);
+            }
+        }
+        batch.put_cf(meta, META_FIRST, st.first.to_be_bytes());
+        batch.put_cf(meta, META_HEAD, st.head.to_be_bytes());
+        batch.put_cf(meta, META_TOTAL_BYTES, st.total_bytes.to_be_bytes());
+        if st.max_time != i64::MIN {
+            batch.put_cf(
+                meta,
+                META_MAX_TIME,
+                (st.max_time.max(0) as u64).to_be_bytes(),
+            );
+        }
+        batch.put_cf(meta, META_LAST_TXID, st.last_txid.to_be_bytes());
+        let result = match failed {
+            Some(e) => Err(e),
+            None => self
+                .db
+                .write_opt(batch, &self.durability.write_options())
+                .map_err(Error::from),
+        };
+        match result {
+            Ok(()) => {
+                self.state = st;
+                Ledger::publish(
+                    &self.inner,
+                    Bounds {
+                        first: self.state.first,
+                        head: self.state.head,
+                    },
+                );
+                for (reply, res) in answers {
+                    let _ = reply.send(res);
+                }
+            }
+            Err(e) => {
+                // Nothing was written: callers whose request was fine get the
+                // write's error, the others keep their own.
+                for (reply, res) in answers {
+                    let out = match res {
+                        Err(own) => Err(own),
+                        Ok(_) => Err(match &e {
+                            Error::Storage(s) => Error::Storage(s.clone()),
+                            other => Error::Corrupt(other.to_string()),
+                        }),
+                    };
+                    let _ = reply.send(out);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The native format: the stored event as fsfeed keeps it.
+//!
+//! JSON: the op's canonical JSON fields (see [`crate::op`]) plus `seq`, `sub`
+//! and `path` (the key as of that seq) and, for a rename, `to_path`.
+//! Bytes: the prost encoding of `fsfeed.v1.Event`.
+
+use prost::Message;
+use serde_json::Value;
+
+use super::Renderer;
+use crate::cursor::Record;
+use crate::error::{Error, Result};
+use crate::proto::Event;
+
+/// The native renderer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Native;
+
+impl Renderer for Native {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    fn render(&self, record: &Record) -> Value {
+        to_json(&record.event, record.position.sub)
+    }
+}
+
+/// The native JSON object of an event.
+pub fn to_json(event: &Event, sub: u32) -> Value {
+    let mut v = match &event.op {
+        Some(op) => op.to_json_value(),
+        None => Value::Object(Default::default()),
+    };
+    if let Value::Object(m) = &mut v {
+        m.insert("seq".into(), event.seq.into());
+        m.insert("sub".into(), sub.into());
+        m.insert("path".into(), event.path.clone().into());
+        if !event.to_path.is_empty() {
+            m.insert("to_path".into(), event.to_path.clone().into());
+        }
+    }
+    v
+}
+
+/// The protobuf bytes of an event.
+pub fn to_proto(event: &Event) -> Vec<u8> {
+    event.encode_to_vec()
+}
+
+/// Decode protobuf bytes made by [`to_proto`].
+pub fn from_proto(bytes: &[u8]) -> Result<Event> {
+    Event::decode(bytes).map_err(|e| Error::InvalidArgument(format!("not an fsfeed event: {e}")))
+}

@@ -1,0 +1,6 @@
+# Sourced by the Makefile's recipes: one target directory and one prebuilt
+# RocksDB archive for every cargo command (tests, clippy, CLI, bindings).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fsfeed/target}"
+ROCKSDB_LIB_DIR="$(bash "$(dirname "${BASH_SOURCE[0]}")/rocksdb-lib.sh")" || return 1
+export ROCKSDB_LIB_DIR
+export ROCKSDB_STATIC=1
