@@ -20,12 +20,14 @@ if [ -f "$dir/librocksdb.a" ]; then
 fi
 echo "building RocksDB $ver from source once (about 20 minutes on 2 cores); cached in $dir" >&2
 target="${CARGO_TARGET_DIR:-$cache/target}"
-env -u ROCKSDB_LIB_DIR -u ROCKSDB_STATIC CARGO_TARGET_DIR="$target" \
+# No debug info in the C++ (faster to build, 45 MB instead of 1.5 GB).
+env -u ROCKSDB_LIB_DIR -u ROCKSDB_STATIC CARGO_TARGET_DIR="$target" CARGO_PROFILE_RELEASE_DEBUG=false \
   cargo build --release --locked -p librocksdb-sys >&2
 lib=$(ls -t "$target"/release/build/librocksdb-sys-*/out/librocksdb.a 2>/dev/null | head -n 1)
 [ -n "$lib" ] || { echo "librocksdb.a not found after the build" >&2; exit 1; }
 mkdir -p "$dir.tmp"
 cp "$lib" "$dir.tmp/librocksdb.a"
+strip --strip-debug "$dir.tmp/librocksdb.a" 2>/dev/null || true
 rm -rf "$dir"
 mv "$dir.tmp" "$dir"
 echo "$dir"

@@ -199,13 +199,29 @@ struct Shared {
     closed: bool,
 }
 
+/// What the writer shares with readers: the bounds and the signal they wait on.
+/// Kept apart from `Inner` so the writer thread holds no handle on the ledger
+/// (dropping the last `Ledger` stops the writer).
+pub(crate) struct Signal {
+    shared: Mutex<Shared>,
+    cond: Condvar,
+}
+
+impl Signal {
+    /// Publish new bounds and wake every waiting reader.
+    pub(crate) fn publish(&self, bounds: Bounds) {
+        let mut s = self.shared.lock();
+        s.bounds = bounds;
+        self.cond.notify_all();
+    }
+}
+
 pub(crate) struct Inner {
     path: PathBuf,
     db: RwLock<Option<Arc<DB>>>,
     read_only: bool,
     durability: Durability,
-    shared: Mutex<Shared>,
-    cond: Condvar,
+    signal: Arc<Signal>,
     writer: Mutex<Option<writer::WriterHandle>>,
     secondary_dir: Option<PathBuf>,
     /// Wakes waiting readers when a cursor's subscription is stopped.
@@ -427,18 +443,25 @@ impl Ledger {
             db: RwLock::new(Some(db.clone())),
             read_only: opts.read_only,
             durability: opts.durability,
-            shared: Mutex::new(Shared {
-                bounds,
-                closed: false,
+            signal: Arc::new(Signal {
+                shared: Mutex::new(Shared {
+                    bounds,
+                    closed: false,
+                }),
+                cond: Condvar::new(),
             }),
-            cond: Condvar::new(),
             writer: Mutex::new(None),
             secondary_dir,
             generation: AtomicU64::new(0),
         });
         let ledger = Ledger { inner };
         if !opts.read_only {
-            let handle = writer::spawn(ledger.inner.clone(), db, opts.durability)?;
+            let handle = writer::spawn(
+                ledger.inner.signal.clone(),
+                path.clone(),
+                db,
+                opts.durability,
+            )?;
             *ledger.inner.writer.lock() = Some(handle);
             if let Some(r) = opts.retention {
                 ledger.set_retention(r)?;
@@ -526,7 +549,7 @@ impl Ledger {
         if self.inner.read_only {
             self.refresh()?;
         }
-        let s = self.inner.shared.lock();
+        let s = self.inner.signal.shared.lock();
         if s.closed {
             return Err(Error::LedgerClosed);
         }
@@ -548,23 +571,16 @@ impl Ledger {
         let db = self.db()?;
         db.try_catch_up_with_primary()?;
         let b = read_bounds(&db)?;
-        let mut s = self.inner.shared.lock();
+        let mut s = self.inner.signal.shared.lock();
         s.bounds = b;
         Ok(())
-    }
-
-    /// Called by the writer after each write.
-    pub(crate) fn publish(inner: &Inner, bounds: Bounds) {
-        let mut s = inner.shared.lock();
-        s.bounds = bounds;
-        inner.cond.notify_all();
     }
 
     /// Wake every waiting reader (used to stop subscriptions promptly).
     pub(crate) fn wake_readers(&self) {
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
-        let _s = self.inner.shared.lock();
-        self.inner.cond.notify_all();
+        let _s = self.inner.signal.shared.lock();
+        self.inner.signal.cond.notify_all();
     }
 
     /// Block until `head >= seq`, the deadline passes, or `cancel` is set.
@@ -588,7 +604,7 @@ impl Ledger {
                 std::thread::sleep(SECONDARY_POLL.min(deadline - now));
             }
         }
-        let mut s = self.inner.shared.lock();
+        let mut s = self.inner.signal.shared.lock();
         loop {
             if s.closed {
                 return Err(Error::LedgerClosed);
@@ -599,7 +615,7 @@ impl Ledger {
             if cancelled() || Instant::now() >= deadline {
                 return Ok(false);
             }
-            self.inner.cond.wait_until(&mut s, deadline);
+            self.inner.signal.cond.wait_until(&mut s, deadline);
         }
     }
 
@@ -855,9 +871,9 @@ impl Ledger {
             w.stop();
         }
         {
-            let mut s = self.inner.shared.lock();
+            let mut s = self.inner.signal.shared.lock();
             s.closed = true;
-            self.inner.cond.notify_all();
+            self.inner.signal.cond.notify_all();
         }
         self.inner.db.write().take();
         if let Some(sec) = &self.inner.secondary_dir {
@@ -868,7 +884,7 @@ impl Ledger {
 
     /// True once `close` was called.
     pub fn is_closed(&self) -> bool {
-        self.inner.shared.lock().closed
+        self.inner.signal.shared.lock().closed
     }
 }
 

@@ -21,7 +21,7 @@ use rocksdb::{Direction, IteratorMode, WriteBatch, DB};
 
 use super::keys::*;
 use super::retention::{self, Source, View};
-use super::{decode_event, get_u64, read_retention, Bounds, Durability, Inner, Ledger};
+use super::{decode_event, get_u64, read_retention, Bounds, Durability, Signal};
 use crate::error::{Error, Result};
 use crate::op::{Kind, Op};
 use crate::proto::{Event, Retention};
@@ -84,7 +84,8 @@ struct State {
 type FileCursors = BTreeMap<String, (crate::cursor::Position, i64)>;
 
 struct Writer {
-    inner: Arc<Inner>,
+    signal: Arc<Signal>,
+    path: std::path::PathBuf,
     db: Arc<DB>,
     durability: Durability,
     state: State,
@@ -93,14 +94,16 @@ struct Writer {
 }
 
 pub(crate) fn spawn(
-    inner: Arc<Inner>,
+    signal: Arc<Signal>,
+    path: std::path::PathBuf,
     db: Arc<DB>,
     durability: Durability,
 ) -> Result<WriterHandle> {
     let state = load_state(&db)?;
     let (tx, rx) = unbounded();
     let mut w = Writer {
-        inner,
+        signal,
+        path,
         db,
         durability,
         state,
@@ -318,11 +321,11 @@ impl Writer {
     /// The smallest committed position among named cursors; for a name in
     /// both stores the newer commit counts.
     fn slowest_cursor(&mut self) -> Result<Option<u64>> {
-        let dir = self.inner.path.join("cursors");
+        let dir = self.path.join("cursors");
         let mtime = std::fs::metadata(&dir).and_then(|m| m.modified()).ok();
         let fresh = matches!((&mtime, &self.file_cursors), (Some(t), Some((c, _))) if t == c);
         if !fresh {
-            let files = super::read_cursor_files(&self.inner.path)?;
+            let files = super::read_cursor_files(&self.path)?;
             self.file_cursors = mtime.map(|t| (t, files));
         }
         let mut merged: BTreeMap<String, (u64, i64)> = self
@@ -479,13 +482,10 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.state = st;
-                Ledger::publish(
-                    &self.inner,
-                    Bounds {
-                        first: self.state.first,
-                        head: self.state.head,
-                    },
-                );
+                self.signal.publish(Bounds {
+                    first: self.state.first,
+                    head: self.state.head,
+                });
                 for (reply, res) in answers {
                     let _ = reply.send(res);
                 }
