@@ -3,7 +3,10 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
-    let files = [root.join("fsfeed/v1/fsfeed.proto")];
+    let files = [
+        root.join("fsfeed/v1/fsfeed.proto"),
+        root.join("hadoop/inotify.proto"),
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

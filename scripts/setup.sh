@@ -6,13 +6,17 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
-for pkg in libclang-dev; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
+dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# Real S3 consumers that check the S3 output: Python's aws-lambda-powertools
+# and TypeScript's @types/aws-lambda under tsc.
+PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check -r tests/conformance/requirements.txt
+(cd tests/conformance/ts && npm install --no-audit --no-fund --loglevel=error)
 command -v cargo >/dev/null || { echo "setup: cargo is missing (install Rust with rustup)" >&2; exit 1; }
 bash scripts/rocksdb-lib.sh >/dev/null

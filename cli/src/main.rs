@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use fsfeed::render::Format;
+use fsfeed::render::s3::{self, Profile, S3Options};
+use fsfeed::render::{hdfs, Format};
 use fsfeed::{
     CursorOptions, Durability, Error, Filter, Ledger, OnGap, Op, OpenOptions, Retention, Start,
 };
@@ -97,7 +98,7 @@ enum Command {
         batch_size: usize,
     },
     /// Print records, one JSON line each.
-    Tail(TailArgs),
+    Tail(Box<TailArgs>),
     /// Counts, sizes and cursors.
     Stats {
         #[command(flatten)]
@@ -143,9 +144,28 @@ enum Command {
 struct TailArgs {
     #[command(flatten)]
     ledger: LedgerArg,
-    /// Output format.
+    /// Output format: native, s3 (one {"Records":[..]} message per line),
+    /// hdfs (one event batch per line), hdfs-proto (one binary EventsListProto).
     #[arg(long, default_value = "native")]
     format: String,
+    /// S3 dialect: aws, ceph or minio.
+    #[arg(long, default_value = "aws")]
+    s3_profile: String,
+    /// S3 `awsRegion`.
+    #[arg(long, default_value = "us-east-1")]
+    s3_region: String,
+    /// S3 `eventSource` (default per profile).
+    #[arg(long)]
+    s3_event_source: Option<String>,
+    /// S3 `s3.configurationId`.
+    #[arg(long, default_value = "fsfeed")]
+    s3_configuration_id: String,
+    /// S3 bucket owner principal id.
+    #[arg(long, default_value = "fsfeed")]
+    s3_bucket_owner: String,
+    /// Prefix of the bucket ARN.
+    #[arg(long, default_value = "arn:aws:s3:::")]
+    s3_arn_prefix: String,
     /// earliest, latest, committed, a seq, SEQ:SUB, or an RFC 3339 time
     /// (default: committed with --cursor, else earliest).
     #[arg(long)]
@@ -177,6 +197,9 @@ struct TailArgs {
     /// Only this op kind (repeatable).
     #[arg(long)]
     kind: Vec<String>,
+    /// Only this S3 event name or pattern, e.g. s3:ObjectCreated:* (repeatable).
+    #[arg(long)]
+    event: Vec<String>,
     /// report (a {"gap":..} line) or error (exit status 3).
     #[arg(long, default_value = "report")]
     on_gap: String,
@@ -234,7 +257,7 @@ fn run(cli: Cli) -> Out {
             durability,
             batch_size,
         } => append(ledger.ledger, &durability, batch_size),
-        Command::Tail(args) => tail(args),
+        Command::Tail(args) => tail(*args),
         Command::Stats { ledger, json } => stats(ledger.ledger, json),
         Command::Cursors {
             ledger,
@@ -400,13 +423,27 @@ fn append(dir: PathBuf, durability: &str, batch_size: usize) -> Out {
 }
 
 fn tail(a: TailArgs) -> Out {
-    let format: Format = a.format.parse()?;
+    let proto_out = a.format == "hdfs-proto";
+    let format: Format = match a.format.as_str() {
+        "hdfs-proto" => Format::Hdfs,
+        "s3" => Format::S3(S3Options {
+            profile: a.s3_profile.parse::<Profile>()?,
+            region: a.s3_region.clone(),
+            event_source: a.s3_event_source.clone(),
+            configuration_id: a.s3_configuration_id.clone(),
+            bucket_owner: a.s3_bucket_owner.clone(),
+            arn_prefix: a.s3_arn_prefix.clone(),
+        }),
+        other => other.parse()?,
+    };
+    let s3 = matches!(format, Format::S3(_));
     let on_gap: OnGap = a.on_gap.parse()?;
     let filter = Filter {
         buckets: a.bucket.clone(),
         prefix: a.prefix.clone(),
         suffix: a.suffix.clone(),
         kinds: a.kind.clone(),
+        events: a.event.clone(),
     };
     let start = match &a.from {
         Some(s) => s.parse::<Start>()?,
@@ -431,6 +468,7 @@ fn tail(a: TailArgs) -> Out {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut printed = 0u64;
+    let mut collected = Vec::new();
     loop {
         let want = a
             .max
@@ -444,8 +482,16 @@ fn tail(a: TailArgs) -> Out {
                 json!({"gap": {"expected": g.expected, "actual": g.actual}})
             )?;
         }
-        for r in &batch.records {
-            writeln!(out, "{}", renderer.render(r))?;
+        if proto_out {
+            collected.extend(batch.records.iter().cloned());
+        } else {
+            for r in &batch.records {
+                match renderer.render(r) {
+                    Some(v) if s3 => writeln!(out, "{}", s3::message(vec![v]))?,
+                    Some(v) => writeln!(out, "{v}")?,
+                    None => {}
+                }
+            }
         }
         printed += batch.records.len() as u64;
         out.flush()?;
@@ -455,6 +501,15 @@ fn tail(a: TailArgs) -> Out {
         if a.max.is_some_and(|m| printed >= m) || (batch.is_empty() && !a.follow) {
             break;
         }
+    }
+    if proto_out {
+        let head = ledger.head_seq()?;
+        let sync = ledger
+            .get(head)?
+            .map(|e| hdfs::txid(&e))
+            .unwrap_or(head as i64);
+        out.write_all(&hdfs::events_list(&collected, sync))?;
+        out.flush()?;
     }
     Ok(())
 }

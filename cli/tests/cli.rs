@@ -299,3 +299,98 @@ fn checkpoint_and_workload() {
     .unwrap();
     assert_eq!(stats["head_seq"], 500);
 }
+
+#[test]
+fn s3_and_hdfs_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l], "");
+    let input = format!(
+        "{}\n{}\n{}\n",
+        r#"{"kind":"create_file","volume":"v","bucket":"b","key":"a b/x.bin","time_us":1767225600000000,"txid":10}"#,
+        r#"{"kind":"commit","volume":"v","bucket":"b","key":"a b/x.bin","size":7,"etag":"e","time_us":1767225600001000,"txid":11}"#,
+        r#"{"kind":"delete","volume":"v","bucket":"b","key":"a b/x.bin","time_us":1767225600002000,"txid":12}"#
+    );
+    ok(&["append", "--ledger", &l], &input);
+    // create_file has no S3 notification: two messages, one record each.
+    let msgs = lines(&ok(&["tail", "--ledger", &l, "--format", "s3"], ""));
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[0]["Records"][0]["eventName"], "ObjectCreated:Put");
+    assert_eq!(msgs[0]["Records"][0]["s3"]["object"]["key"], "a+b/x.bin");
+    assert_eq!(
+        msgs[0]["Records"][0]["eventTime"],
+        "2026-01-01T00:00:00.001Z"
+    );
+    assert_eq!(msgs[1]["Records"][0]["eventName"], "ObjectRemoved:Delete");
+    let minio = lines(&ok(
+        &[
+            "tail",
+            "--ledger",
+            &l,
+            "--format",
+            "s3",
+            "--s3-profile",
+            "minio",
+            "--s3-region",
+            "eu-west-1",
+        ],
+        "",
+    ));
+    assert_eq!(minio[0]["Records"][0]["s3"]["object"]["key"], "a+b%2Fx.bin");
+    assert_eq!(minio[0]["Records"][0]["awsRegion"], "eu-west-1");
+    let only = lines(&ok(
+        &[
+            "tail",
+            "--ledger",
+            &l,
+            "--format",
+            "s3",
+            "--event",
+            "s3:ObjectRemoved:*",
+        ],
+        "",
+    ));
+    assert_eq!(only.len(), 1);
+    let batches = lines(&ok(&["tail", "--ledger", &l, "--format", "hdfs"], ""));
+    assert_eq!(batches.len(), 3);
+    assert_eq!(batches[0]["txid"], 10);
+    assert_eq!(batches[0]["events"][0]["eventType"], "CREATE");
+    assert_eq!(batches[1]["events"][0]["eventType"], "CLOSE");
+    assert_eq!(batches[1]["events"][0]["path"], "/v/b/a b/x.bin");
+    let out = fsfeed(&["tail", "--ledger", &l, "--format", "hdfs-proto"], "");
+    assert!(out.status.success());
+    let list = fsfeed::render::hdfs::decode_events_list(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            list.first_txid,
+            list.last_txid,
+            list.sync_txid,
+            list.batch.len()
+        ),
+        (10, 12, 12, 3)
+    );
+    for (args, code) in [
+        (
+            vec![
+                "tail",
+                "--ledger",
+                &l,
+                "--format",
+                "s3",
+                "--s3-profile",
+                "gcs",
+            ],
+            "invalid_argument",
+        ),
+        (
+            vec!["tail", "--ledger", &l, "--event", "s3:*Created"],
+            "invalid_argument",
+        ),
+    ] {
+        let out = fsfeed(&args, "");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!("error[{code}]")),
+            "{args:?}"
+        );
+    }
+}

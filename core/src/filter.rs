@@ -28,6 +28,10 @@ pub struct Filter {
     /// Only these op kinds, by canonical name (empty: all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kinds: Vec<String>,
+    /// Only events whose S3 event name matches one of these (`s3:ObjectCreated:*`,
+    /// `ObjectRemoved:Delete`); ops without an S3 name never match (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
 }
 
 impl Filter {
@@ -68,8 +72,22 @@ impl Filter {
         Ok(f)
     }
 
-    /// Check that every kind is known.
+    /// Only S3 event names matching `pattern` (adds to the set).
+    pub fn event(mut self, pattern: &str) -> Filter {
+        self.events.push(pattern.to_string());
+        self
+    }
+
+    /// Check that every kind is known and every event pattern is well formed.
     pub fn validate(&self) -> Result<()> {
+        if let Some(p) = self.events.iter().find(|p| {
+            let p = p.strip_prefix("s3:").unwrap_or(p);
+            p.is_empty() || p[..p.len() - 1].contains('*')
+        }) {
+            return Err(Error::InvalidArgument(format!(
+                "filter: event pattern {p:?} must be an S3 event name, optionally ending in `*`"
+            )));
+        }
         if let Some(k) = self.kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
             return Err(Error::InvalidArgument(format!(
                 "filter: unknown op kind {k:?} (one of {})",
@@ -92,6 +110,18 @@ impl Filter {
         }
         if !self.kinds.is_empty() && !self.kinds.iter().any(|k| k == op.kind_name()) {
             return false;
+        }
+        if !self.events.is_empty() {
+            let Some(name) = crate::render::s3::event_name(op) else {
+                return false;
+            };
+            if !self
+                .events
+                .iter()
+                .any(|p| crate::render::s3::event_name_matches(p, name))
+            {
+                return false;
+            }
         }
         if self.prefix.is_none() && self.suffix.is_none() {
             return true;
@@ -139,6 +169,22 @@ mod tests {
         assert!(f.matches(&ev(Op::rename("v", "b", "tmp/x", "a/x"))));
         assert!(f.matches(&ev(Op::rename("v", "b", "a/x", "tmp/x"))));
         assert!(!f.matches(&ev(Op::rename("v", "b", "tmp/x", "tmp/y"))));
+    }
+
+    #[test]
+    fn s3_event_names() {
+        let f = Filter::all().event("s3:ObjectCreated:*");
+        assert!(f.matches(&ev(Op::commit("v", "b", "k", 1, "e"))));
+        assert!(!f.matches(&ev(Op::delete("v", "b", "k", false))));
+        assert!(!f.matches(&ev(Op::create_file("v", "b", "k"))));
+        assert_eq!(
+            Filter::all()
+                .event("s3:*Created")
+                .validate()
+                .unwrap_err()
+                .code(),
+            "invalid_argument"
+        );
     }
 
     #[test]

@@ -180,7 +180,7 @@ impl Op {
     /// A written file closed, or an object put, with its size and etag.
     pub fn commit(volume: &str, bucket: &str, key: &str, size: u64, etag: &str) -> Op {
         let commit = Commit {
-            size,
+            size: Some(size),
             etag: etag.to_string(),
             ..Default::default()
         };
@@ -562,7 +562,7 @@ impl OpJson {
                 perms: self.perms,
             }),
             "commit" => Kind::Commit(Commit {
-                size: self.size.unwrap_or(0),
+                size: self.size,
                 etag: self.etag.unwrap_or_default(),
                 version_id: self.version_id.unwrap_or_default(),
                 hsync: self.hsync.unwrap_or(false),
@@ -664,7 +664,7 @@ impl OpJson {
                 j.perms = c.perms;
             }
             Some(Kind::Commit(c)) => {
-                j.size = Some(c.size);
+                j.size = c.size;
                 j.etag = non_empty(&c.etag);
                 j.version_id = non_empty(&c.version_id);
                 j.hsync = c.hsync.then_some(true);

@@ -29,7 +29,7 @@ fn json_and_proto_round_trip() {
     let mut c = ledger.cursor(None, CursorOptions::default()).unwrap();
     let batch = c.read(10, Duration::ZERO).unwrap();
     let r = Format::Native.renderer();
-    let v = r.render(&batch.records[0]);
+    let v = r.render(&batch.records[0]).unwrap();
     assert_eq!(v["seq"], 1);
     assert_eq!(v["sub"], 0);
     assert_eq!(v["kind"], "rename");
@@ -45,7 +45,7 @@ fn json_and_proto_round_trip() {
         op_json.as_object_mut().unwrap().remove(k);
     }
     assert_eq!(Op::from_json_value(op_json, 0).unwrap(), ops[0]);
-    let acl = r.render(&batch.records[1]);
+    let acl = r.render(&batch.records[1]).unwrap();
     assert_eq!(acl["acls"][0]["rights"][0], "read");
     // Proto bytes.
     let bytes = native::to_proto(&batch.records[1].event);

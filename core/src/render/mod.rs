@@ -1,9 +1,12 @@
 //! Renderers turn records into what a consumer reads (DESIGN section 6).
 //!
 //! A renderer is pure (no I/O) and works one record at a time, so output
-//! streams. This build has the native renderer; S3 and HDFS follow.
+//! streams. A record may render to nothing (an op that has no S3
+//! notification, such as `create_file`); a cursor in that format skips it.
 
+pub mod hdfs;
 pub mod native;
+pub mod s3;
 
 use std::str::FromStr;
 
@@ -14,26 +17,33 @@ use crate::error::{Error, Result};
 pub trait Renderer: Send + Sync {
     /// The format's name, as `--format` takes it.
     fn name(&self) -> &'static str;
-    /// Render one record.
-    fn render(&self, record: &Record) -> serde_json::Value;
+    /// Render one record (`None`: this record has no form in this format).
+    fn render(&self, record: &Record) -> Option<serde_json::Value>;
 }
 
 /// The output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Format {
     /// The stored event, flat: op fields plus `seq`, `sub`, `path`.
     #[default]
     Native,
+    /// One S3 event record (what goes inside `"Records"`).
+    S3(s3::S3Options),
+    /// One HDFS inotify event batch `{"txid", "events"}`.
+    Hdfs,
 }
 
 impl FromStr for Format {
     type Err = Error;
 
+    /// `native`, `s3` (aws profile, default settings) or `hdfs`.
     fn from_str(s: &str) -> Result<Format> {
         match s {
             "native" => Ok(Format::Native),
+            "s3" => Ok(Format::S3(s3::S3Options::default())),
+            "hdfs" => Ok(Format::Hdfs),
             other => Err(Error::InvalidArgument(format!(
-                "unknown format {other:?} (native)"
+                "unknown format {other:?} (native, s3, hdfs)"
             ))),
         }
     }
@@ -41,9 +51,11 @@ impl FromStr for Format {
 
 impl Format {
     /// The renderer of this format.
-    pub fn renderer(self) -> Box<dyn Renderer> {
+    pub fn renderer(&self) -> Box<dyn Renderer> {
         match self {
             Format::Native => Box::new(native::Native),
+            Format::S3(o) => Box::new(s3::S3::new(o.clone())),
+            Format::Hdfs => Box::new(hdfs::Hdfs),
         }
     }
 }

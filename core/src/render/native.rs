@@ -21,8 +21,8 @@ impl Renderer for Native {
         "native"
     }
 
-    fn render(&self, record: &Record) -> Value {
-        to_json(&record.event, record.position.sub)
+    fn render(&self, record: &Record) -> Option<Value> {
+        Some(to_json(&record.event, record.position.sub))
     }
 }
 

@@ -1,0 +1,398 @@
+//! S3 event notifications (DESIGN section 6).
+//!
+//! Each record renders to one object of the `"Records"` array of an S3 event
+//! message, in the shape AWS documents and that real consumers parse
+//! (`aws_lambda_events::s3::S3EventRecord`, aws-lambda-powertools' `S3Model`,
+//! `@types/aws-lambda`'s `S3EventRecord`): `eventName` without the `s3:`
+//! prefix, `eventTime` RFC 3339 with milliseconds and `Z` (the op's time,
+//! never the time of rendering), `userIdentity`, `requestParameters`,
+//! `responseElements`, `s3.{s3SchemaVersion, configurationId, bucket, object}`
+//! always present; `object.size` (an integer) and `object.eTag` on every
+//! record (0 and `""` where the op does not carry them); `versionId` only when
+//! the op has one; `sequencer` the seq as 18 uppercase hex digits.
+//!
+//! # Event names
+//!
+//! | op kind | `eventName` | notes |
+//! |---|---|---|
+//! | `create_file` | none | an S3 object exists for readers only once committed |
+//! | `create_directory` | `ObjectCreated:Put` | key `dir/` |
+//! | `commit` | `ObjectCreated:Put`, `:Post`, `:Copy`, `:CompleteMultipartUpload` | per the op's `method` |
+//! | `append` | none | the commit that closes the append is the `ObjectCreated:Put` |
+//! | `truncate` | `ObjectCreated:Truncate` | extension: the content changed |
+//! | `delete` | `ObjectRemoved:Delete` | a directory as `dir/`; recursive flagged, not expanded |
+//! | `rename` | `ObjectRenamed:Rename` | extension; `object.key` is the new key, `renameFromKey` the old |
+//! | `acl_add`, `acl_remove`, `acl_set` | `ObjectAcl:Put` | |
+//! | `set_times` | `ObjectMetadata:SetTimes` | extension |
+//! | `set_attr` | `ObjectMetadata:SetAttr` | extension |
+//! | `bucket_create` / `bucket_delete` | `BucketCreated:Put` / `BucketRemoved:Delete` | extension; key `""` |
+//! | `volume_create` / `volume_delete` | none | S3 has no volumes |
+//!
+//! # Profiles
+//!
+//! | | `aws` (default) | `ceph` | `minio` |
+//! |---|---|---|---|
+//! | `eventVersion` | `2.1` | `2.2` | `2.0` |
+//! | `eventSource` | `aws:s3` | `ceph:s3` | `minio:s3` |
+//! | `object.key` | form-urlencoded per `/` segment (space `+`, `/` kept) | raw | Go `url.QueryEscape` of the whole key (`/` as `%2F`) |
+//! | extra | | `eventId`, `opaqueData` | `source` |
+//!
+//! The raw key and everything fsfeed knows beyond S3 sit in one extension
+//! map, `fsfeedEventData` (seq, sub, eventId, txid, op, layout, objectId,
+//! isDirectory, isRecursive, isOverwrite, renameFromKey, rawKey, resync).
+//! `eventId` is `SEQ-SUB` in hex, stable across redeliveries: an ack by id is
+//! a commit of that position.
+
+use serde_json::{json, Map, Value};
+
+use super::Renderer;
+use crate::cursor::Record;
+use crate::error::{Error, Result};
+use crate::op::{Kind, Op};
+use crate::proto::Event;
+
+/// Which S3 implementation's dialect to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    /// Amazon S3.
+    #[default]
+    Aws,
+    /// Ceph RGW.
+    Ceph,
+    /// MinIO.
+    Minio,
+}
+
+impl std::str::FromStr for Profile {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Profile> {
+        match s {
+            "aws" => Ok(Profile::Aws),
+            "ceph" => Ok(Profile::Ceph),
+            "minio" => Ok(Profile::Minio),
+            other => Err(Error::InvalidArgument(format!(
+                "unknown S3 profile {other:?} (aws, ceph, minio)"
+            ))),
+        }
+    }
+}
+
+/// Settings of the S3 renderer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Options {
+    /// Dialect.
+    pub profile: Profile,
+    /// `awsRegion`.
+    pub region: String,
+    /// `eventSource` (default per profile).
+    pub event_source: Option<String>,
+    /// `s3.configurationId`.
+    pub configuration_id: String,
+    /// `s3.bucket.ownerIdentity.principalId`.
+    pub bucket_owner: String,
+    /// Prefix of `s3.bucket.arn`, followed by the bucket name.
+    pub arn_prefix: String,
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        S3Options {
+            profile: Profile::Aws,
+            region: "us-east-1".into(),
+            event_source: None,
+            configuration_id: "fsfeed".into(),
+            bucket_owner: "fsfeed".into(),
+            arn_prefix: "arn:aws:s3:::".into(),
+        }
+    }
+}
+
+/// The S3 event name of an op (without `s3:`), or `None` when the op has no
+/// S3 notification.
+pub fn event_name(op: &Op) -> Option<&'static str> {
+    Some(match op.kind.as_ref()? {
+        Kind::CreateFile(_) | Kind::Append(_) => return None,
+        Kind::VolumeCreate(_) | Kind::VolumeDelete(_) => return None,
+        Kind::CreateDirectory(_) => "ObjectCreated:Put",
+        Kind::Commit(c) => match c.method.as_str() {
+            "post" => "ObjectCreated:Post",
+            "copy" => "ObjectCreated:Copy",
+            "complete_multipart_upload" => "ObjectCreated:CompleteMultipartUpload",
+            _ => "ObjectCreated:Put",
+        },
+        Kind::Truncate(_) => "ObjectCreated:Truncate",
+        Kind::Delete(_) => "ObjectRemoved:Delete",
+        Kind::Rename(_) => "ObjectRenamed:Rename",
+        Kind::AclAdd(_) | Kind::AclRemove(_) | Kind::AclSet(_) => "ObjectAcl:Put",
+        Kind::SetTimes(_) => "ObjectMetadata:SetTimes",
+        Kind::SetAttr(_) => "ObjectMetadata:SetAttr",
+        Kind::BucketCreate(_) => "BucketCreated:Put",
+        Kind::BucketDelete(_) => "BucketRemoved:Delete",
+    })
+}
+
+/// Does `name` (an S3 event name, without `s3:`) match `pattern`, which may
+/// carry the `s3:` prefix and end in `*` (`s3:ObjectCreated:*`)?
+pub fn event_name_matches(pattern: &str, name: &str) -> bool {
+    let p = pattern.strip_prefix("s3:").unwrap_or(pattern);
+    match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => p == name,
+    }
+}
+
+/// Percent-encode `s`, keeping ASCII alphanumerics and `keep`, space as `+`.
+fn query_encode(s: &str, keep: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
+            out.push(b as char);
+        } else if b == b' ' {
+            out.push('+');
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+}
+
+/// The key as the profile writes it in `object.key`.
+pub fn encode_key(profile: Profile, key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 8);
+    match profile {
+        Profile::Ceph => out.push_str(key),
+        // application/x-www-form-urlencoded (Java's URLEncoder), per segment.
+        Profile::Aws => {
+            for (i, seg) in key.split('/').enumerate() {
+                if i > 0 {
+                    out.push('/');
+                }
+                query_encode(seg, b"-_.*", &mut out);
+            }
+        }
+        // Go's url.QueryEscape of the whole name.
+        Profile::Minio => query_encode(key, b"-_.~", &mut out),
+    }
+    out
+}
+
+/// Microseconds since the epoch as RFC 3339 with milliseconds and `Z`.
+pub fn rfc3339_ms(time_us: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(time_us as i128 * 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// The stable id of the record at (seq, sub).
+pub fn event_id(seq: u64, sub: u32) -> String {
+    format!("{seq:016X}-{sub:08X}")
+}
+
+/// The S3 renderer.
+#[derive(Debug, Clone, Default)]
+pub struct S3 {
+    /// Settings.
+    pub options: S3Options,
+}
+
+impl S3 {
+    /// A renderer with these settings.
+    pub fn new(options: S3Options) -> S3 {
+        S3 { options }
+    }
+
+    /// The S3 record of an event at sub-position `sub`, or `None` when the op
+    /// has no S3 notification. `resync` marks synthetic records of a resync.
+    pub fn record(&self, event: &Event, sub: u32, resync: bool) -> Option<Value> {
+        let op = event.op.as_ref()?;
+        let name = event_name(op)?;
+        let o = &self.options;
+        let profile = o.profile;
+        let is_dir = op.is_dir || matches!(op.kind, Some(Kind::CreateDirectory(_)));
+        let (raw_key, from_key) = match &op.kind {
+            Some(Kind::Rename(_)) => (event.to_path.as_str(), Some(event.path.as_str())),
+            _ => (event.path.as_str(), None),
+        };
+        let mut key = raw_key.to_string();
+        if is_dir && !key.is_empty() && !key.ends_with('/') {
+            key.push('/');
+        }
+        let (size, etag, version_id) = match &op.kind {
+            Some(Kind::Commit(c)) => (c.size.unwrap_or(0), c.etag.as_str(), c.version_id.as_str()),
+            Some(Kind::Truncate(t)) => (t.size, "", ""),
+            _ => (0, "", ""),
+        };
+        let mut object = Map::new();
+        object.insert("key".into(), encode_key(profile, &key).into());
+        object.insert("size".into(), size.into());
+        object.insert("eTag".into(), etag.into());
+        if !version_id.is_empty() {
+            object.insert("versionId".into(), version_id.into());
+        }
+        object.insert("sequencer".into(), format!("{:018X}", event.seq).into());
+        let principal = if op.principal.is_empty() {
+            "fsfeed"
+        } else {
+            &op.principal
+        };
+        let ip = if op.source_ip.is_empty() {
+            "127.0.0.1"
+        } else {
+            &op.source_ip
+        };
+        let request_id = if op.request_id.is_empty() {
+            format!("{:016X}", event.seq)
+        } else {
+            op.request_id.clone()
+        };
+        let id = event_id(event.seq, sub);
+        let mut ext = Map::new();
+        ext.insert("seq".into(), event.seq.into());
+        ext.insert("sub".into(), sub.into());
+        ext.insert("eventId".into(), id.clone().into());
+        if let Some(t) = op.txid {
+            ext.insert("txid".into(), t.into());
+        }
+        ext.insert("op".into(), op.kind_name().into());
+        ext.insert("layout".into(), op.layout_enum().name().into());
+        if let Some(oid) = op.object_id {
+            ext.insert("objectId".into(), oid.into());
+        }
+        ext.insert("isDirectory".into(), is_dir.into());
+        let recursive = match &op.kind {
+            Some(Kind::Delete(d)) => d.recursive,
+            Some(Kind::CreateFile(c)) => c.recursive,
+            _ => false,
+        };
+        ext.insert("isRecursive".into(), recursive.into());
+        if let Some(Kind::CreateFile(c)) = &op.kind {
+            ext.insert("isOverwrite".into(), c.overwrite.into());
+        }
+        if let Some(f) = from_key {
+            ext.insert("renameFromKey".into(), f.into());
+        }
+        ext.insert("rawKey".into(), raw_key.into());
+        if resync {
+            ext.insert("resync".into(), true.into());
+        }
+        let (version, source) = match profile {
+            Profile::Aws => ("2.1", "aws:s3"),
+            Profile::Ceph => ("2.2", "ceph:s3"),
+            Profile::Minio => ("2.0", "minio:s3"),
+        };
+        let mut rec = Map::new();
+        rec.insert("eventVersion".into(), version.into());
+        rec.insert(
+            "eventSource".into(),
+            o.event_source.as_deref().unwrap_or(source).into(),
+        );
+        rec.insert("awsRegion".into(), o.region.clone().into());
+        rec.insert("eventTime".into(), rfc3339_ms(op.time_us).into());
+        rec.insert("eventName".into(), name.into());
+        rec.insert("userIdentity".into(), json!({ "principalId": principal }));
+        rec.insert("requestParameters".into(), json!({ "sourceIPAddress": ip }));
+        rec.insert(
+            "responseElements".into(),
+            json!({ "x-amz-request-id": request_id, "x-amz-id-2": format!("fsfeed/{id}") }),
+        );
+        rec.insert(
+            "s3".into(),
+            json!({
+                "s3SchemaVersion": "1.0",
+                "configurationId": o.configuration_id,
+                "bucket": {
+                    "name": op.bucket,
+                    "ownerIdentity": { "principalId": o.bucket_owner },
+                    "arn": format!("{}{}", o.arn_prefix, op.bucket),
+                },
+                "object": Value::Object(object),
+            }),
+        );
+        match profile {
+            Profile::Ceph => {
+                rec.insert("eventId".into(), id.into());
+                rec.insert("opaqueData".into(), "".into());
+            }
+            Profile::Minio => {
+                rec.insert(
+                    "source".into(),
+                    json!({ "host": ip, "port": "", "userAgent": "fsfeed" }),
+                );
+            }
+            Profile::Aws => {}
+        }
+        rec.insert("fsfeedEventData".into(), Value::Object(ext));
+        Some(Value::Object(rec))
+    }
+}
+
+impl Renderer for S3 {
+    fn name(&self) -> &'static str {
+        "s3"
+    }
+
+    fn render(&self, record: &Record) -> Option<Value> {
+        self.record(&record.event, record.position.sub, false)
+    }
+}
+
+/// `{"Records":[...]}` around rendered records.
+pub fn message(records: Vec<Value>) -> Value {
+    json!({ "Records": records })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_encode_per_profile() {
+        let k = "a b/c+d=e:f%g/ü~*.txt";
+        assert_eq!(
+            encode_key(Profile::Aws, k),
+            "a+b/c%2Bd%3De%3Af%25g/%C3%BC%7E*.txt"
+        );
+        assert_eq!(encode_key(Profile::Ceph, k), k);
+        assert_eq!(
+            encode_key(Profile::Minio, k),
+            "a+b%2Fc%2Bd%3De%3Af%25g%2F%C3%BC~%2A.txt"
+        );
+    }
+
+    #[test]
+    fn times_have_milliseconds_and_z() {
+        assert_eq!(
+            rfc3339_ms(1_767_225_600_123_456),
+            "2026-01-01T00:00:00.123Z"
+        );
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn event_name_globs() {
+        assert!(event_name_matches(
+            "s3:ObjectCreated:*",
+            "ObjectCreated:Put"
+        ));
+        assert!(event_name_matches(
+            "ObjectRemoved:Delete",
+            "ObjectRemoved:Delete"
+        ));
+        assert!(!event_name_matches(
+            "s3:ObjectRemoved:*",
+            "ObjectCreated:Put"
+        ));
+        assert!(event_name_matches("*", "ObjectAcl:Put"));
+    }
+}

@@ -1,0 +1,88 @@
+//! Golden fixtures: the corpus in `tests/fixtures/corpus.jsonl` (every op
+//! kind, nasty keys) rendered in every format and profile, compared byte for
+//! byte with the files beside it. Python and Node suites read the same files.
+//!
+//! Regenerate after an intended change with `make fixtures`
+//! (`FSFEED_REGEN=1 cargo test -p fsfeed --test golden`), and review the diff.
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fsfeed::render::hdfs;
+use fsfeed::render::s3::{self, Profile, S3Options};
+use fsfeed::render::Format;
+use fsfeed::{CursorOptions, Durability, Op, Record};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// The corpus, appended to a fresh ledger and read back as records.
+fn corpus_records() -> (tempfile::TempDir, Vec<Record>) {
+    let text = std::fs::read_to_string(fixtures().join("corpus.jsonl")).unwrap();
+    let ops: Vec<Op> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| Op::from_json(l, i + 1).unwrap())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = common::open(dir.path(), Durability::None, None);
+    ledger.append_batch(ops).unwrap();
+    let mut c = ledger.cursor(None, CursorOptions::default()).unwrap();
+    let records = c.read(10_000, Duration::ZERO).unwrap().records;
+    (dir, records)
+}
+
+fn render_all(format: &Format, records: &[Record]) -> Vec<serde_json::Value> {
+    let r = format.renderer();
+    records.iter().filter_map(|rec| r.render(rec)).collect()
+}
+
+fn pretty(v: &serde_json::Value) -> Vec<u8> {
+    let mut s = serde_json::to_string_pretty(v).unwrap();
+    s.push('\n');
+    s.into_bytes()
+}
+
+fn check(name: &str, actual: Vec<u8>) {
+    let path = fixtures().join(name);
+    if std::env::var_os("FSFEED_REGEN").is_some() {
+        std::fs::write(&path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read(&path)
+        .unwrap_or_else(|_| panic!("{} is missing: run `make fixtures`", path.display()));
+    assert!(
+        expected == actual,
+        "{name} differs from its rendering; if the change is intended, run `make fixtures` and review the diff"
+    );
+}
+
+#[test]
+fn golden_renderings_match_byte_for_byte() {
+    let (_dir, records) = corpus_records();
+    assert_eq!(records.len(), 39);
+    check(
+        "native.json",
+        pretty(&render_all(&Format::Native, &records).into()),
+    );
+    for (name, profile) in [
+        ("aws", Profile::Aws),
+        ("ceph", Profile::Ceph),
+        ("minio", Profile::Minio),
+    ] {
+        let opts = S3Options {
+            profile,
+            ..Default::default()
+        };
+        let recs = render_all(&Format::S3(opts), &records);
+        check(&format!("s3-{name}.json"), pretty(&s3::message(recs)));
+    }
+    check(
+        "hdfs.json",
+        pretty(&render_all(&Format::Hdfs, &records).into()),
+    );
+    let sync = hdfs::txid(&records.last().unwrap().event);
+    check("hdfs.pb", hdfs::events_list(&records, sync));
+}
