@@ -26,5 +26,11 @@ echo "== a backup job: deletes under warehouse/logs/, read with a named cursor a
 echo "== what happened after 2026-01-01T00:00:10Z (first 3)"
 "$fsfeed" tail --ledger "$dir" --from 2026-01-01T00:00:10Z --max 3
 
+echo "== the same ops as S3 event notifications (aws profile), objects created under ingest/logs/"
+"$fsfeed" tail --ledger "$dir" --format s3 --bucket ingest --prefix logs/ --event 's3:ObjectCreated:*' --max 2
+
+echo "== and as HDFS inotify event batches"
+"$fsfeed" tail --ledger "$dir" --format hdfs --from 6 --max 3
+
 echo "== stats"
 "$fsfeed" stats --ledger "$dir"

@@ -15,7 +15,8 @@ use clap::{Args, Parser, Subcommand};
 use fsfeed::render::s3::{self, Profile, S3Options};
 use fsfeed::render::{hdfs, Format};
 use fsfeed::{
-    CursorOptions, Durability, Error, Filter, Ledger, OnGap, Op, OpenOptions, Retention, Start,
+    CursorOptions, Durability, Error, ExpandOptions, Filter, Ledger, OnGap, Op, OpenOptions,
+    Retention, Start,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -130,6 +131,25 @@ enum Command {
         #[arg(long)]
         start_us: Option<i64>,
     },
+    /// Net changes over a range, one JSON line per path:
+    /// {"change":"NEW|MODIFY|RENAME|DELETE","volume","bucket","key"[,"from_key"]}.
+    Changes {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        /// First seq of the range (inclusive), or an RFC 3339 time.
+        #[arg(long)]
+        since: String,
+        /// Last seq of the range (inclusive; default the head).
+        #[arg(long)]
+        until: Option<u64>,
+        /// JSON lines (the only output form; kept for symmetry with other reports).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The live tree at the head as records marked "resync" (a tail that
+    /// starts with a resync); with --cursor and --commit the cursor then
+    /// stands after the head.
+    Resync(Box<TailArgs>),
     /// Write a consistent copy of the ledger to another directory.
     Checkpoint {
         #[command(flatten)]
@@ -200,9 +220,19 @@ struct TailArgs {
     /// Only this S3 event name or pattern, e.g. s3:ObjectCreated:* (repeatable).
     #[arg(long)]
     event: Vec<String>,
-    /// report (a {"gap":..} line) or error (exit status 3).
+    /// report (a {"gap":..} line), error (exit status 3), or resync (the
+    /// gap line, then the live tree as records marked "resync", then on).
     #[arg(long, default_value = "report")]
     on_gap: String,
+    /// Expand renames into a remove and a create per object below.
+    #[arg(long)]
+    expand_renames: bool,
+    /// Expand recursive directory deletes into a remove per object below.
+    #[arg(long)]
+    expand_deletes: bool,
+    /// Start with a resync: the live tree at the head, then what follows.
+    #[arg(long, hide = true)]
+    resync_first: bool,
 }
 
 fn main() -> ExitCode {
@@ -258,6 +288,32 @@ fn run(cli: Cli) -> Out {
             batch_size,
         } => append(ledger.ledger, &durability, batch_size),
         Command::Tail(args) => tail(*args),
+        Command::Resync(mut args) => {
+            args.resync_first = true;
+            tail(*args)
+        }
+        Command::Changes {
+            ledger,
+            since,
+            until,
+            json: _,
+        } => {
+            let start: Start = since.parse()?;
+            if matches!(start, Start::Earliest | Start::Latest | Start::Committed) {
+                return Err(Error::InvalidArgument(
+                    "--since takes a seq or an RFC 3339 time".into(),
+                )
+                .into());
+            }
+            let l = Ledger::open_read_only(&ledger.ledger)?;
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::new(stdout.lock());
+            for row in l.changes(start, until)? {
+                writeln!(out, "{}", serde_json::to_string(&row).expect("change JSON"))?;
+            }
+            out.flush()?;
+            Ok(())
+        }
         Command::Stats { ledger, json } => stats(ledger.ledger, json),
         Command::Cursors {
             ledger,
@@ -460,9 +516,16 @@ fn tail(a: TailArgs) -> Out {
             start,
             on_gap,
             filter,
+            expand: ExpandOptions {
+                renames: a.expand_renames,
+                deletes: a.expand_deletes,
+            },
             ..Default::default()
         },
     )?;
+    if a.resync_first {
+        cursor.resync()?;
+    }
     let renderer = format.renderer();
     let timeout = Duration::from_millis(a.timeout_ms.unwrap_or(if a.follow { 1000 } else { 0 }));
     let stdout = io::stdout();

@@ -14,15 +14,17 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fsfeed::workload::Workload;
-use fsfeed::{CursorOptions, Durability, Ledger, Op, OpenOptions, Retention, Start};
+use fsfeed::{CursorOptions, Durability, Layout, Ledger, Op, OpenOptions, Retention, Start};
 use prost::Message;
 
 const T0: i64 = 1_767_225_600_000_000;
 
+/// Workload ops without txids, all in OBS layout: the plain ledger, no
+/// shadow namespace, so a pool of them can be appended again and again.
 fn ops(n: usize, seed: u64) -> Vec<Op> {
     Workload::new(seed, T0)
         .take(n)
-        .map(|o| Op { txid: None, ..o })
+        .map(|o| Op { txid: None, ..o }.with_layout(Layout::Obs))
         .collect()
 }
 
@@ -204,5 +206,40 @@ fn scan(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, append, concurrent, retention, raw_rocksdb, scan);
+/// The cost of the shadow namespace on plain appends: the same workload with
+/// every bucket FSO (tracked) vs OBS (not), fresh ops each iteration.
+fn namespace_cost(c: &mut Criterion) {
+    let mut g = c.benchmark_group("namespace_cost");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
+    g.throughput(Throughput::Elements(1000));
+    for (name, layout) in [("obs", Layout::Obs), ("fso", Layout::Fso)] {
+        let (_dir, l) = ledger(Durability::Buffered, None);
+        let mut gen = Workload::new(9, T0);
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    (&mut gen)
+                        .take(1000)
+                        .map(|o| Op { txid: None, ..o }.with_layout(layout))
+                        .collect::<Vec<_>>()
+                },
+                |batch| l.append_batch(batch).unwrap(),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    append,
+    concurrent,
+    retention,
+    raw_rocksdb,
+    scan,
+    namespace_cost
+);
 criterion_main!(benches);

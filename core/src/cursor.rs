@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::expand::{expands, ExpIter, ExpandOptions, Expansion, LiveFiles};
 use crate::filter::Filter;
 use crate::ledger::{check_cursor_name, lag, Ledger};
 use crate::proto::Event;
@@ -130,6 +131,10 @@ pub enum OnGap {
     Report,
     /// Fail the read with `Error::Gap`; the cursor does not move.
     Error,
+    /// Put the [`Gap`] first, then list the live tree at the head as creates
+    /// marked `resync`, then continue after the head (FSO buckets: the ones
+    /// the shadow namespace knows).
+    Resync,
 }
 
 impl FromStr for OnGap {
@@ -139,8 +144,9 @@ impl FromStr for OnGap {
         match s {
             "report" => Ok(OnGap::Report),
             "error" => Ok(OnGap::Error),
+            "resync" => Ok(OnGap::Resync),
             other => Err(Error::InvalidArgument(format!(
-                "unknown gap policy {other:?} (report, error)"
+                "unknown gap policy {other:?} (report, error, resync)"
             ))),
         }
     }
@@ -158,6 +164,8 @@ pub struct CursorOptions {
     pub on_gap: OnGap,
     /// Which events to deliver.
     pub filter: Filter,
+    /// Which events to expand into per-object records.
+    pub expand: ExpandOptions,
 }
 
 /// Events between where a cursor was and where the ledger now starts.
@@ -174,8 +182,25 @@ pub struct Gap {
 pub struct Record {
     /// Where this record is (commit the batch's `next`, not this).
     pub position: Position,
-    /// The stored event.
+    /// The stored event (for a resync record: a synthetic commit).
     pub event: Event,
+    /// For a record expanded from a rename or recursive delete: which object
+    /// and what happened to it.
+    pub expansion: Option<Expansion>,
+    /// True for the synthetic creates of a resync.
+    pub resync: bool,
+}
+
+impl Record {
+    /// A record of an event read as itself.
+    pub fn plain(event: Event) -> Record {
+        Record {
+            position: Position::new(event.seq, 0),
+            event,
+            expansion: None,
+            resync: false,
+        }
+    }
 }
 
 /// What one read returns.
@@ -196,12 +221,24 @@ impl Batch {
     }
 }
 
+/// A listing of the live tree in progress.
+struct Resync {
+    files: LiveFiles,
+    head: u64,
+    time_us: i64,
+    /// What `next` says until the listing is complete: an interrupted
+    /// resync is not resumed, it starts again.
+    resume: Position,
+}
+
 /// A reader's place in the ledger.
 pub struct Cursor {
     ledger: Ledger,
     name: Option<String>,
     pos: Position,
     opts: CursorOptions,
+    exp: Option<ExpIter>,
+    resync: Option<Resync>,
 }
 
 impl fmt::Debug for Cursor {
@@ -224,6 +261,8 @@ impl Cursor {
             name: name.map(str::to_string),
             pos: Position::new(1, 0),
             opts,
+            exp: None,
+            resync: None,
         };
         c.seek(c.opts.start)?;
         Ok(c)
@@ -286,6 +325,30 @@ impl Cursor {
             });
         }
         self.pos = pos;
+        self.resync = None;
+        Ok(())
+    }
+
+    /// List the live tree at the head as creates marked `resync` (the next
+    /// reads deliver them), then continue after the head. What Gnotify and
+    /// glusterfind do with a crawl, from the shadow namespace.
+    pub fn resync(&mut self) -> Result<()> {
+        let b = self.ledger.bounds()?;
+        self.start_resync(b.head)
+    }
+
+    fn start_resync(&mut self, head: u64) -> Result<()> {
+        let time_us = self
+            .ledger
+            .get(head)?
+            .and_then(|e| e.op.map(|o| o.time_us))
+            .unwrap_or(1);
+        self.resync = Some(Resync {
+            files: LiveFiles::new(self.ledger.db()?, head)?,
+            head,
+            time_us,
+            resume: self.pos,
+        });
         Ok(())
     }
 
@@ -312,8 +375,19 @@ impl Cursor {
         let mut gap: Option<Gap> = None;
         loop {
             let b = self.ledger.bounds()?;
-            if self.pos.seq < b.first {
+            if self.resync.is_none() && self.pos.seq < b.first {
                 self.gap_at(b.first, &mut gap)?;
+            }
+            if self.resync.is_some() {
+                let records = self.resync_records(max)?;
+                if !records.is_empty() || gap.is_some() {
+                    let next = match &self.resync {
+                        Some(r) => r.resume,
+                        None => self.pos,
+                    };
+                    return Ok(Batch { records, gap, next });
+                }
+                continue;
             }
             if self.pos.seq <= b.head {
                 let records = self.scan_once(max, &mut gap)?;
@@ -357,12 +431,124 @@ impl Cursor {
                 self.pos = Position::new(first, 0);
                 Ok(())
             }
+            OnGap::Resync => {
+                *gap = Some(g);
+                let head = self.ledger.bounds()?.head;
+                self.start_resync(head)
+            }
+        }
+    }
+
+    /// Up to `max` records of the resync in progress; ends it when listed.
+    fn resync_records(&mut self, max: usize) -> Result<Vec<Record>> {
+        let mut records = Vec::new();
+        let filter = self.opts.filter.clone();
+        let Some(r) = &mut self.resync else {
+            return Ok(records);
+        };
+        while records.len() < max {
+            match r.files.next() {
+                None => {
+                    self.pos = Position::new(r.head + 1, 0);
+                    self.resync = None;
+                    break;
+                }
+                Some(Err(e)) => return Err(e),
+                Some(Ok((volume, bucket, key, object_id))) => {
+                    let op = crate::op::Op {
+                        time_us: r.time_us,
+                        volume,
+                        bucket,
+                        key: key.clone(),
+                        layout: crate::op::Layout::Fso as i32,
+                        object_id: Some(object_id),
+                        kind: Some(crate::op::Kind::Commit(Default::default())),
+                        ..Default::default()
+                    };
+                    let event = Event {
+                        seq: r.head,
+                        op: Some(op),
+                        path: key,
+                        to_path: String::new(),
+                        offset: 0,
+                    };
+                    if filter.matches(&event) {
+                        records.push(Record {
+                            position: Position::new(r.head + 1, 0),
+                            event,
+                            expansion: None,
+                            resync: true,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Deliver the records of an expanding event from the position's sub
+    /// (or 0), at most until `records` holds `max`. True when the expansion
+    /// is complete (the position moved past the event).
+    fn expand_event(
+        &mut self,
+        event: &Event,
+        max: usize,
+        records: &mut Vec<Record>,
+    ) -> Result<bool> {
+        let seq = event.seq;
+        let start = if self.pos.seq == seq { self.pos.sub } else { 0 };
+        let mut it = match self.exp.take() {
+            Some(e) if e.seq() == seq && e.next_sub() == start => e,
+            _ => {
+                let mut e = ExpIter::new(self.ledger.db()?, event);
+                e.skip_to(start)?;
+                e
+            }
+        };
+        loop {
+            if records.len() >= max {
+                self.pos = Position::new(seq, it.next_sub());
+                self.exp = Some(it);
+                return Ok(false);
+            }
+            match it.next() {
+                None => {
+                    self.pos = Position::new(seq + 1, 0);
+                    return Ok(true);
+                }
+                Some(Err(e)) => return Err(e),
+                Some(Ok((sub, x))) => {
+                    if self.opts.filter.matches_expanded(event, &x) {
+                        records.push(Record {
+                            position: Position::new(seq, sub),
+                            event: event.clone(),
+                            expansion: Some(x),
+                            resync: false,
+                        });
+                    }
+                }
+            }
         }
     }
 
     /// One pass over at most [`SCAN_CHUNK`] events from the position.
     fn scan_once(&mut self, max: usize, gap: &mut Option<Gap>) -> Result<Vec<Record>> {
         let mut records = Vec::new();
+        let expand = self.opts.expand;
+        // In the middle of an event's expansion: finish (or continue) it first.
+        if self.pos.sub > 0 {
+            match self.ledger.get(self.pos.seq)? {
+                Some(event) if expands(&event, expand) => {
+                    if !self.expand_event(&event, max, &mut records)? {
+                        return Ok(records);
+                    }
+                }
+                // A sub-position on an event that does not expand (or is
+                // gone, which the scan below reports): move past it.
+                Some(_) => self.pos = Position::new(self.pos.seq + 1, 0),
+                None => self.pos = Position::new(self.pos.seq, 0),
+            }
+        }
         let mut scanned = 0usize;
         let mut expected = self.pos.seq;
         let mut err = None;
@@ -378,19 +564,30 @@ impl Cursor {
                         err = Some(e);
                         return false;
                     }
+                    if self.resync.is_some() {
+                        return false;
+                    }
                 } else {
                     return false;
                 }
             }
-            if filter.matches(&event) {
-                records.push(Record {
-                    position: Position::new(seq, 0),
-                    event,
-                });
-            }
-            expected = seq + 1;
-            self.pos = Position::new(expected, 0);
             scanned += 1;
+            expected = seq + 1;
+            if expands(&event, expand) {
+                match self.expand_event(&event, max, &mut records) {
+                    Ok(true) => {}
+                    Ok(false) => return false,
+                    Err(e) => {
+                        err = Some(e);
+                        return false;
+                    }
+                }
+            } else {
+                if filter.matches(&event) {
+                    records.push(Record::plain(event));
+                }
+                self.pos = Position::new(expected, 0);
+            }
             records.len() < max && scanned < SCAN_CHUNK
         })?;
         match err {

@@ -76,6 +76,33 @@ pub enum Error {
         /// The parent id that was given.
         parent_id: u64,
     },
+    /// A create over an existing path without `overwrite`, or a rename onto
+    /// an existing path (FSO buckets, per the shadow namespace).
+    #[error("{path:?} already exists (op {index})")]
+    AlreadyExists {
+        /// Place of the op in its batch.
+        index: usize,
+        /// The path.
+        path: String,
+    },
+    /// A non-recursive delete of a directory that has children.
+    #[error("directory {path:?} is not empty (op {index})")]
+    DirectoryNotEmpty {
+        /// Place of the op in its batch.
+        index: usize,
+        /// The directory.
+        path: String,
+    },
+    /// A rename of a directory into its own subtree.
+    #[error("cannot rename {from:?} into its own subtree {to:?} (op {index})")]
+    RenameIntoSubtree {
+        /// Place of the op in its batch.
+        index: usize,
+        /// Source path.
+        from: String,
+        /// Target path.
+        to: String,
+    },
     /// A cursor is at a position older than the ledger's first retained seq
     /// and its gap policy is `error`. The cursor did not move: `seek` it.
     #[error("gap: expected seq {expected}, the ledger starts at {actual}")]
@@ -151,6 +178,9 @@ impl Error {
             Error::TxidNotIncreasing { .. } => "txid_not_increasing",
             Error::RenameToSelf { .. } => "rename_to_self",
             Error::UnknownParent { .. } => "unknown_parent",
+            Error::AlreadyExists { .. } => "already_exists",
+            Error::DirectoryNotEmpty { .. } => "directory_not_empty",
+            Error::RenameIntoSubtree { .. } => "rename_into_subtree",
             Error::Gap { .. } => "gap",
             Error::LedgerClosed => "ledger_closed",
             Error::Locked { .. } => "ledger_locked",
@@ -178,6 +208,9 @@ impl Error {
                 | Error::TxidNotIncreasing { .. }
                 | Error::RenameToSelf { .. }
                 | Error::UnknownParent { .. }
+                | Error::AlreadyExists { .. }
+                | Error::DirectoryNotEmpty { .. }
+                | Error::RenameIntoSubtree { .. }
                 | Error::InvalidArgument(_)
         )
     }
@@ -200,6 +233,13 @@ impl Error {
                 index: new,
                 parent_id,
             },
+            Error::AlreadyExists { path, .. } => Error::AlreadyExists { index: new, path },
+            Error::DirectoryNotEmpty { path, .. } => Error::DirectoryNotEmpty { index: new, path },
+            Error::RenameIntoSubtree { from, to, .. } => Error::RenameIntoSubtree {
+                index: new,
+                from,
+                to,
+            },
             other => other,
         }
     }
@@ -214,6 +254,9 @@ pub const ERROR_CODES: &[&str] = &[
     "txid_not_increasing",
     "rename_to_self",
     "unknown_parent",
+    "already_exists",
+    "directory_not_empty",
+    "rename_into_subtree",
     "gap",
     "ledger_closed",
     "ledger_locked",

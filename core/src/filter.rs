@@ -102,6 +102,30 @@ impl Filter {
         self == &Filter::default()
     }
 
+    /// Does a record expanded from `event` pass? Prefix and suffix apply to
+    /// the expanded key; event names to `ObjectRemoved:Delete` (remove) and
+    /// `ObjectCreated:Put` (create).
+    pub fn matches_expanded(&self, event: &Event, x: &crate::expand::Expansion) -> bool {
+        let Some(op) = &event.op else { return false };
+        if !self.buckets.is_empty() && !self.buckets.contains(&op.bucket) {
+            return false;
+        }
+        if !self.kinds.is_empty() && !self.kinds.iter().any(|k| k == op.kind_name()) {
+            return false;
+        }
+        let name = crate::render::s3::expanded_event_name(x.action);
+        if !self.events.is_empty()
+            && !self
+                .events
+                .iter()
+                .any(|p| crate::render::s3::event_name_matches(p, name))
+        {
+            return false;
+        }
+        self.prefix.as_deref().is_none_or(|p| x.key.starts_with(p))
+            && self.suffix.as_deref().is_none_or(|s| x.key.ends_with(s))
+    }
+
     /// Does `event` pass?
     pub fn matches(&self, event: &Event) -> bool {
         let Some(op) = &event.op else { return false };

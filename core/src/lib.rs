@@ -62,10 +62,13 @@
 //! named cursors in `LEDGER/cursors/`, which the writer's retention guard
 //! also counts.
 
+pub mod changes;
 pub mod cursor;
 pub mod error;
+pub mod expand;
 pub mod filter;
 pub mod ledger;
+pub mod namespace;
 pub mod op;
 pub mod render;
 pub mod workload;
@@ -83,6 +86,7 @@ pub struct ReadmeDoctests;
 
 pub use cursor::{Batch, Cursor, CursorOptions, Gap, OnGap, Position, Record, Start, Subscription};
 pub use error::{Error, Result};
+pub use expand::{Action, ExpandOptions, Expansion};
 pub use filter::Filter;
 pub use ledger::{CursorInfo, Durability, Ledger, OpenOptions, Retention, Stats};
 pub use op::{Acl, Layout, Op};

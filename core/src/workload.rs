@@ -47,6 +47,8 @@ pub struct Workload {
 }
 
 const VOLUME: &str = "vol1";
+/// Most live files the generator tracks.
+const MAX_LIVE: usize = 20_000;
 const DIRS: &[&str] = &[
     "logs",
     "data/2026",
@@ -81,14 +83,20 @@ impl Workload {
         }
     }
 
+    /// A key no earlier op of this workload created: replayed into a
+    /// ledger, the ops are valid for the shadow namespace too.
     fn key(&mut self) -> String {
         let dir = DIRS[self.rng.below(DIRS.len() as u64) as usize];
-        let n = self.rng.below(1_000_000);
         let ext = ["parquet", "json", "csv", "log", "bin"][self.rng.below(5) as usize];
-        format!("{dir}/part-{n:06}.{ext}")
+        format!("{dir}/part-{:07}.{ext}", self.step)
     }
 
-    fn finish(&mut self, op: Op) -> Op {
+    fn finish(&mut self, mut op: Op) -> Op {
+        // Ops on the fixed directories (fallbacks when no file is live) say
+        // so, so the shadow namespace adopts them as directories.
+        if op.key == "data" || DIRS.contains(&op.key.as_str()) {
+            op.is_dir = true;
+        }
         self.txid += 1;
         self.time_us += 1 + self.rng.below(2_000) as i64;
         let user = USERS[self.rng.below(USERS.len() as u64) as usize];
@@ -99,11 +107,16 @@ impl Workload {
             1 + self.rng.below(254)
         );
         let req = format!("{:016X}", self.rng.next_u64());
-        op.at(self.time_us).with_txid(self.txid).by(
-            &format!("arn:aws:iam::123456789012:user/{user}"),
-            &req,
-            &ip,
-        )
+        let layout = self
+            .buckets
+            .iter()
+            .find(|(b, _)| *b == op.bucket)
+            .map(|(_, l)| *l)
+            .unwrap_or(Layout::Obs);
+        op.with_layout(layout)
+            .at(self.time_us)
+            .with_txid(self.txid)
+            .by(&format!("arn:aws:iam::123456789012:user/{user}"), &req, &ip)
     }
 
     fn next_op(&mut self) -> Op {
@@ -111,15 +124,28 @@ impl Workload {
             return self.finish(op);
         }
         self.step += 1;
-        let roll = self.rng.below(100);
+        let mut roll = self.rng.below(100);
+        // Keep the set of live files bounded (a steady state, and memory of
+        // the generator that does not grow with the run): past the cap,
+        // creates become deletes.
+        if roll < 30 && self.live.len() >= MAX_LIVE {
+            roll = 67;
+        }
         let b = self.rng.below(self.buckets.len() as u64) as usize;
-        let (bucket, layout) = self.buckets[b].clone();
+        let bucket = self.buckets[b].0.clone();
         let pick = |w: &mut Workload| -> Option<(usize, String)> {
             if w.live.is_empty() {
                 None
             } else {
                 let i = w.rng.below(w.live.len() as u64) as usize;
                 Some((i, w.live[i].1.clone()))
+            }
+        };
+        // A live file and its bucket, or `fallback` in the rolled bucket.
+        let pick_in = |w: &mut Workload, fallback: &str| -> (String, String) {
+            match pick(w) {
+                Some((i, key)) => (w.buckets[w.live[i].0].0.clone(), key),
+                None => (bucket.clone(), fallback.to_string()),
             }
         };
         let op = match roll {
@@ -161,7 +187,7 @@ impl Workload {
                 None => Op::create_directory(VOLUME, &bucket, "data"),
             },
             77..=83 => {
-                let key = pick(self).map(|p| p.1).unwrap_or_else(|| "logs".into());
+                let (bucket, key) = pick_in(self, "logs");
                 let user = USERS[self.rng.below(USERS.len() as u64) as usize];
                 Op::acl_add(
                     VOLUME,
@@ -171,12 +197,12 @@ impl Workload {
                 )
             }
             84..=88 => {
-                let key = pick(self).map(|p| p.1).unwrap_or_else(|| "logs".into());
+                let (bucket, key) = pick_in(self, "logs");
                 let mtime = self.time_us / 1000;
                 Op::set_times(VOLUME, &bucket, &key, Some(mtime), Some(mtime))
             }
             89..=91 => {
-                let key = pick(self).map(|p| p.1).unwrap_or_else(|| "logs".into());
+                let (bucket, key) = pick_in(self, "logs");
                 let attr = SetAttr {
                     perms: Some(0o640),
                     ..Default::default()
@@ -184,15 +210,11 @@ impl Workload {
                 Op::set_attr(VOLUME, &bucket, &key, attr)
             }
             92..=95 => {
-                let key = pick(self)
-                    .map(|p| p.1)
-                    .unwrap_or_else(|| "logs/app.log".into());
+                let (bucket, key) = pick_in(self, "logs/app.log");
                 Op::append(VOLUME, &bucket, &key, self.rng.below(4) == 0)
             }
             96..=97 => {
-                let key = pick(self)
-                    .map(|p| p.1)
-                    .unwrap_or_else(|| "logs/app.log".into());
+                let (bucket, key) = pick_in(self, "logs/app.log");
                 Op::truncate(VOLUME, &bucket, &key, self.rng.below(1 << 20))
             }
             _ => {
@@ -204,7 +226,7 @@ impl Workload {
                 Op::create_directory(VOLUME, &bucket, &dir)
             }
         };
-        self.finish(op.with_layout(layout))
+        self.finish(op)
     }
 }
 
@@ -230,5 +252,26 @@ mod tests {
         }
         let kinds: std::collections::BTreeSet<&str> = a.iter().map(|o| o.kind_name()).collect();
         assert!(kinds.len() >= 10, "{kinds:?}");
+        // Valid for the shadow namespace too: every op appends with FSO layout.
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = crate::Ledger::open_with(
+            dir.path(),
+            crate::OpenOptions {
+                durability: crate::Durability::None,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let fso: Vec<Op> = a
+            .iter()
+            .map(|o| o.clone().with_layout(Layout::Fso))
+            .collect();
+        for chunk in fso.chunks(100) {
+            ledger.append_batch(chunk.to_vec()).unwrap();
+        }
+        for op in &a {
+            let fso = op.bucket == "warehouse";
+            assert_eq!(op.layout_enum() == Layout::Fso, fso, "{op:?}");
+        }
     }
 }

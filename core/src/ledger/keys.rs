@@ -39,6 +39,9 @@ pub const META_TOTAL_BYTES: &[u8] = b"total_bytes";
 pub const META_MAX_TIME: &[u8] = b"max_time_us";
 /// u64 BE: the last producer txid stored (0: none).
 pub const META_LAST_TXID: &[u8] = b"last_txid";
+/// u64 BE: events below this seq are physically deleted (`<= first_seq`;
+/// see `writer` for why physical deletion runs in chunks).
+pub const META_PHYS_FIRST: &[u8] = b"phys_first_seq";
 /// prost `Retention`.
 pub const META_RETENTION: &[u8] = b"retention";
 

@@ -621,6 +621,9 @@ impl Ledger {
 
     /// The event stored under `seq`, if retained.
     pub fn get(&self, seq: u64) -> Result<Option<Event>> {
+        if seq < self.bounds()?.first {
+            return Ok(None);
+        }
         let db = self.db()?;
         let cf = db.cf_handle(CF_EVENTS).expect("cf events");
         let found = db.get_pinned_cf(cf, seq_key(seq))?;
@@ -644,7 +647,8 @@ impl Ledger {
         let mut ro = ReadOptions::default();
         ro.fill_cache(true);
         let mut it = db.raw_iterator_cf_opt(cf, ro);
-        it.seek(seq_key(from));
+        // Events below first_seq may linger until their chunk is deleted.
+        it.seek(seq_key(from.max(self.bounds()?.first)));
         while it.valid() {
             let seq = it
                 .key()
@@ -681,6 +685,63 @@ impl Ledger {
             }
             None => Ok(b.head + 1),
         }
+    }
+
+    /// Where object `object_id` was at `seq` (FSO buckets), if it existed then.
+    /// `seq` counts after event `seq` was applied.
+    pub fn path_at(
+        &self,
+        object_id: u64,
+        seq: u64,
+    ) -> Result<Option<crate::namespace::ObjectPath>> {
+        let db = self.db()?;
+        crate::namespace::path_at(&db, object_id, seq)
+    }
+
+    /// The object at `key` in an FSO bucket at `seq`: (object id, is a directory).
+    pub fn resolve_at(
+        &self,
+        volume: &str,
+        bucket: &str,
+        key: &str,
+        seq: u64,
+    ) -> Result<Option<(u64, bool)>> {
+        let db = self.db()?;
+        crate::namespace::resolve_at(&db, volume, bucket, key, seq)
+    }
+
+    /// The children of directory `dir` (0: the bucket root) at `seq`, in name
+    /// order, streaming.
+    pub fn children_at(
+        &self,
+        volume: &str,
+        bucket: &str,
+        dir: u64,
+        seq: u64,
+    ) -> Result<crate::namespace::Children> {
+        Ok(crate::namespace::Children::new(
+            self.db()?,
+            volume,
+            bucket,
+            dir,
+            seq,
+        ))
+    }
+
+    /// Keys in the shadow namespace's column family (to see garbage collection work).
+    pub fn namespace_keys(&self) -> Result<usize> {
+        let db = self.db()?;
+        crate::namespace::key_count(&db)
+    }
+
+    /// The net changes between `since` (inclusive) and `until` (inclusive,
+    /// default the head): one row per path, see [`crate::changes`].
+    pub fn changes(
+        &self,
+        since: crate::cursor::Start,
+        until: Option<u64>,
+    ) -> Result<Vec<crate::changes::Change>> {
+        crate::changes::changes(self, since, until)
     }
 
     /// A cursor (named: durable; `None`: ephemeral) over this ledger.
@@ -853,7 +914,7 @@ impl Ledger {
             }
         };
         let mut it = db.raw_iterator_cf(cf);
-        it.seek_to_first();
+        it.seek(seq_key(self.bounds()?.first));
         while it.valid() {
             feed(it.key().unwrap_or_default());
             feed(it.value().unwrap_or_default());

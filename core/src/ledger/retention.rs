@@ -33,8 +33,8 @@ pub(crate) struct View {
     pub total_bytes: u64,
     /// Running max op time at `head`.
     pub max_time: i64,
-    /// Offset of the event `first`.
-    pub first_offset: u64,
+    /// Offset of the event `first`, when known without a read.
+    pub first_offset: Option<u64>,
     /// A lower bound of the running max op time at `first`.
     pub first_running_max: i64,
 }
@@ -86,7 +86,11 @@ fn first_with_offset_at_least(
 }
 
 fn bytes_boundary(src: &mut impl Source, v: &View, max_bytes: u64) -> Result<u64> {
-    if v.total_bytes - v.first_offset <= max_bytes {
+    let first_offset = match v.first_offset {
+        Some(o) => o,
+        None => src.offset_of(v.first)?,
+    };
+    if v.total_bytes - first_offset <= max_bytes {
         return Ok(v.first);
     }
     first_with_offset_at_least(src, v.first, v.head, v.total_bytes - max_bytes)
@@ -149,7 +153,7 @@ mod tests {
                 head,
                 total_bytes: self.offset(head + 1),
                 max_time: self.events.iter().map(|e| e.1).max().unwrap_or(0),
-                first_offset: self.offset(first),
+                first_offset: Some(self.offset(first)),
                 first_running_max: i64::MIN,
             }
         }

@@ -23,11 +23,21 @@ use super::keys::*;
 use super::retention::{self, Source, View};
 use super::{decode_event, get_u64, read_retention, Bounds, Durability, Signal};
 use crate::error::{Error, Result};
-use crate::op::{Kind, Op};
+use crate::namespace::{self, Resolved};
+use crate::op::Op;
 use crate::proto::{Event, Retention};
 
 /// Most ops one group commit writes.
 pub(crate) const MAX_GROUP_OPS: usize = 65_536;
+
+/// Physical deletion runs when the first retained seq has moved this far past
+/// what was last deleted. `first_seq` itself moves exactly, in every append
+/// (readers never see events below it); the range deletes of the events and
+/// the time index are issued in chunks because RocksDB's reads slow down with
+/// every range tombstone in a memtable (one per append made retention cost
+/// 2.6x the append itself). The rule depends on seqs alone, so replicas still
+/// hold identical databases.
+pub(crate) const DELETE_CHUNK: u64 = 4096;
 
 pub(crate) enum Request {
     Append(Vec<Op>),
@@ -76,8 +86,9 @@ struct State {
     max_time: i64,
     last_txid: u64,
     retention: Retention,
-    first_offset: u64,
+    first_offset: Option<u64>,
     first_running_max: i64,
+    phys_first: u64,
 }
 
 /// Reader-store cursors: name -> (position, updated_us).
@@ -126,15 +137,8 @@ fn load_state(db: &DB) -> Result<State> {
         .map(|t| t as i64)
         .unwrap_or(i64::MIN);
     let last_txid = get_u64(db, meta, META_LAST_TXID)?.unwrap_or(0);
-    let events = db.cf_handle(CF_EVENTS).expect("cf events");
-    let first_offset = if b.first <= b.head {
-        let v = db
-            .get_pinned_cf(events, seq_key(b.first))?
-            .ok_or_else(|| Error::Corrupt(format!("first event {} is missing", b.first)))?;
-        decode_event(&v)?.offset
-    } else {
-        total_bytes
-    };
+    let first_offset = (b.first > b.head).then_some(total_bytes);
+    let phys_first = get_u64(db, meta, META_PHYS_FIRST)?.unwrap_or(b.first);
     // Running max at `first`: the last time index entry at or before it.
     let time = db.cf_handle(CF_TIME).expect("cf time");
     let mut first_running_max = i64::MIN;
@@ -155,6 +159,7 @@ fn load_state(db: &DB) -> Result<State> {
         retention: read_retention(db)?,
         first_offset,
         first_running_max,
+        phys_first,
     })
 }
 
@@ -246,12 +251,21 @@ impl Writer {
         }
     }
 
-    /// Stateful checks of one request against the state it would be applied to.
-    fn check(&self, ops: &[Op], st: &State) -> Result<()> {
+    /// Check one request against the state it would be applied to (txids)
+    /// and apply it to the shadow namespace, which resolves each op's paths.
+    /// On error the request's namespace writes are dropped.
+    fn prepare(
+        &self,
+        ops: Vec<Op>,
+        st: &State,
+        tx: &mut namespace::Tx<'_>,
+    ) -> Result<Vec<(Op, Resolved)>> {
         let mut last = st.last_txid;
-        for (i, op) in ops.iter().enumerate() {
+        let mut out = Vec::with_capacity(ops.len());
+        for (i, op) in ops.into_iter().enumerate() {
             if let Some(t) = op.txid {
                 if t <= last {
+                    tx.reject();
                     return Err(Error::TxidNotIncreasing {
                         index: i,
                         txid: t,
@@ -260,26 +274,26 @@ impl Writer {
                 }
                 last = t;
             }
-            // No object is known by id until the shadow namespace tracks them.
-            if let Some(p) = op.parent_id {
-                return Err(Error::UnknownParent {
-                    index: i,
-                    parent_id: p,
-                });
-            }
-            if let Some(Kind::Rename(r)) = &op.kind {
-                if let Some(p) = r.to_parent_id {
-                    return Err(Error::UnknownParent {
-                        index: i,
-                        parent_id: p,
-                    });
+            match namespace::apply(tx, &op, st.head + 1 + i as u64, i) {
+                Ok(res) => out.push((op, res)),
+                Err(e) => {
+                    tx.reject();
+                    return Err(e);
                 }
             }
         }
-        Ok(())
+        tx.accept();
+        Ok(out)
     }
 
-    fn apply(&self, op: Op, st: &mut State, batch: &mut WriteBatch, pending: &mut Pending) {
+    fn apply(
+        &self,
+        mut op: Op,
+        res: Resolved,
+        st: &mut State,
+        batch: &mut WriteBatch,
+        pending: &mut Pending,
+    ) {
         let events = self.db.cf_handle(CF_EVENTS).expect("cf events");
         let time = self.db.cf_handle(CF_TIME).expect("cf time");
         let seq = st.head + 1;
@@ -287,14 +301,12 @@ impl Writer {
             st.last_txid = t;
         }
         let time_us = op.time_us;
-        let to_path = match &op.kind {
-            Some(Kind::Rename(r)) => r.to_key.clone(),
-            _ => String::new(),
-        };
+        op.object_id = res.object_id;
+        op.is_dir = res.is_dir;
         let ev = Event {
             seq,
-            path: op.key.clone(),
-            to_path,
+            path: res.path,
+            to_path: res.to_path,
             offset: st.total_bytes,
             op: Some(op),
         };
@@ -313,7 +325,7 @@ impl Writer {
         if seq == st.first {
             // The ledger was empty: this event is the first retained one.
             st.first_running_max = st.max_time;
-            st.first_offset = ev.offset;
+            st.first_offset = Some(ev.offset);
         }
         st.head = seq;
     }
@@ -356,7 +368,13 @@ impl Writer {
     }
 
     /// Decide retention and add its range deletes to the batch.
-    fn retain(&mut self, st: &mut State, batch: &mut WriteBatch, pending: &Pending) -> Result<()> {
+    fn retain(
+        &mut self,
+        st: &mut State,
+        batch: &mut WriteBatch,
+        pending: &Pending,
+        tx: &mut namespace::Tx<'_>,
+    ) -> Result<()> {
         let view = View {
             first: st.first,
             head: st.head,
@@ -371,11 +389,17 @@ impl Writer {
         if target <= st.first {
             return Ok(());
         }
-        let first_offset = lookup.offset_of(target)?;
+        let first_offset = (!pending.offsets.is_empty() && target >= pending.base)
+            .then(|| pending.offsets[(target - pending.base) as usize]);
+        st.first = target;
+        st.first_offset = first_offset;
+        if target - st.phys_first < DELETE_CHUNK {
+            return Ok(());
+        }
         let db = self.db.clone();
         let events = db.cf_handle(CF_EVENTS).expect("cf events");
         let time = db.cf_handle(CF_TIME).expect("cf time");
-        batch.delete_range_cf(events, seq_key(st.first), seq_key(target));
+        batch.delete_range_cf(events, seq_key(st.phys_first), seq_key(target));
         // Time index: drop entries before the last one older than `target`
         // (that one stays, so a time lookup that lands in dropped history
         // still returns a seq before `first_seq` and its cursor reports a gap).
@@ -411,8 +435,9 @@ impl Writer {
         if let Some((t, s)) = keeper {
             batch.delete_range_cf(time, time_key(0, 0), time_key(t, s));
         }
-        st.first = target;
-        st.first_offset = first_offset;
+        namespace::collect_garbage(tx, target)?;
+        tx.accept();
+        st.phys_first = target;
         st.first_running_max = running_at_target;
         Ok(())
     }
@@ -422,17 +447,18 @@ impl Writer {
         let mut batch = WriteBatch::default();
         let mut pending = Pending::default();
         let mut answers: Vec<(Reply, Result<(u64, u64)>)> = Vec::with_capacity(group.len());
-        let meta = self.db.clone();
-        let meta = meta.cf_handle(CF_META).expect("cf meta");
+        let db = self.db.clone();
+        let meta = db.cf_handle(CF_META).expect("cf meta");
+        let mut tx = namespace::Tx::new(&db);
         let mut failed: Option<Error> = None;
         for (req, reply) in group {
             match req {
-                Request::Append(ops) => match self.check(&ops, &st) {
+                Request::Append(ops) => match self.prepare(ops, &st, &mut tx) {
                     Err(e) => answers.push((reply, Err(e))),
-                    Ok(()) => {
+                    Ok(resolved) => {
                         let first = st.head + 1;
-                        for op in ops {
-                            self.apply(op, &mut st, &mut batch, &mut pending);
+                        for (op, res) in resolved {
+                            self.apply(op, res, &mut st, &mut batch, &mut pending);
                         }
                         answers.push((reply, Ok((first, st.head))));
                     }
@@ -440,7 +466,7 @@ impl Writer {
                 Request::SetRetention(r) => {
                     // Apply the old settings to what came before, then the new ones.
                     if failed.is_none() {
-                        if let Err(e) = self.retain(&mut st, &mut batch, &pending) {
+                        if let Err(e) = self.retain(&mut st, &mut batch, &pending, &mut tx) {
                             failed = Some(e);
                         }
                     }
@@ -457,11 +483,13 @@ impl Writer {
             return;
         }
         if failed.is_none() {
-            if let Err(e) = self.retain(&mut st, &mut batch, &pending) {
+            if let Err(e) = self.retain(&mut st, &mut batch, &pending, &mut tx) {
                 failed = Some(e);
             }
         }
+        tx.write_into(&mut batch);
         batch.put_cf(meta, META_FIRST, st.first.to_be_bytes());
+        batch.put_cf(meta, META_PHYS_FIRST, st.phys_first.to_be_bytes());
         batch.put_cf(meta, META_HEAD, st.head.to_be_bytes());
         batch.put_cf(meta, META_TOTAL_BYTES, st.total_bytes.to_be_bytes());
         if st.max_time != i64::MIN {

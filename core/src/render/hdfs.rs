@@ -36,6 +36,7 @@ use serde_json::{json, Map, Value};
 use super::Renderer;
 use crate::cursor::Record;
 use crate::error::{Error, Result};
+use crate::expand::Action;
 use crate::op::{Acl, Kind, Op};
 use crate::proto::Event;
 
@@ -132,6 +133,35 @@ pub fn hdfs_path(op: &Op, key: &str) -> String {
 /// The txid an HDFS consumer sees for an event.
 pub fn txid(event: &Event) -> i64 {
     event.op.as_ref().and_then(|o| o.txid).unwrap_or(event.seq) as i64
+}
+
+/// The HDFS events of one record: its event's, or for an expanded record an
+/// `UNLINK` (remove) or `CREATE` (create) of the object's path, and for a
+/// resync record a `CREATE` of the file.
+pub fn record_events(record: &Record) -> Vec<HdfsEvent> {
+    let Some(op) = &record.event.op else {
+        return vec![];
+    };
+    let ms = op.time_us.div_euclid(1000);
+    let create = |key: &str| HdfsEvent::Create {
+        directory: false,
+        path: hdfs_path(op, key),
+        ctime: ms,
+        replication: 0,
+        owner: String::new(),
+        group: String::new(),
+        perms: 0o644,
+        overwrite: false,
+    };
+    match &record.expansion {
+        Some(x) if x.action == Action::Remove => vec![HdfsEvent::Unlink {
+            path: hdfs_path(op, &x.key),
+            timestamp: ms,
+        }],
+        Some(x) => vec![create(&x.key)],
+        None if record.resync => vec![create(&record.event.path)],
+        None => events(&record.event),
+    }
 }
 
 /// The HDFS events of one ledger event, in order.
@@ -735,7 +765,7 @@ impl Renderer for Hdfs {
     }
 
     fn render(&self, record: &Record) -> Option<Value> {
-        let evs = events(&record.event);
+        let evs = record_events(record);
         if evs.is_empty() {
             return None;
         }
@@ -753,7 +783,7 @@ pub fn events_list(records: &[Record], sync_txid: i64) -> Vec<u8> {
     let batch: Vec<wire::EventBatchProto> = records
         .iter()
         .filter_map(|r| {
-            let evs = events(&r.event);
+            let evs = record_events(r);
             (!evs.is_empty()).then(|| wire::EventBatchProto {
                 txid: txid(&r.event),
                 events: evs.iter().map(HdfsEvent::to_proto).collect(),

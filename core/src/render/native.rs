@@ -1,7 +1,9 @@
 //! The native format: the stored event as fsfeed keeps it.
 //!
 //! JSON: the op's canonical JSON fields (see [`crate::op`]) plus `seq`, `sub`
-//! and `path` (the key as of that seq) and, for a rename, `to_path`.
+//! and `path` (the key as of that seq) and, for a rename, `to_path`; an
+//! expanded record adds `"expanded": {"action", "key", "from_key", "object_id"}`
+//! and a resync record `"resync": true`.
 //! Bytes: the prost encoding of `fsfeed.v1.Event`.
 
 use prost::Message;
@@ -22,7 +24,28 @@ impl Renderer for Native {
     }
 
     fn render(&self, record: &Record) -> Option<Value> {
-        Some(to_json(&record.event, record.position.sub))
+        let mut v = to_json(&record.event, record.position.sub);
+        if let Value::Object(m) = &mut v {
+            if let Some(x) = &record.expansion {
+                let mut e = serde_json::Map::new();
+                e.insert(
+                    "action".into(),
+                    serde_json::to_value(x.action).expect("action"),
+                );
+                e.insert("key".into(), x.key.clone().into());
+                if let Some(f) = &x.from_key {
+                    e.insert("from_key".into(), f.clone().into());
+                }
+                if let Some(o) = x.object_id {
+                    e.insert("object_id".into(), o.into());
+                }
+                m.insert("expanded".into(), Value::Object(e));
+            }
+            if record.resync {
+                m.insert("resync".into(), true.into());
+            }
+        }
+        Some(v)
     }
 }
 

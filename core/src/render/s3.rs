@@ -48,6 +48,7 @@ use serde_json::{json, Map, Value};
 use super::Renderer;
 use crate::cursor::Record;
 use crate::error::{Error, Result};
+use crate::expand::{Action, Expansion};
 use crate::op::{Kind, Op};
 use crate::proto::Event;
 
@@ -132,6 +133,14 @@ pub fn event_name(op: &Op) -> Option<&'static str> {
     })
 }
 
+/// The S3 event name of an expanded record.
+pub fn expanded_event_name(action: Action) -> &'static str {
+    match action {
+        Action::Remove => "ObjectRemoved:Delete",
+        Action::Create => "ObjectCreated:Put",
+    }
+}
+
 /// Does `name` (an S3 event name, without `s3:`) match `pattern`, which may
 /// carry the `s3:` prefix and end in `*` (`s3:ObjectCreated:*`)?
 pub fn event_name_matches(pattern: &str, name: &str) -> bool {
@@ -213,24 +222,40 @@ impl S3 {
     }
 
     /// The S3 record of an event at sub-position `sub`, or `None` when the op
-    /// has no S3 notification. `resync` marks synthetic records of a resync.
-    pub fn record(&self, event: &Event, sub: u32, resync: bool) -> Option<Value> {
+    /// has no S3 notification. `resync` marks synthetic records of a resync;
+    /// `expansion` makes it the record of one object of an expanded event.
+    pub fn record(
+        &self,
+        event: &Event,
+        sub: u32,
+        resync: bool,
+        expansion: Option<&Expansion>,
+    ) -> Option<Value> {
         let op = event.op.as_ref()?;
-        let name = event_name(op)?;
+        let name = match expansion {
+            Some(x) => expanded_event_name(x.action),
+            None if resync => "ObjectCreated:Put",
+            None => event_name(op)?,
+        };
         let o = &self.options;
         let profile = o.profile;
-        let is_dir = op.is_dir || matches!(op.kind, Some(Kind::CreateDirectory(_)));
-        let (raw_key, from_key) = match &op.kind {
-            Some(Kind::Rename(_)) => (event.to_path.as_str(), Some(event.path.as_str())),
+        let is_dir =
+            expansion.is_none() && (op.is_dir || matches!(op.kind, Some(Kind::CreateDirectory(_))));
+        let (raw_key, from_key) = match (expansion, &op.kind) {
+            (Some(x), _) => (x.key.as_str(), x.from_key.as_deref()),
+            (None, Some(Kind::Rename(_))) => (event.to_path.as_str(), Some(event.path.as_str())),
             _ => (event.path.as_str(), None),
         };
         let mut key = raw_key.to_string();
         if is_dir && !key.is_empty() && !key.ends_with('/') {
             key.push('/');
         }
-        let (size, etag, version_id) = match &op.kind {
-            Some(Kind::Commit(c)) => (c.size.unwrap_or(0), c.etag.as_str(), c.version_id.as_str()),
-            Some(Kind::Truncate(t)) => (t.size, "", ""),
+        let (size, etag, version_id) = match (&op.kind, expansion) {
+            (_, Some(_)) => (0, "", ""),
+            (Some(Kind::Commit(c)), _) => {
+                (c.size.unwrap_or(0), c.etag.as_str(), c.version_id.as_str())
+            }
+            (Some(Kind::Truncate(t)), _) => (t.size, "", ""),
             _ => (0, "", ""),
         };
         let mut object = Map::new();
@@ -264,14 +289,20 @@ impl S3 {
         if let Some(t) = op.txid {
             ext.insert("txid".into(), t.into());
         }
-        ext.insert("op".into(), op.kind_name().into());
+        ext.insert(
+            "op".into(),
+            if resync { "resync" } else { op.kind_name() }.into(),
+        );
         ext.insert("layout".into(), op.layout_enum().name().into());
-        if let Some(oid) = op.object_id {
+        if let Some(oid) = expansion.and_then(|x| x.object_id).or(op.object_id) {
             ext.insert("objectId".into(), oid.into());
+        }
+        if expansion.is_some() {
+            ext.insert("expandedFrom".into(), op.kind_name().into());
         }
         ext.insert("isDirectory".into(), is_dir.into());
         let recursive = match &op.kind {
-            Some(Kind::Delete(d)) => d.recursive,
+            Some(Kind::Delete(d)) => d.recursive && expansion.is_none(),
             Some(Kind::CreateFile(c)) => c.recursive,
             _ => false,
         };
@@ -343,7 +374,12 @@ impl Renderer for S3 {
     }
 
     fn render(&self, record: &Record) -> Option<Value> {
-        self.record(&record.event, record.position.sub, false)
+        self.record(
+            &record.event,
+            record.position.sub,
+            record.resync,
+            record.expansion.as_ref(),
+        )
     }
 }
 

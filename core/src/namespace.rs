@@ -1,0 +1,883 @@
+//! The versioned shadow namespace (DESIGN section 5).
+//!
+//! For FSO-layout buckets the ledger keeps, in CF `ns` and in the same write
+//! batch as the event, the edges of the tree with the seq range each was
+//! valid for. Children point at their directory's object id, not at its
+//! path, so renaming a directory closes one edge and opens one: O(1)
+//! whatever the subtree holds. Paths of any object at any retained seq
+//! follow from the edges.
+//!
+//! # Keys (CF `ns`)
+//!
+//! `B` below is `volume NUL bucket NUL`; ids and seqs are u64 big-endian;
+//! names never hold NUL. Every value is a prost `NsNode`.
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `F B parent name NUL created` | versioned edge: `object_id`, `is_dir`, `deleted_seq` (0: live) |
+//! | `R object created` | versioned reverse edge: bucket, `parent_id`, `name`, `deleted_seq` |
+//! | `L B parent name NUL` | the live edge of that name (for O(1) lookups while writing) |
+//! | `A object` | the live place of a live object |
+//! | `C deleted object created` | an edge closed at `deleted`, for garbage collection |
+//!
+//! An edge is valid at seq `s` when `created <= s` and (`deleted == 0` or
+//! `s < deleted`): "at seq s" means after event `s` was applied.
+//!
+//! # Object ids
+//!
+//! An op may carry the producer's `object_id`. Otherwise the ledger assigns
+//! `seq << 12 | k`: `k = 0` for the object the op creates, `1, 2, ...` for
+//! the parent directories it had to create on the way. Derived from seq
+//! alone, so replicas agree.
+//!
+//! # What each op does (FSO buckets only)
+//!
+//! The ledger may be attached to a tree that existed before it: an op that
+//! names a path the namespace has not seen (a commit, an ACL change, a
+//! rename's source, a missing parent) creates it silently rather than
+//! failing. The typed errors are the ones that contradict what the
+//! namespace does know: `unknown_parent` (a `parent_id` that is not a live
+//! directory), `already_exists` (a create over an existing path without
+//! `overwrite`, a rename onto an existing path), `rename_into_subtree`,
+//! `directory_not_empty` (a non-recursive delete of a directory with
+//! children).
+//!
+//! A recursive delete closes the directory's edge only (O(1)); what was
+//! below it becomes unreachable and is collected with it once the delete
+//! falls out of retention. Edges closed before `first_seq` are removed by
+//! the retention step of the append that moves `first_seq` past them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use prost::Message;
+use rocksdb::DB;
+
+use crate::error::{Error, Result};
+use crate::op::{Kind, Layout, Op};
+use crate::proto::NsNode;
+
+/// Column family of the namespace.
+pub(crate) const CF_NS: &str = "ns";
+
+const TAG_F: u8 = b'F';
+const TAG_R: u8 = b'R';
+const TAG_L: u8 = b'L';
+const TAG_A: u8 = b'A';
+const TAG_C: u8 = b'C';
+
+fn bucket_id(volume: &str, bucket: &str) -> Vec<u8> {
+    let mut b = Vec::with_capacity(volume.len() + bucket.len() + 2);
+    b.extend_from_slice(volume.as_bytes());
+    b.push(0);
+    b.extend_from_slice(bucket.as_bytes());
+    b.push(0);
+    b
+}
+
+fn dir_prefix(tag: u8, bucket: &[u8], parent: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + bucket.len() + 8 + 32);
+    k.push(tag);
+    k.extend_from_slice(bucket);
+    k.extend_from_slice(&parent.to_be_bytes());
+    k
+}
+
+fn name_key(tag: u8, bucket: &[u8], parent: u64, name: &str) -> Vec<u8> {
+    let mut k = dir_prefix(tag, bucket, parent);
+    k.extend_from_slice(name.as_bytes());
+    k.push(0);
+    k
+}
+
+fn f_key(bucket: &[u8], parent: u64, name: &str, created: u64) -> Vec<u8> {
+    let mut k = name_key(TAG_F, bucket, parent, name);
+    k.extend_from_slice(&created.to_be_bytes());
+    k
+}
+
+fn r_key(object: u64, created: u64) -> Vec<u8> {
+    let mut k = vec![TAG_R];
+    k.extend_from_slice(&object.to_be_bytes());
+    k.extend_from_slice(&created.to_be_bytes());
+    k
+}
+
+fn a_key(object: u64) -> Vec<u8> {
+    let mut k = vec![TAG_A];
+    k.extend_from_slice(&object.to_be_bytes());
+    k
+}
+
+fn c_key(deleted: u64, object: u64, created: u64) -> Vec<u8> {
+    let mut k = vec![TAG_C];
+    k.extend_from_slice(&deleted.to_be_bytes());
+    k.extend_from_slice(&object.to_be_bytes());
+    k.extend_from_slice(&created.to_be_bytes());
+    k
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(a)
+}
+
+fn decode(v: &[u8]) -> Result<NsNode> {
+    NsNode::decode(v).map_err(|e| Error::Corrupt(format!("namespace node: {e}")))
+}
+
+/// Split an F key's tail (after the dir prefix) into (name, created).
+fn split_name_created(tail: &[u8]) -> Result<(String, u64)> {
+    let nul = tail
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or_else(|| Error::Corrupt("namespace key without name end".into()))?;
+    if tail.len() != nul + 9 {
+        return Err(Error::Corrupt("namespace key length".into()));
+    }
+    let name = String::from_utf8(tail[..nul].to_vec())
+        .map_err(|_| Error::Corrupt("namespace name is not UTF-8".into()))?;
+    Ok((name, u64_at(tail, nul + 1)))
+}
+
+/// The first object id an op at `seq` may assign.
+pub fn derived_id(seq: u64, k: u64) -> u64 {
+    (seq << 12) | (k & 0xFFF)
+}
+
+// ------------------------------------------------------------ write side
+
+/// Pending namespace writes of one group commit, layered over the database:
+/// `base` holds the requests already accepted, `top` the one being checked.
+pub(crate) struct Tx<'a> {
+    db: &'a DB,
+    base: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    top: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a> Tx<'a> {
+    pub(crate) fn new(db: &'a DB) -> Tx<'a> {
+        Tx {
+            db,
+            base: BTreeMap::new(),
+            top: BTreeMap::new(),
+        }
+    }
+
+    fn cf(&self) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(CF_NS).expect("cf ns")
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(v) = self.top.get(key) {
+            return Ok(v.clone());
+        }
+        if let Some(v) = self.base.get(key) {
+            return Ok(v.clone());
+        }
+        Ok(self.db.get_cf(self.cf(), key)?)
+    }
+
+    fn get_node(&self, key: &[u8]) -> Result<Option<NsNode>> {
+        self.get(key)?.map(|v| decode(&v)).transpose()
+    }
+
+    fn put(&mut self, key: Vec<u8>, node: &NsNode) {
+        self.top.insert(key, Some(node.encode_to_vec()));
+    }
+
+    fn del(&mut self, key: Vec<u8>) {
+        self.top.insert(key, None);
+    }
+
+    /// Visit every live key with `prefix` in order (pending writes win);
+    /// `f` returns false to stop.
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let mut pending: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
+        for layer in [&self.base, &self.top] {
+            for (k, v) in layer.range(prefix.to_vec()..) {
+                if !k.starts_with(prefix) {
+                    break;
+                }
+                pending.insert(k.as_slice(), v.as_deref());
+            }
+        }
+        let mut it = self.db.raw_iterator_cf(self.cf());
+        it.seek(prefix);
+        let mut pend = pending.into_iter().peekable();
+        loop {
+            let db_key = match it.key() {
+                Some(k) if it.valid() && k.starts_with(prefix) => Some(k.to_vec()),
+                _ => None,
+            };
+            let next_pending = pend.peek().map(|(k, _)| k.to_vec());
+            let take_pending = match (&db_key, &next_pending) {
+                (None, None) => break,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (Some(d), Some(p)) => p <= d,
+            };
+            if take_pending {
+                let (k, v) = pend.next().expect("peeked");
+                if db_key.as_deref() == Some(k) {
+                    it.next();
+                }
+                if let Some(v) = v {
+                    if !f(k, v)? {
+                        return Ok(());
+                    }
+                }
+            } else {
+                let k = db_key.expect("db key");
+                let v = it.value().unwrap_or_default().to_vec();
+                it.next();
+                if !f(&k, &v)? {
+                    return Ok(());
+                }
+            }
+        }
+        it.status()?;
+        Ok(())
+    }
+
+    /// Keep the checked request's writes.
+    pub(crate) fn accept(&mut self) {
+        let top = std::mem::take(&mut self.top);
+        self.base.extend(top);
+    }
+
+    /// Drop the checked request's writes.
+    pub(crate) fn reject(&mut self) {
+        self.top.clear();
+    }
+
+    /// Add every accepted write to the batch.
+    pub(crate) fn write_into(self, batch: &mut rocksdb::WriteBatch) {
+        let cf = self.db.cf_handle(CF_NS).expect("cf ns");
+        for (k, v) in self.base {
+            match v {
+                Some(v) => batch.put_cf(cf, k, v),
+                None => batch.delete_cf(cf, k),
+            }
+        }
+    }
+
+    fn live(&self, bucket: &[u8], parent: u64, name: &str) -> Result<Option<NsNode>> {
+        self.get_node(&name_key(TAG_L, bucket, parent, name))
+    }
+
+    fn has_live_children(&self, bucket: &[u8], dir: u64) -> Result<bool> {
+        let mut found = false;
+        self.scan_prefix(&dir_prefix(TAG_L, bucket, dir), |_, _| {
+            found = true;
+            Ok(false)
+        })?;
+        Ok(found)
+    }
+
+    /// Open a live edge `(parent, name) -> object` at `seq`.
+    fn open_edge(&mut self, op: &Op, parent: u64, name: &str, object: u64, is_dir: bool, seq: u64) {
+        let b = bucket_id(&op.volume, &op.bucket);
+        let node = NsNode {
+            volume: op.volume.clone(),
+            bucket: op.bucket.clone(),
+            parent_id: parent,
+            name: name.to_string(),
+            object_id: object,
+            is_dir,
+            created_seq: seq,
+            deleted_seq: 0,
+        };
+        self.put(f_key(&b, parent, name, seq), &node);
+        self.put(r_key(object, seq), &node);
+        self.put(name_key(TAG_L, &b, parent, name), &node);
+        self.put(a_key(object), &node);
+    }
+
+    /// Close the live edge described by `live` at `seq`.
+    fn close_edge(&mut self, live: &NsNode, seq: u64, object_lives_on: bool) {
+        let b = bucket_id(&live.volume, &live.bucket);
+        let mut closed = live.clone();
+        closed.deleted_seq = seq;
+        self.put(
+            f_key(&b, live.parent_id, &live.name, live.created_seq),
+            &closed,
+        );
+        self.put(r_key(live.object_id, live.created_seq), &closed);
+        self.del(name_key(TAG_L, &b, live.parent_id, &live.name));
+        if !object_lives_on {
+            self.del(a_key(live.object_id));
+        }
+        self.put(
+            c_key(seq, live.object_id, live.created_seq),
+            &NsNode::default(),
+        );
+    }
+
+    /// The live path (key within its bucket) of a live object.
+    fn live_path(&self, object: u64, index: usize) -> Result<(NsNode, String)> {
+        let unknown = || Error::UnknownParent {
+            index,
+            parent_id: object,
+        };
+        let node = self.get_node(&a_key(object))?.ok_or_else(unknown)?;
+        let mut parts = vec![node.name.clone()];
+        let mut parent = node.parent_id;
+        let mut guard = 0;
+        while parent != 0 {
+            let p = self.get_node(&a_key(parent))?.ok_or_else(unknown)?;
+            parts.push(p.name.clone());
+            parent = p.parent_id;
+            guard += 1;
+            if guard > 4096 {
+                return Err(Error::Corrupt("namespace cycle".into()));
+            }
+        }
+        parts.reverse();
+        Ok((node, parts.join("/")))
+    }
+
+    /// Walk `dirs` from the bucket root, creating missing directories.
+    /// Returns the id of the last one (0: the root) and the ids walked.
+    fn ensure_dirs(
+        &mut self,
+        op: &Op,
+        dirs: &[&str],
+        seq: u64,
+        next_k: &mut u64,
+        index: usize,
+    ) -> Result<(u64, Vec<u64>)> {
+        let b = bucket_id(&op.volume, &op.bucket);
+        let mut parent = 0u64;
+        let mut walked = Vec::with_capacity(dirs.len());
+        for (i, name) in dirs.iter().enumerate() {
+            match self.live(&b, parent, name)? {
+                Some(n) if n.is_dir => parent = n.object_id,
+                Some(_) => {
+                    return Err(Error::InvalidOp {
+                        index,
+                        reason: format!("`{}` is a file, not a directory", dirs[..=i].join("/")),
+                    })
+                }
+                None => {
+                    let id = derived_id(seq, *next_k);
+                    *next_k += 1;
+                    self.open_edge(op, parent, name, id, true, seq);
+                    parent = id;
+                }
+            }
+            walked.push(parent);
+        }
+        Ok((parent, walked))
+    }
+
+    /// Find the object at `key`, creating it (and its parents) when the
+    /// namespace has not seen it. Returns its live node.
+    fn find_or_adopt(
+        &mut self,
+        op: &Op,
+        key: &str,
+        is_dir: bool,
+        seq: u64,
+        next_k: &mut u64,
+        index: usize,
+    ) -> Result<NsNode> {
+        let parts: Vec<&str> = key.split('/').collect();
+        let (name, dirs) = parts.split_last().expect("non-empty key");
+        let (parent, _) = self.ensure_dirs(op, dirs, seq, next_k, index)?;
+        let b = bucket_id(&op.volume, &op.bucket);
+        if let Some(n) = self.live(&b, parent, name)? {
+            return Ok(n);
+        }
+        let id = op.object_id.unwrap_or(derived_id(seq, 0));
+        self.open_edge(op, parent, name, id, is_dir, seq);
+        Ok(self.live(&b, parent, name)?.expect("just opened"))
+    }
+}
+
+/// What the namespace resolved for one op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    pub path: String,
+    pub to_path: String,
+    pub object_id: Option<u64>,
+    pub is_dir: bool,
+}
+
+/// Apply one op to the namespace at `seq`. Non-FSO ops pass through.
+pub(crate) fn apply(tx: &mut Tx<'_>, op: &Op, seq: u64, index: usize) -> Result<Resolved> {
+    let plain = || Resolved {
+        path: op.key.clone(),
+        to_path: match &op.kind {
+            Some(Kind::Rename(r)) => r.to_key.clone(),
+            _ => String::new(),
+        },
+        object_id: op.object_id,
+        is_dir: op.is_dir,
+    };
+    let kind = op.kind.as_ref().expect("validated op has a kind");
+    if op.layout_enum() != Layout::Fso
+        || op.bucket.is_empty()
+        || matches!(
+            kind,
+            Kind::BucketCreate(_)
+                | Kind::BucketDelete(_)
+                | Kind::VolumeCreate(_)
+                | Kind::VolumeDelete(_)
+        )
+    {
+        return Ok(plain());
+    }
+    // The key: given, or the parent's live path + name.
+    let key = match op.parent_id {
+        None => op.key.clone(),
+        Some(0) => op.name.clone(),
+        Some(p) => {
+            let (node, path) = tx.live_path(p, index)?;
+            if !node.is_dir || node.volume != op.volume || node.bucket != op.bucket {
+                return Err(Error::UnknownParent {
+                    index,
+                    parent_id: p,
+                });
+            }
+            format!("{path}/{}", op.name)
+        }
+    };
+    let b = bucket_id(&op.volume, &op.bucket);
+    let mut next_k = 1u64;
+    let parts: Vec<&str> = key.split('/').collect();
+    let (name, dirs) = parts.split_last().expect("non-empty key");
+    let mut out = Resolved {
+        path: key.clone(),
+        to_path: String::new(),
+        object_id: op.object_id,
+        is_dir: op.is_dir,
+    };
+    match kind {
+        Kind::CreateDirectory(_) => {
+            let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
+            match tx.live(&b, parent, name)? {
+                Some(n) if n.is_dir => out.object_id = Some(n.object_id),
+                Some(_) => {
+                    return Err(Error::AlreadyExists { index, path: key });
+                }
+                None => {
+                    let id = op.object_id.unwrap_or(derived_id(seq, 0));
+                    tx.open_edge(op, parent, name, id, true, seq);
+                    out.object_id = Some(id);
+                }
+            }
+            out.is_dir = true;
+        }
+        Kind::CreateFile(c) => {
+            let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
+            if let Some(existing) = tx.live(&b, parent, name)? {
+                if !c.overwrite || existing.is_dir {
+                    return Err(Error::AlreadyExists { index, path: key });
+                }
+                tx.close_edge(&existing, seq, false);
+            }
+            let id = op.object_id.unwrap_or(derived_id(seq, 0));
+            tx.open_edge(op, parent, name, id, op.is_dir, seq);
+            out.object_id = Some(id);
+        }
+        Kind::Delete(d) => {
+            let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
+            if let Some(existing) = tx.live(&b, parent, name)? {
+                if existing.is_dir
+                    && !d.recursive
+                    && tx.has_live_children(&b, existing.object_id)?
+                {
+                    return Err(Error::DirectoryNotEmpty { index, path: key });
+                }
+                tx.close_edge(&existing, seq, false);
+                out.object_id = Some(existing.object_id);
+                out.is_dir = existing.is_dir;
+            }
+        }
+        Kind::Rename(r) => {
+            let src = tx.find_or_adopt(op, &key, op.is_dir, seq, &mut next_k, index)?;
+            let to_key = match r.to_parent_id {
+                None => r.to_key.clone(),
+                Some(0) => r.to_name.clone(),
+                Some(p) => {
+                    let (node, path) = tx.live_path(p, index)?;
+                    if !node.is_dir || node.volume != op.volume || node.bucket != op.bucket {
+                        return Err(Error::UnknownParent {
+                            index,
+                            parent_id: p,
+                        });
+                    }
+                    format!("{path}/{}", r.to_name)
+                }
+            };
+            if to_key == key {
+                return Err(Error::RenameToSelf { index });
+            }
+            let to_parts: Vec<&str> = to_key.split('/').collect();
+            let (to_name, to_dirs) = to_parts.split_last().expect("non-empty key");
+            let (to_parent, walked) = tx.ensure_dirs(op, to_dirs, seq, &mut next_k, index)?;
+            if walked.contains(&src.object_id) {
+                return Err(Error::RenameIntoSubtree {
+                    index,
+                    from: key,
+                    to: to_key,
+                });
+            }
+            if tx.live(&b, to_parent, to_name)?.is_some() {
+                return Err(Error::AlreadyExists {
+                    index,
+                    path: to_key,
+                });
+            }
+            tx.close_edge(&src, seq, true);
+            tx.open_edge(op, to_parent, to_name, src.object_id, src.is_dir, seq);
+            out.to_path = to_key;
+            out.object_id = Some(src.object_id);
+            out.is_dir = src.is_dir;
+        }
+        _ => {
+            // Commit, append, truncate, ACLs, times, attributes: the object
+            // is there (adopted if the namespace never saw it).
+            let node = tx.find_or_adopt(op, &key, op.is_dir, seq, &mut next_k, index)?;
+            out.object_id = Some(node.object_id);
+            out.is_dir = node.is_dir;
+        }
+    }
+    Ok(out)
+}
+
+/// Remove every edge closed before `first` (and what hung below a deleted
+/// directory). Called by the writer's retention step, in the same batch.
+pub(crate) fn collect_garbage(tx: &mut Tx<'_>, first: u64) -> Result<()> {
+    let mut closed = Vec::new();
+    tx.scan_prefix(&[TAG_C], |k, _| {
+        let deleted = u64_at(k, 1);
+        if deleted >= first {
+            return Ok(false);
+        }
+        closed.push((k.to_vec(), u64_at(k, 9), u64_at(k, 17)));
+        Ok(true)
+    })?;
+    for (ckey, object, created) in closed {
+        tx.del(ckey);
+        let Some(node) = tx.get_node(&r_key(object, created))? else {
+            continue;
+        };
+        let b = bucket_id(&node.volume, &node.bucket);
+        tx.del(r_key(object, created));
+        tx.del(f_key(&b, node.parent_id, &node.name, created));
+        // A deleted directory: collect what was below it, at every version.
+        if node.is_dir && tx.get(&a_key(object))?.is_none() {
+            drop_subtree(tx, &b, object)?;
+        }
+    }
+    Ok(())
+}
+
+fn drop_subtree(tx: &mut Tx<'_>, b: &[u8], dir: u64) -> Result<()> {
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        let prefix = dir_prefix(TAG_F, b, d);
+        let mut entries = Vec::new();
+        tx.scan_prefix(&prefix, |k, v| {
+            entries.push((k.to_vec(), decode(v)?));
+            Ok(true)
+        })?;
+        for (fk, node) in entries {
+            tx.del(fk);
+            tx.del(r_key(node.object_id, node.created_seq));
+            if node.deleted_seq == 0 {
+                tx.del(name_key(TAG_L, b, node.parent_id, &node.name));
+                tx.del(a_key(node.object_id));
+            } else {
+                tx.del(c_key(node.deleted_seq, node.object_id, node.created_seq));
+            }
+            if node.is_dir {
+                stack.push(node.object_id);
+            }
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------ read side
+
+/// Where an object was at some seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectPath {
+    /// Volume.
+    pub volume: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Key within the bucket.
+    pub key: String,
+    /// True for a directory.
+    pub is_dir: bool,
+}
+
+/// One child of a directory at some seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Child {
+    /// Name within the directory.
+    pub name: String,
+    /// Object id.
+    pub object_id: u64,
+    /// True for a directory.
+    pub is_dir: bool,
+}
+
+fn valid_at(n: &NsNode, seq: u64) -> bool {
+    n.created_seq <= seq && (n.deleted_seq == 0 || seq < n.deleted_seq)
+}
+
+/// The reverse edge of `object` valid at `seq`.
+fn reverse_at(db: &DB, object: u64, seq: u64) -> Result<Option<NsNode>> {
+    let cf = db.cf_handle(CF_NS).expect("cf ns");
+    let mut it = db.raw_iterator_cf(cf);
+    it.seek_for_prev(r_key(object, seq));
+    if !it.valid() {
+        it.status()?;
+        return Ok(None);
+    }
+    let k = it.key().unwrap_or_default();
+    if k.len() != 17 || k[0] != TAG_R || u64_at(k, 1) != object {
+        return Ok(None);
+    }
+    let n = decode(it.value().unwrap_or_default())?;
+    Ok(valid_at(&n, seq).then_some(n))
+}
+
+/// The path of `object` at `seq`, if it existed then.
+pub fn path_at(db: &DB, object: u64, seq: u64) -> Result<Option<ObjectPath>> {
+    let Some(node) = reverse_at(db, object, seq)? else {
+        return Ok(None);
+    };
+    let mut parts = vec![node.name.clone()];
+    let mut parent = node.parent_id;
+    let mut guard = 0;
+    while parent != 0 {
+        let Some(p) = reverse_at(db, parent, seq)? else {
+            return Ok(None);
+        };
+        parts.push(p.name);
+        parent = p.parent_id;
+        guard += 1;
+        if guard > 4096 {
+            return Err(Error::Corrupt("namespace cycle".into()));
+        }
+    }
+    parts.reverse();
+    Ok(Some(ObjectPath {
+        volume: node.volume,
+        bucket: node.bucket,
+        key: parts.join("/"),
+        is_dir: node.is_dir,
+    }))
+}
+
+/// The object at `key` in a bucket at `seq`.
+pub fn resolve_at(
+    db: &DB,
+    volume: &str,
+    bucket: &str,
+    key: &str,
+    seq: u64,
+) -> Result<Option<(u64, bool)>> {
+    let b = bucket_id(volume, bucket);
+    let cf = db.cf_handle(CF_NS).expect("cf ns");
+    let mut parent = 0u64;
+    let mut found = None;
+    for name in key.split('/') {
+        let mut it = db.raw_iterator_cf(cf);
+        it.seek_for_prev(f_key(&b, parent, name, seq));
+        let prefix = name_key(TAG_F, &b, parent, name);
+        let hit = match it.key() {
+            Some(k) if it.valid() && k.starts_with(&prefix) && k.len() == prefix.len() + 8 => {
+                let n = decode(it.value().unwrap_or_default())?;
+                valid_at(&n, seq).then_some(n)
+            }
+            _ => None,
+        };
+        let Some(n) = hit else { return Ok(None) };
+        parent = n.object_id;
+        found = Some((n.object_id, n.is_dir));
+    }
+    Ok(found)
+}
+
+/// Children of a directory at a seq, in name order, read in chunks so that
+/// memory does not grow with the directory.
+pub struct Children {
+    db: Arc<DB>,
+    prefix: Vec<u8>,
+    next_key: Vec<u8>,
+    seq: u64,
+    buf: std::collections::VecDeque<Child>,
+    done: bool,
+}
+
+const CHUNK: usize = 256;
+
+impl Children {
+    pub(crate) fn new(db: Arc<DB>, volume: &str, bucket: &str, dir: u64, seq: u64) -> Children {
+        let prefix = dir_prefix(TAG_F, &bucket_id(volume, bucket), dir);
+        Children {
+            db,
+            next_key: prefix.clone(),
+            prefix,
+            seq,
+            buf: Default::default(),
+            done: false,
+        }
+    }
+
+    fn fill(&mut self) -> Result<()> {
+        let cf = self.db.cf_handle(CF_NS).expect("cf ns");
+        let mut it = self.db.raw_iterator_cf(cf);
+        it.seek(&self.next_key);
+        let mut scanned = 0;
+        while it.valid() && scanned < CHUNK * 4 && self.buf.len() < CHUNK {
+            let k = it.key().unwrap_or_default();
+            if !k.starts_with(&self.prefix) {
+                self.done = true;
+                break;
+            }
+            let n = decode(it.value().unwrap_or_default())?;
+            if valid_at(&n, self.seq) {
+                let (name, _) = split_name_created(&k[self.prefix.len()..])?;
+                self.buf.push_back(Child {
+                    name,
+                    object_id: n.object_id,
+                    is_dir: n.is_dir,
+                });
+            }
+            let mut next = k.to_vec();
+            next.push(0);
+            self.next_key = next;
+            scanned += 1;
+            it.next();
+        }
+        if !it.valid() {
+            it.status()?;
+            self.done = true;
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Children {
+    type Item = Result<Child>;
+
+    fn next(&mut self) -> Option<Result<Child>> {
+        while self.buf.is_empty() && !self.done {
+            if let Err(e) = self.fill() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+        self.buf.pop_front().map(Ok)
+    }
+}
+
+/// Every file below a directory at a seq, depth first in name order, with
+/// its path relative to the directory. Memory grows with depth, not size.
+pub struct Descendants {
+    db: Arc<DB>,
+    volume: String,
+    bucket: String,
+    seq: u64,
+    stack: Vec<(String, Children)>,
+}
+
+impl Descendants {
+    pub(crate) fn new(db: Arc<DB>, volume: &str, bucket: &str, dir: u64, seq: u64) -> Descendants {
+        let root = Children::new(db.clone(), volume, bucket, dir, seq);
+        Descendants {
+            db,
+            volume: volume.to_string(),
+            bucket: bucket.to_string(),
+            seq,
+            stack: vec![(String::new(), root)],
+        }
+    }
+}
+
+impl Iterator for Descendants {
+    /// (relative path, object id)
+    type Item = Result<(String, u64)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (prefix, it) = self.stack.last_mut()?;
+            match it.next() {
+                None => {
+                    self.stack.pop();
+                }
+                Some(Err(e)) => return Some(Err(e)),
+                Some(Ok(c)) => {
+                    let rel = if prefix.is_empty() {
+                        c.name.clone()
+                    } else {
+                        format!("{prefix}/{}", c.name)
+                    };
+                    if c.is_dir {
+                        let ch = Children::new(
+                            self.db.clone(),
+                            &self.volume,
+                            &self.bucket,
+                            c.object_id,
+                            self.seq,
+                        );
+                        self.stack.push((rel, ch));
+                    } else {
+                        return Some(Ok((rel, c.object_id)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Buckets the namespace knows (volume, bucket), from the live index.
+pub(crate) fn live_buckets(db: &DB) -> Result<Vec<(String, String)>> {
+    let cf = db.cf_handle(CF_NS).expect("cf ns");
+    let mut out = Vec::new();
+    let mut it = db.raw_iterator_cf(cf);
+    it.seek([TAG_L]);
+    while it.valid() {
+        let k = it.key().unwrap_or_default();
+        if k.first() != Some(&TAG_L) {
+            break;
+        }
+        let n = decode(it.value().unwrap_or_default())?;
+        let b = bucket_id(&n.volume, &n.bucket);
+        out.push((n.volume.clone(), n.bucket.clone()));
+        // Skip to the next bucket: the successor of `B` (its last byte is NUL).
+        let mut next = vec![TAG_L];
+        next.extend_from_slice(&b);
+        *next.last_mut().expect("bucket id") = 1;
+        it.seek(&next);
+    }
+    it.status()?;
+    Ok(out)
+}
+
+/// Count of keys in CF `ns` (for tests of garbage collection).
+pub fn key_count(db: &DB) -> Result<usize> {
+    let cf = db.cf_handle(CF_NS).expect("cf ns");
+    let mut it = db.raw_iterator_cf(cf);
+    it.seek_to_first();
+    let mut n = 0;
+    while it.valid() {
+        n += 1;
+        it.next();
+    }
+    it.status()?;
+    Ok(n)
+}
