@@ -466,7 +466,7 @@ fn append(dir: PathBuf, durability: &str, batch_size: usize) -> Out {
     let summary = json!({"first_seq": first, "last_seq": last, "count": count});
     match result {
         Ok(()) => {
-            println!("{summary}");
+            writeln!(io::stdout(), "{summary}")?;
             Ok(())
         }
         Err(e) => {

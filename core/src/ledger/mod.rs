@@ -410,7 +410,21 @@ impl Ledger {
         };
         let db = Arc::new(db);
         let meta = db.cf_handle(CF_META).expect("cf meta");
-        match db.get_cf(meta, META_FORMAT)? {
+        let mut format = db.get_cf(meta, META_FORMAT)?;
+        if format.is_none() && opts.read_only {
+            // A secondary opened while the primary itself was opening (and
+            // rewriting its manifest) can miss what the WAL holds: catch up
+            // a few times before calling the ledger missing.
+            for _ in 0..50 {
+                std::thread::sleep(SECONDARY_POLL);
+                db.try_catch_up_with_primary()?;
+                format = db.get_cf(meta, META_FORMAT)?;
+                if format.is_some() {
+                    break;
+                }
+            }
+        }
+        match format {
             Some(v) => {
                 let found = u32::from_be_bytes(
                     v.as_slice()
