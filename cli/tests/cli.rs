@@ -394,3 +394,90 @@ fn s3_and_hdfs_formats() {
         );
     }
 }
+
+#[test]
+fn expand_changes_and_resync() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l], "");
+    let line = |kind: &str, key: &str, extra: &str, t: i64| {
+        format!(
+            r#"{{"kind":"{kind}","volume":"v","bucket":"b","layout":"fso","key":"{key}","time_us":{}{extra}}}"#,
+            T0 + t
+        ) + "\n"
+    };
+    let mut input = String::new();
+    input += &line("commit", "myfiles/f1", r#","size":1"#, 0);
+    input += &line("commit", "myfiles/f2", r#","size":1"#, 1);
+    input += &line("commit", "myfiles/subdir/f1", r#","size":1"#, 2);
+    input += &line("rename", "myfiles", r#","to_key":"myfiles-RENAMED""#, 3);
+    ok(&["append", "--ledger", &l], &input);
+    let plain = lines(&ok(&["tail", "--ledger", &l, "--from", "4"], ""));
+    assert_eq!(plain.len(), 1, "stored once");
+    let recs = lines(&ok(
+        &["tail", "--ledger", &l, "--from", "4", "--expand-renames"],
+        "",
+    ));
+    let got: Vec<String> = recs
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["sub"],
+                r["expanded"]["action"].as_str().unwrap(),
+                r["expanded"]["key"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "0 remove myfiles/f1",
+            "1 create myfiles-RENAMED/f1",
+            "2 remove myfiles/f2",
+            "3 create myfiles-RENAMED/f2",
+            "4 remove myfiles/subdir/f1",
+            "5 create myfiles-RENAMED/subdir/f1"
+        ]
+    );
+    let rows = lines(&ok(
+        &["changes", "--ledger", &l, "--since", "4", "--json"],
+        "",
+    ));
+    assert_eq!(
+        rows,
+        vec![
+            serde_json::json!({"change":"RENAME","volume":"v","bucket":"b","key":"myfiles-RENAMED","from_key":"myfiles"})
+        ]
+    );
+    let rows = lines(&ok(
+        &["changes", "--ledger", &l, "--since", "1", "--json"],
+        "",
+    ));
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(rows.iter().all(|r| r["change"] == "NEW"));
+    let resync = lines(&ok(&["resync", "--ledger", &l, "--format", "s3"], ""));
+    let keys: Vec<&str> = resync
+        .iter()
+        .map(|m| m["Records"][0]["s3"]["object"]["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "myfiles-RENAMED/f1",
+            "myfiles-RENAMED/f2",
+            "myfiles-RENAMED/subdir/f1"
+        ]
+    );
+    assert!(resync
+        .iter()
+        .all(|m| m["Records"][0]["fsfeedEventData"]["resync"] == true));
+    // parent_id + name through append.
+    let out = fsfeed(
+        &["append", "--ledger", &l],
+        r#"{"kind":"commit","volume":"v","bucket":"b","layout":"fso","parent_id":12345,"name":"x","time_us":1767225600000000}"#,
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[unknown_parent]"));
+    let out = fsfeed(&["changes", "--ledger", &l, "--since", "latest"], "");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error[invalid_argument]"));
+}
