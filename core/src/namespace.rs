@@ -148,20 +148,53 @@ pub fn derived_id(seq: u64, k: u64) -> u64 {
 
 // ------------------------------------------------------------ write side
 
+/// The writer's cache of live-index and live-place entries (`L` and `A`
+/// keys), present and absent. The writer is the only one that writes the
+/// namespace, so the cache stays true as long as it absorbs every batch that
+/// was written and is cleared when a write fails. Point lookups in the
+/// memtable were most of the cost of namespace tracking without it.
+#[derive(Default)]
+pub(crate) struct Cache {
+    map: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+/// Most entries the cache holds before it starts over.
+const CACHE_ENTRIES: usize = 200_000;
+
+impl Cache {
+    fn cacheable(key: &[u8]) -> bool {
+        matches!(key.first(), Some(&TAG_L) | Some(&TAG_A))
+    }
+
+    fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        if self.map.len() >= CACHE_ENTRIES {
+            self.map.clear();
+        }
+        self.map.insert(key, value);
+    }
+
+    /// Forget everything (after a failed write).
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+    }
+}
+
 /// Pending namespace writes of one group commit, layered over the database:
 /// `base` holds the requests already accepted, `top` the one being checked.
 pub(crate) struct Tx<'a> {
     db: &'a DB,
     base: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     top: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    cache: std::cell::RefCell<Cache>,
 }
 
 impl<'a> Tx<'a> {
-    pub(crate) fn new(db: &'a DB) -> Tx<'a> {
+    pub(crate) fn new(db: &'a DB, cache: Cache) -> Tx<'a> {
         Tx {
             db,
             base: BTreeMap::new(),
             top: BTreeMap::new(),
+            cache: std::cell::RefCell::new(cache),
         }
     }
 
@@ -176,7 +209,17 @@ impl<'a> Tx<'a> {
         if let Some(v) = self.base.get(key) {
             return Ok(v.clone());
         }
-        Ok(self.db.get_cf(self.cf(), key)?)
+        let cacheable = Cache::cacheable(key);
+        if cacheable {
+            if let Some(v) = self.cache.borrow().map.get(key) {
+                return Ok(v.clone());
+            }
+        }
+        let v = self.db.get_cf(self.cf(), key)?;
+        if cacheable {
+            self.cache.borrow_mut().insert(key.to_vec(), v.clone());
+        }
+        Ok(v)
     }
 
     fn get_node(&self, key: &[u8]) -> Result<Option<NsNode>> {
@@ -256,15 +299,21 @@ impl<'a> Tx<'a> {
         self.top.clear();
     }
 
-    /// Add every accepted write to the batch.
-    pub(crate) fn write_into(self, batch: &mut rocksdb::WriteBatch) {
+    /// Add every accepted write to the batch. Returns the cache with those
+    /// writes in it: keep it if the batch is written, clear it if not.
+    pub(crate) fn write_into(self, batch: &mut rocksdb::WriteBatch) -> Cache {
         let cf = self.db.cf_handle(CF_NS).expect("cf ns");
+        let mut cache = self.cache.into_inner();
         for (k, v) in self.base {
-            match v {
-                Some(v) => batch.put_cf(cf, k, v),
-                None => batch.delete_cf(cf, k),
+            match &v {
+                Some(v) => batch.put_cf(cf, &k, v),
+                None => batch.delete_cf(cf, &k),
+            }
+            if Cache::cacheable(&k) {
+                cache.insert(k, v);
             }
         }
+        cache
     }
 
     fn live(&self, bucket: &[u8], parent: u64, name: &str) -> Result<Option<NsNode>> {

@@ -293,11 +293,22 @@ impl From<&Retention> for RetentionInfo {
     }
 }
 
-fn cf_options() -> Options {
+fn cf_options(name: &str) -> Options {
     let mut o = Options::default();
     o.set_compression_type(DBCompressionType::Lz4);
     let mut b = BlockBasedOptions::default();
     b.set_block_size(16 * 1024);
+    if name == keys::CF_NS {
+        // The namespace is read by point lookups while writing (is this name
+        // taken?), most of them for names that do not exist yet: bloom
+        // filters answer those without reading blocks.
+        b.set_bloom_filter(10.0, false);
+        b.set_cache_index_and_filter_blocks(true);
+        // ... and so does a bloom filter over the memtable, where most of
+        // those lookups land.
+        o.set_memtable_whole_key_filtering(true);
+        o.set_memtable_prefix_bloom_ratio(0.1);
+    }
     o.set_block_based_table_factory(&b);
     o
 }
@@ -315,7 +326,7 @@ fn db_options(create: bool) -> Options {
 fn descriptors() -> Vec<ColumnFamilyDescriptor> {
     ALL_CFS
         .iter()
-        .map(|n| ColumnFamilyDescriptor::new(*n, cf_options()))
+        .map(|n| ColumnFamilyDescriptor::new(*n, cf_options(n)))
         .collect()
 }
 

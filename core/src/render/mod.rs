@@ -19,6 +19,19 @@ pub trait Renderer: Send + Sync {
     fn name(&self) -> &'static str;
     /// Render one record (`None`: this record has no form in this format).
     fn render(&self, record: &Record) -> Option<serde_json::Value>;
+
+    /// Append the record's JSON to `out`; false when it has no form in this
+    /// format. Renderers with typed records override this to skip the
+    /// intermediate `Value` (key order may then differ from `render`'s).
+    fn render_to(&self, record: &Record, out: &mut Vec<u8>) -> bool {
+        match self.render(record) {
+            Some(v) => {
+                serde_json::to_writer(out, &v).expect("writing to a Vec");
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The output formats.

@@ -43,7 +43,8 @@
 //! `eventId` is `SEQ-SUB` in hex, stable across redeliveries: an ack by id is
 //! a commit of that position.
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use super::Renderer;
 use crate::cursor::Record;
@@ -231,6 +232,35 @@ impl S3 {
         resync: bool,
         expansion: Option<&Expansion>,
     ) -> Option<Value> {
+        self.typed(event, sub, resync, expansion)
+            .map(|r| serde_json::to_value(r).expect("S3 records serialise"))
+    }
+
+    /// Write the S3 record of a record as JSON to `out` (no intermediate
+    /// `Value`: the fast path for streaming output). False when the record
+    /// has no S3 form.
+    pub fn write_record(&self, record: &Record, out: &mut Vec<u8>) -> bool {
+        match self.typed(
+            &record.event,
+            record.position.sub,
+            record.resync,
+            record.expansion.as_ref(),
+        ) {
+            Some(r) => {
+                serde_json::to_writer(out, &r).expect("writing to a Vec");
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn typed<'a>(
+        &'a self,
+        event: &'a Event,
+        sub: u32,
+        resync: bool,
+        expansion: Option<&'a Expansion>,
+    ) -> Option<S3Record<'a>> {
         let op = event.op.as_ref()?;
         let name = match expansion {
             Some(x) => expanded_event_name(x.action),
@@ -246,10 +276,11 @@ impl S3 {
             (None, Some(Kind::Rename(_))) => (event.to_path.as_str(), Some(event.path.as_str())),
             _ => (event.path.as_str(), None),
         };
-        let mut key = raw_key.to_string();
-        if is_dir && !key.is_empty() && !key.ends_with('/') {
-            key.push('/');
-        }
+        let key = if is_dir && !raw_key.is_empty() && !raw_key.ends_with('/') {
+            encode_key(profile, &format!("{raw_key}/"))
+        } else {
+            encode_key(profile, raw_key)
+        };
         let (size, etag, version_id) = match (&op.kind, expansion) {
             (_, Some(_)) => (0, "", ""),
             (Some(Kind::Commit(c)), _) => {
@@ -258,14 +289,6 @@ impl S3 {
             (Some(Kind::Truncate(t)), _) => (t.size, "", ""),
             _ => (0, "", ""),
         };
-        let mut object = Map::new();
-        object.insert("key".into(), encode_key(profile, &key).into());
-        object.insert("size".into(), size.into());
-        object.insert("eTag".into(), etag.into());
-        if !version_id.is_empty() {
-            object.insert("versionId".into(), version_id.into());
-        }
-        object.insert("sequencer".into(), format!("{:018X}", event.seq).into());
         let principal = if op.principal.is_empty() {
             "fsfeed"
         } else {
@@ -282,95 +305,190 @@ impl S3 {
             op.request_id.clone()
         };
         let id = event_id(event.seq, sub);
-        let mut ext = Map::new();
-        ext.insert("seq".into(), event.seq.into());
-        ext.insert("sub".into(), sub.into());
-        ext.insert("eventId".into(), id.clone().into());
-        if let Some(t) = op.txid {
-            ext.insert("txid".into(), t.into());
-        }
-        ext.insert(
-            "op".into(),
-            if resync { "resync" } else { op.kind_name() }.into(),
-        );
-        ext.insert("layout".into(), op.layout_enum().name().into());
-        if let Some(oid) = expansion.and_then(|x| x.object_id).or(op.object_id) {
-            ext.insert("objectId".into(), oid.into());
-        }
-        if expansion.is_some() {
-            ext.insert("expandedFrom".into(), op.kind_name().into());
-        }
-        ext.insert("isDirectory".into(), is_dir.into());
         let recursive = match &op.kind {
             Some(Kind::Delete(d)) => d.recursive && expansion.is_none(),
             Some(Kind::CreateFile(c)) => c.recursive,
             _ => false,
         };
-        ext.insert("isRecursive".into(), recursive.into());
-        if let Some(Kind::CreateFile(c)) = &op.kind {
-            ext.insert("isOverwrite".into(), c.overwrite.into());
-        }
-        if let Some(f) = from_key {
-            ext.insert("renameFromKey".into(), f.into());
-        }
-        ext.insert("rawKey".into(), raw_key.into());
-        if resync {
-            ext.insert("resync".into(), true.into());
-        }
         let (version, source) = match profile {
             Profile::Aws => ("2.1", "aws:s3"),
             Profile::Ceph => ("2.2", "ceph:s3"),
             Profile::Minio => ("2.0", "minio:s3"),
         };
-        let mut rec = Map::new();
-        rec.insert("eventVersion".into(), version.into());
-        rec.insert(
-            "eventSource".into(),
-            o.event_source.as_deref().unwrap_or(source).into(),
-        );
-        rec.insert("awsRegion".into(), o.region.clone().into());
-        rec.insert("eventTime".into(), rfc3339_ms(op.time_us).into());
-        rec.insert("eventName".into(), name.into());
-        rec.insert("userIdentity".into(), json!({ "principalId": principal }));
-        rec.insert("requestParameters".into(), json!({ "sourceIPAddress": ip }));
-        rec.insert(
-            "responseElements".into(),
-            json!({ "x-amz-request-id": request_id, "x-amz-id-2": format!("fsfeed/{id}") }),
-        );
-        rec.insert(
-            "s3".into(),
-            json!({
-                "s3SchemaVersion": "1.0",
-                "configurationId": o.configuration_id,
-                "bucket": {
-                    "name": op.bucket,
-                    "ownerIdentity": { "principalId": o.bucket_owner },
-                    "arn": format!("{}{}", o.arn_prefix, op.bucket),
+        Some(S3Record {
+            event_version: version,
+            event_source: o.event_source.as_deref().unwrap_or(source),
+            aws_region: &o.region,
+            event_time: rfc3339_ms(op.time_us),
+            event_name: name,
+            user_identity: Principal {
+                principal_id: principal,
+            },
+            request_parameters: RequestParameters {
+                source_ip_address: ip,
+            },
+            response_elements: ResponseElements {
+                request_id,
+                id2: format!("fsfeed/{id}"),
+            },
+            s3: S3Entity {
+                s3_schema_version: "1.0",
+                configuration_id: &o.configuration_id,
+                bucket: Bucket {
+                    name: &op.bucket,
+                    owner_identity: Principal {
+                        principal_id: &o.bucket_owner,
+                    },
+                    arn: format!("{}{}", o.arn_prefix, op.bucket),
                 },
-                "object": Value::Object(object),
+                object: Object {
+                    key,
+                    size,
+                    e_tag: etag,
+                    version_id: (!version_id.is_empty()).then_some(version_id),
+                    sequencer: format!("{:018X}", event.seq),
+                },
+            },
+            event_id: (profile == Profile::Ceph).then(|| id.clone()),
+            opaque_data: (profile == Profile::Ceph).then_some(""),
+            source: (profile == Profile::Minio).then_some(Source {
+                host: ip,
+                port: "",
+                user_agent: "fsfeed",
             }),
-        );
-        match profile {
-            Profile::Ceph => {
-                rec.insert("eventId".into(), id.into());
-                rec.insert("opaqueData".into(), "".into());
-            }
-            Profile::Minio => {
-                rec.insert(
-                    "source".into(),
-                    json!({ "host": ip, "port": "", "userAgent": "fsfeed" }),
-                );
-            }
-            Profile::Aws => {}
-        }
-        rec.insert("fsfeedEventData".into(), Value::Object(ext));
-        Some(Value::Object(rec))
+            fsfeed_event_data: Ext {
+                seq: event.seq,
+                sub,
+                event_id: id,
+                txid: op.txid,
+                op: if resync { "resync" } else { op.kind_name() },
+                layout: op.layout_enum().name(),
+                object_id: expansion.and_then(|x| x.object_id).or(op.object_id),
+                expanded_from: expansion.map(|_| op.kind_name()),
+                is_directory: is_dir,
+                is_recursive: recursive,
+                is_overwrite: match &op.kind {
+                    Some(Kind::CreateFile(c)) => Some(c.overwrite),
+                    _ => None,
+                },
+                rename_from_key: from_key,
+                raw_key,
+                resync: resync.then_some(true),
+            },
+        })
     }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Record<'a> {
+    event_version: &'static str,
+    event_source: &'a str,
+    aws_region: &'a str,
+    event_time: String,
+    event_name: &'static str,
+    user_identity: Principal<'a>,
+    request_parameters: RequestParameters<'a>,
+    response_elements: ResponseElements,
+    s3: S3Entity<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    opaque_data: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<Source<'a>>,
+    fsfeed_event_data: Ext<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Principal<'a> {
+    principal_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct RequestParameters<'a> {
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+}
+
+#[derive(Serialize)]
+struct ResponseElements {
+    #[serde(rename = "x-amz-request-id")]
+    request_id: String,
+    #[serde(rename = "x-amz-id-2")]
+    id2: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct S3Entity<'a> {
+    s3_schema_version: &'static str,
+    configuration_id: &'a str,
+    bucket: Bucket<'a>,
+    object: Object<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Bucket<'a> {
+    name: &'a str,
+    owner_identity: Principal<'a>,
+    arn: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Object<'a> {
+    key: String,
+    size: u64,
+    #[serde(rename = "eTag")]
+    e_tag: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_id: Option<&'a str>,
+    sequencer: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Source<'a> {
+    host: &'a str,
+    port: &'static str,
+    user_agent: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Ext<'a> {
+    seq: u64,
+    sub: u32,
+    event_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    txid: Option<u64>,
+    op: &'a str,
+    layout: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expanded_from: Option<&'a str>,
+    is_directory: bool,
+    is_recursive: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_overwrite: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rename_from_key: Option<&'a str>,
+    raw_key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resync: Option<bool>,
 }
 
 impl Renderer for S3 {
     fn name(&self) -> &'static str {
         "s3"
+    }
+
+    fn render_to(&self, record: &Record, out: &mut Vec<u8>) -> bool {
+        self.write_record(record, out)
     }
 
     fn render(&self, record: &Record) -> Option<Value> {
