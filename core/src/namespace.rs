@@ -458,6 +458,32 @@ pub(crate) struct Resolved {
     pub is_dir: bool,
 }
 
+/// The key an op names: `key`, or the live path of directory `parent` (0:
+/// the bucket root) joined with `name`.
+fn key_of(
+    tx: &Tx<'_>,
+    op: &Op,
+    parent: Option<u64>,
+    key: &str,
+    name: &str,
+    index: usize,
+) -> Result<String> {
+    match parent {
+        None => Ok(key.to_string()),
+        Some(0) => Ok(name.to_string()),
+        Some(p) => {
+            let (node, path) = tx.live_path(p, index)?;
+            if !node.is_dir || node.volume != op.volume || node.bucket != op.bucket {
+                return Err(Error::UnknownParent {
+                    index,
+                    parent_id: p,
+                });
+            }
+            Ok(format!("{path}/{name}"))
+        }
+    }
+}
+
 /// Apply one op to the namespace at `seq`. Non-FSO ops pass through.
 pub(crate) fn apply(tx: &mut Tx<'_>, op: &Op, seq: u64, index: usize) -> Result<Resolved> {
     let plain = || Resolved {
@@ -483,20 +509,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, op: &Op, seq: u64, index: usize) -> Result<
         return Ok(plain());
     }
     // The key: given, or the parent's live path + name.
-    let key = match op.parent_id {
-        None => op.key.clone(),
-        Some(0) => op.name.clone(),
-        Some(p) => {
-            let (node, path) = tx.live_path(p, index)?;
-            if !node.is_dir || node.volume != op.volume || node.bucket != op.bucket {
-                return Err(Error::UnknownParent {
-                    index,
-                    parent_id: p,
-                });
-            }
-            format!("{path}/{}", op.name)
-        }
-    };
+    let key = key_of(tx, op, op.parent_id, &op.key, &op.name, index)?;
     let b = bucket_id(&op.volume, &op.bucket);
     let mut next_k = 1u64;
     let parts: Vec<&str> = key.split('/').collect();
@@ -551,20 +564,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, op: &Op, seq: u64, index: usize) -> Result<
         }
         Kind::Rename(r) => {
             let src = tx.find_or_adopt(op, &key, op.is_dir, seq, &mut next_k, index)?;
-            let to_key = match r.to_parent_id {
-                None => r.to_key.clone(),
-                Some(0) => r.to_name.clone(),
-                Some(p) => {
-                    let (node, path) = tx.live_path(p, index)?;
-                    if !node.is_dir || node.volume != op.volume || node.bucket != op.bucket {
-                        return Err(Error::UnknownParent {
-                            index,
-                            parent_id: p,
-                        });
-                    }
-                    format!("{path}/{}", r.to_name)
-                }
-            };
+            let to_key = key_of(tx, op, r.to_parent_id, &r.to_key, &r.to_name, index)?;
             if to_key == key {
                 return Err(Error::RenameToSelf { index });
             }
@@ -685,10 +685,13 @@ fn valid_at(n: &NsNode, seq: u64) -> bool {
     n.created_seq <= seq && (n.deleted_seq == 0 || seq < n.deleted_seq)
 }
 
-/// The reverse edge of `object` valid at `seq`.
-fn reverse_at(db: &DB, object: u64, seq: u64) -> Result<Option<NsNode>> {
-    let cf = db.cf_handle(CF_NS).expect("cf ns");
-    let mut it = db.raw_iterator_cf(cf);
+/// The reverse edge of `object` valid at `seq`, with an iterator the caller
+/// reuses (creating one per lookup was most of `path_at`'s cost).
+fn reverse_at(
+    it: &mut rocksdb::DBRawIteratorWithThreadMode<'_, DB>,
+    object: u64,
+    seq: u64,
+) -> Result<Option<NsNode>> {
     it.seek_for_prev(r_key(object, seq));
     if !it.valid() {
         it.status()?;
@@ -704,14 +707,16 @@ fn reverse_at(db: &DB, object: u64, seq: u64) -> Result<Option<NsNode>> {
 
 /// The path of `object` at `seq`, if it existed then.
 pub fn path_at(db: &DB, object: u64, seq: u64) -> Result<Option<ObjectPath>> {
-    let Some(node) = reverse_at(db, object, seq)? else {
+    let cf = db.cf_handle(CF_NS).expect("cf ns");
+    let mut it = db.raw_iterator_cf(cf);
+    let Some(node) = reverse_at(&mut it, object, seq)? else {
         return Ok(None);
     };
     let mut parts = vec![node.name.clone()];
     let mut parent = node.parent_id;
     let mut guard = 0;
     while parent != 0 {
-        let Some(p) = reverse_at(db, parent, seq)? else {
+        let Some(p) = reverse_at(&mut it, parent, seq)? else {
             return Ok(None);
         };
         parts.push(p.name);
@@ -742,8 +747,8 @@ pub fn resolve_at(
     let cf = db.cf_handle(CF_NS).expect("cf ns");
     let mut parent = 0u64;
     let mut found = None;
+    let mut it = db.raw_iterator_cf(cf);
     for name in key.split('/') {
-        let mut it = db.raw_iterator_cf(cf);
         it.seek_for_prev(f_key(&b, parent, name, seq));
         let prefix = name_key(TAG_F, &b, parent, name);
         let hit = match it.key() {

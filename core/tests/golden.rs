@@ -7,31 +7,14 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use fsfeed::render::hdfs;
 use fsfeed::render::s3::{self, Profile, S3Options};
 use fsfeed::render::Format;
-use fsfeed::{CursorOptions, Durability, Op, Record};
+use fsfeed::Record;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
-
-/// The corpus, appended to a fresh ledger and read back as records.
-fn corpus_records() -> (tempfile::TempDir, Vec<Record>) {
-    let text = std::fs::read_to_string(fixtures().join("corpus.jsonl")).unwrap();
-    let ops: Vec<Op> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| Op::from_json(l, i + 1).unwrap())
-        .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = common::open(dir.path(), Durability::None, None);
-    ledger.append_batch(ops).unwrap();
-    let mut c = ledger.cursor(None, CursorOptions::default()).unwrap();
-    let records = c.read(10_000, Duration::ZERO).unwrap().records;
-    (dir, records)
 }
 
 fn render_all(format: &Format, records: &[Record]) -> Vec<serde_json::Value> {
@@ -61,7 +44,8 @@ fn check(name: &str, actual: Vec<u8>) {
 
 #[test]
 fn golden_renderings_match_byte_for_byte() {
-    let (_dir, records) = corpus_records();
+    let dir = tempfile::tempdir().unwrap();
+    let records = common::corpus_records(dir.path());
     assert_eq!(records.len(), 39);
     check(
         "native.json",

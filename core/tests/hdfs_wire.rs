@@ -37,25 +37,8 @@ fn field_numbers_match_a_hand_checked_encoding() {
 
 #[test]
 fn the_corpus_round_trips_through_protobuf() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/corpus.jsonl"
-    ))
-    .unwrap();
-    let ops: Vec<Op> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| Op::from_json(l, i + 1).unwrap())
-        .collect();
     let dir = tempfile::tempdir().unwrap();
-    let ledger = common::open(dir.path(), Durability::None, None);
-    ledger.append_batch(ops).unwrap();
-    let records = ledger
-        .cursor(None, CursorOptions::default())
-        .unwrap()
-        .read(1000, Duration::ZERO)
-        .unwrap()
-        .records;
+    let records = common::corpus_records(dir.path());
     let bytes = hdfs::events_list(&records, 42);
     let list = hdfs::decode_events_list(&bytes).unwrap();
     assert_eq!(
@@ -100,13 +83,7 @@ fn the_corpus_round_trips_through_protobuf() {
 
 #[test]
 fn metadata_events_carry_only_their_type_s_fields() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/corpus.jsonl"
-    ))
-    .unwrap();
-    for line in text.lines() {
-        let op = Op::from_json(line, 0).unwrap();
+    for op in common::corpus_ops() {
         let ev = fsfeed::Event {
             seq: 1,
             path: op.key.clone(),

@@ -4,13 +4,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use aws_lambda_events::event::s3::S3Event;
 use fsfeed::op::Kind;
 use fsfeed::render::s3::{self, Profile, S3Options};
 use fsfeed::render::Format;
-use fsfeed::{CursorOptions, Durability, Op};
+use fsfeed::Op;
 
 /// Undo the profile's key encoding (`+` is a space, `%XX` a byte).
 fn decode_key(profile: Profile, key: &str) -> String {
@@ -38,25 +37,9 @@ fn decode_key(profile: Profile, key: &str) -> String {
 
 #[test]
 fn every_profile_parses_in_aws_lambda_events() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/corpus.jsonl"
-    ))
-    .unwrap();
-    let ops: Vec<Op> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| Op::from_json(l, i + 1).unwrap())
-        .collect();
+    let ops = common::corpus_ops();
     let dir = tempfile::tempdir().unwrap();
-    let ledger = common::open(dir.path(), Durability::None, None);
-    ledger.append_batch(ops.clone()).unwrap();
-    let records = ledger
-        .cursor(None, CursorOptions::default())
-        .unwrap()
-        .read(1000, Duration::ZERO)
-        .unwrap()
-        .records;
+    let records = common::corpus_records(dir.path());
     for profile in [Profile::Aws, Profile::Ceph, Profile::Minio] {
         let r = Format::S3(S3Options {
             profile,

@@ -43,6 +43,8 @@
 //! `eventId` is `SEQ-SUB` in hex, stable across redeliveries: an ack by id is
 //! a commit of that position.
 
+use std::fmt;
+
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -190,23 +192,131 @@ pub fn encode_key(profile: Profile, key: &str) -> String {
 
 /// Microseconds since the epoch as RFC 3339 with milliseconds and `Z`.
 pub fn rfc3339_ms(time_us: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(time_us as i128 * 1000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        t.month() as u8,
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    TimeMs(time_us).to_string()
+}
+
+/// Serialises its Display form straight into the output (no String).
+struct Disp<T>(T);
+
+impl<T: fmt::Display> Serialize for Disp<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// RFC 3339 with milliseconds and `Z`, from µs.
+struct TimeMs(i64);
+
+impl fmt::Display for TimeMs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = time::OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            t.month() as u8,
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
+        )
+    }
+}
+
+/// A key in the profile's encoding, with a `/` added for directories.
+struct KeyOut<'a> {
+    profile: Profile,
+    key: &'a str,
+    dir: bool,
+}
+
+impl fmt::Display for KeyOut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        let slash = self.dir && !self.key.is_empty() && !self.key.ends_with('/');
+        if slash {
+            s = encode_key(self.profile, &format!("{}/", self.key));
+            return f.write_str(&s);
+        }
+        match self.profile {
+            Profile::Ceph => f.write_str(self.key),
+            _ => {
+                s.reserve(self.key.len() + 8);
+                match self.profile {
+                    Profile::Aws => {
+                        for (i, seg) in self.key.split('/').enumerate() {
+                            if i > 0 {
+                                s.push('/');
+                            }
+                            query_encode(seg, b"-_.*", &mut s);
+                        }
+                    }
+                    _ => query_encode(self.key, b"-_.~", &mut s),
+                }
+                f.write_str(&s)
+            }
+        }
+    }
+}
+
+/// The producer's request id, or one derived from the seq.
+struct ReqId<'a> {
+    given: &'a str,
+    seq: u64,
+}
+
+impl fmt::Display for ReqId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.given.is_empty() {
+            write!(f, "{:016X}", self.seq)
+        } else {
+            f.write_str(self.given)
+        }
+    }
+}
+
+/// `prefix` + the event id of (seq, sub).
+struct EventId {
+    seq: u64,
+    sub: u32,
+    prefix: &'static str,
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{:016X}-{:08X}", self.prefix, self.seq, self.sub)
+    }
+}
+
+/// ARN prefix + bucket.
+struct Arn<'a>(&'a str, &'a str);
+
+impl fmt::Display for Arn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)?;
+        f.write_str(self.1)
+    }
+}
+
+/// The sequencer: 18 uppercase hex digits.
+struct Hex18(u64);
+
+impl fmt::Display for Hex18 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:018X}", self.0)
+    }
 }
 
 /// The stable id of the record at (seq, sub).
 pub fn event_id(seq: u64, sub: u32) -> String {
-    format!("{seq:016X}-{sub:08X}")
+    EventId {
+        seq,
+        sub,
+        prefix: "",
+    }
+    .to_string()
 }
 
 /// The S3 renderer.
@@ -276,11 +386,11 @@ impl S3 {
             (None, Some(Kind::Rename(_))) => (event.to_path.as_str(), Some(event.path.as_str())),
             _ => (event.path.as_str(), None),
         };
-        let key = if is_dir && !raw_key.is_empty() && !raw_key.ends_with('/') {
-            encode_key(profile, &format!("{raw_key}/"))
-        } else {
-            encode_key(profile, raw_key)
-        };
+        let key = Disp(KeyOut {
+            profile,
+            key: raw_key,
+            dir: is_dir,
+        });
         let (size, etag, version_id) = match (&op.kind, expansion) {
             (_, Some(_)) => (0, "", ""),
             (Some(Kind::Commit(c)), _) => {
@@ -299,12 +409,18 @@ impl S3 {
         } else {
             &op.source_ip
         };
-        let request_id = if op.request_id.is_empty() {
-            format!("{:016X}", event.seq)
-        } else {
-            op.request_id.clone()
+        let seq = event.seq;
+        let request_id = Disp(ReqId {
+            given: &op.request_id,
+            seq,
+        });
+        let id = move || {
+            Disp(EventId {
+                seq,
+                sub,
+                prefix: "",
+            })
         };
-        let id = event_id(event.seq, sub);
         let recursive = match &op.kind {
             Some(Kind::Delete(d)) => d.recursive && expansion.is_none(),
             Some(Kind::CreateFile(c)) => c.recursive,
@@ -319,7 +435,7 @@ impl S3 {
             event_version: version,
             event_source: o.event_source.as_deref().unwrap_or(source),
             aws_region: &o.region,
-            event_time: rfc3339_ms(op.time_us),
+            event_time: Disp(TimeMs(op.time_us)),
             event_name: name,
             user_identity: Principal {
                 principal_id: principal,
@@ -329,7 +445,11 @@ impl S3 {
             },
             response_elements: ResponseElements {
                 request_id,
-                id2: format!("fsfeed/{id}"),
+                id2: Disp(EventId {
+                    seq,
+                    sub,
+                    prefix: "fsfeed/",
+                }),
             },
             s3: S3Entity {
                 s3_schema_version: "1.0",
@@ -339,17 +459,17 @@ impl S3 {
                     owner_identity: Principal {
                         principal_id: &o.bucket_owner,
                     },
-                    arn: format!("{}{}", o.arn_prefix, op.bucket),
+                    arn: Disp(Arn(&o.arn_prefix, &op.bucket)),
                 },
                 object: Object {
                     key,
                     size,
                     e_tag: etag,
                     version_id: (!version_id.is_empty()).then_some(version_id),
-                    sequencer: format!("{:018X}", event.seq),
+                    sequencer: Disp(Hex18(seq)),
                 },
             },
-            event_id: (profile == Profile::Ceph).then(|| id.clone()),
+            event_id: (profile == Profile::Ceph).then(id),
             opaque_data: (profile == Profile::Ceph).then_some(""),
             source: (profile == Profile::Minio).then_some(Source {
                 host: ip,
@@ -359,7 +479,7 @@ impl S3 {
             fsfeed_event_data: Ext {
                 seq: event.seq,
                 sub,
-                event_id: id,
+                event_id: id(),
                 txid: op.txid,
                 op: if resync { "resync" } else { op.kind_name() },
                 layout: op.layout_enum().name(),
@@ -385,14 +505,14 @@ struct S3Record<'a> {
     event_version: &'static str,
     event_source: &'a str,
     aws_region: &'a str,
-    event_time: String,
+    event_time: Disp<TimeMs>,
     event_name: &'static str,
     user_identity: Principal<'a>,
     request_parameters: RequestParameters<'a>,
-    response_elements: ResponseElements,
+    response_elements: ResponseElements<'a>,
     s3: S3Entity<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    event_id: Option<String>,
+    event_id: Option<Disp<EventId>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     opaque_data: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -413,11 +533,11 @@ struct RequestParameters<'a> {
 }
 
 #[derive(Serialize)]
-struct ResponseElements {
+struct ResponseElements<'a> {
     #[serde(rename = "x-amz-request-id")]
-    request_id: String,
+    request_id: Disp<ReqId<'a>>,
     #[serde(rename = "x-amz-id-2")]
-    id2: String,
+    id2: Disp<EventId>,
 }
 
 #[derive(Serialize)]
@@ -434,19 +554,19 @@ struct S3Entity<'a> {
 struct Bucket<'a> {
     name: &'a str,
     owner_identity: Principal<'a>,
-    arn: String,
+    arn: Disp<Arn<'a>>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Object<'a> {
-    key: String,
+    key: Disp<KeyOut<'a>>,
     size: u64,
     #[serde(rename = "eTag")]
     e_tag: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     version_id: Option<&'a str>,
-    sequencer: String,
+    sequencer: Disp<Hex18>,
 }
 
 #[derive(Serialize)]
@@ -462,7 +582,7 @@ struct Source<'a> {
 struct Ext<'a> {
     seq: u64,
     sub: u32,
-    event_id: String,
+    event_id: Disp<EventId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     txid: Option<u64>,
     op: &'a str,

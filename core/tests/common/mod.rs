@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use fsfeed::{Durability, Ledger, Op, OpenOptions, Retention};
+use fsfeed::{CursorOptions, Durability, Ledger, Op, OpenOptions, Record, Retention};
 
 /// Op time of the first test op: 2026-01-01T00:00:00Z.
 pub const T0: i64 = 1_767_225_600_000_000;
@@ -38,4 +38,26 @@ pub fn all_keys(ledger: &Ledger) -> Vec<(u64, String)> {
         .into_iter()
         .map(|e| (e.seq, e.path))
         .collect()
+}
+
+/// The op corpus of the golden fixtures (`tests/fixtures/corpus.jsonl`).
+pub fn corpus_ops() -> Vec<Op> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/corpus.jsonl"
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| Op::from_json(l, i + 1).unwrap())
+        .collect()
+}
+
+/// The corpus appended to a fresh ledger in `dir`, read back as records.
+pub fn corpus_records(dir: &Path) -> Vec<Record> {
+    let ledger = open(dir, Durability::None, None);
+    ledger.append_batch(corpus_ops()).unwrap();
+    let mut c = ledger.cursor(None, CursorOptions::default()).unwrap();
+    c.read(10_000, std::time::Duration::ZERO).unwrap().records
 }
