@@ -159,7 +159,7 @@ pub(crate) struct Cache {
 }
 
 /// Most entries the cache holds before it starts over.
-const CACHE_ENTRIES: usize = 200_000;
+const CACHE_ENTRIES: usize = 50_000;
 
 impl Cache {
     fn cacheable(key: &[u8]) -> bool {
