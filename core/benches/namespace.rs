@@ -19,15 +19,8 @@ use fsfeed::{CursorOptions, Durability, ExpandOptions, Layout, Ledger, Op, OpenO
 
 const T0: i64 = 1_767_225_600_000_000;
 
-fn rss_mib() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
+mod common;
+use common::rss_mib;
 
 fn fso(op: Op) -> Op {
     op.with_layout(Layout::Fso).at(T0)

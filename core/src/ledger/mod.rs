@@ -577,6 +577,14 @@ impl Ledger {
         if self.inner.read_only {
             self.refresh()?;
         }
+        self.view()
+    }
+
+    /// First and last retained seq as this opener last saw them, without
+    /// catching up: what its database handle holds. Reads that follow a
+    /// `bounds()` (a cursor read, `changes`) use this instead of catching
+    /// up with the primary a second or third time.
+    fn view(&self) -> Result<Bounds> {
         let s = self.inner.signal.shared.lock();
         if s.closed {
             return Err(Error::LedgerClosed);
@@ -647,9 +655,11 @@ impl Ledger {
         }
     }
 
-    /// The event stored under `seq`, if retained.
+    /// The event stored under `seq`, if retained. A read-only opener answers
+    /// from its last catch-up with the writer (every cursor read, `head_seq`
+    /// and `first_seq` catch up).
     pub fn get(&self, seq: u64) -> Result<Option<Event>> {
-        if seq < self.bounds()?.first {
+        if seq < self.view()?.first {
             return Ok(None);
         }
         let db = self.db()?;
@@ -676,7 +686,7 @@ impl Ledger {
         ro.fill_cache(true);
         let mut it = db.raw_iterator_cf_opt(cf, ro);
         // Events below first_seq may linger until their chunk is deleted.
-        it.seek(seq_key(from.max(self.bounds()?.first)));
+        it.seek(seq_key(from.max(self.view()?.first)));
         while it.valid() {
             let seq = it
                 .key()
