@@ -2,8 +2,10 @@
 //! equivalent derived struct in the same run:
 //! - `s3/fsfeed`: S3 records rendered from stored events (key encoding, time
 //!   formatting, every field) vs `s3/derived_baseline`: serialising an
-//!   already-built struct with the same fields and values;
-//! - `hdfs_proto`: records into `EventsListProto` bytes.
+//!   already-built struct with the same fields and values (checked to write
+//!   the same bytes);
+//! - `hdfs_proto/events_list`: records into `EventsListProto` bytes vs
+//!   `hdfs_proto/prost_baseline`: encoding the already-built message.
 
 /// As the CLI and the bindings ship: mimalloc.
 #[global_allocator]
@@ -16,7 +18,8 @@ use fsfeed::render::s3::{S3Options, S3};
 use fsfeed::render::{hdfs, Renderer};
 use fsfeed::workload::Workload;
 use fsfeed::{CursorOptions, Durability, Ledger, OpenOptions, Record};
-use serde::Serialize;
+use prost::Message;
+use serde::{Deserialize, Serialize};
 
 const N: usize = 10_000;
 
@@ -43,8 +46,9 @@ fn records() -> (tempfile::TempDir, Vec<Record>) {
     (dir, out)
 }
 
-/// The same fields and values as an S3 record, as plain owned data.
-#[derive(Serialize)]
+/// The same fields and values as an S3 record, as plain owned data: the
+/// baseline's output is checked to be byte-identical to fsfeed's.
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Flat {
     event_version: String,
@@ -58,24 +62,24 @@ struct Flat {
     s3: Entity,
     fsfeed_event_data: Ext,
 }
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Id {
     principal_id: String,
 }
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Req {
     #[serde(rename = "sourceIPAddress")]
     ip: String,
 }
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Resp {
     #[serde(rename = "x-amz-request-id")]
     a: String,
     #[serde(rename = "x-amz-id-2")]
     b: String,
 }
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Entity {
     s3_schema_version: String,
@@ -83,92 +87,47 @@ struct Entity {
     bucket: Bucket,
     object: Object,
 }
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Bucket {
     name: String,
     owner_identity: Id,
     arn: String,
 }
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Object {
     key: String,
     size: u64,
     #[serde(rename = "eTag")]
     etag: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_id: Option<String>,
     sequencer: String,
 }
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Ext {
     seq: u64,
     sub: u32,
     event_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    txid: Option<u64>,
     op: String,
     layout: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expanded_from: Option<String>,
     is_directory: bool,
     is_recursive: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_overwrite: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rename_from_key: Option<String>,
     raw_key: String,
-}
-
-fn flat(v: &serde_json::Value) -> Flat {
-    let s = |p: &str| {
-        v.pointer(p)
-            .and_then(|x| x.as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
-    Flat {
-        event_version: s("/eventVersion"),
-        event_source: s("/eventSource"),
-        aws_region: s("/awsRegion"),
-        event_time: s("/eventTime"),
-        event_name: s("/eventName"),
-        user_identity: Id {
-            principal_id: s("/userIdentity/principalId"),
-        },
-        request_parameters: Req {
-            ip: s("/requestParameters/sourceIPAddress"),
-        },
-        response_elements: Resp {
-            a: s("/responseElements/x-amz-request-id"),
-            b: s("/responseElements/x-amz-id-2"),
-        },
-        s3: Entity {
-            s3_schema_version: s("/s3/s3SchemaVersion"),
-            configuration_id: s("/s3/configurationId"),
-            bucket: Bucket {
-                name: s("/s3/bucket/name"),
-                owner_identity: Id {
-                    principal_id: s("/s3/bucket/ownerIdentity/principalId"),
-                },
-                arn: s("/s3/bucket/arn"),
-            },
-            object: Object {
-                key: s("/s3/object/key"),
-                size: v
-                    .pointer("/s3/object/size")
-                    .and_then(|x| x.as_u64())
-                    .unwrap_or(0),
-                etag: s("/s3/object/eTag"),
-                sequencer: s("/s3/object/sequencer"),
-            },
-        },
-        fsfeed_event_data: Ext {
-            seq: v
-                .pointer("/fsfeedEventData/seq")
-                .and_then(|x| x.as_u64())
-                .unwrap_or(0),
-            sub: 0,
-            event_id: s("/fsfeedEventData/eventId"),
-            op: s("/fsfeedEventData/op"),
-            layout: s("/fsfeedEventData/layout"),
-            is_directory: false,
-            is_recursive: false,
-            raw_key: s("/fsfeedEventData/rawKey"),
-        },
-    }
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resync: Option<bool>,
 }
 
 fn bench(c: &mut Criterion) {
@@ -177,8 +136,17 @@ fn bench(c: &mut Criterion) {
     let baseline: Vec<Flat> = recs
         .iter()
         .filter_map(|r| s3.render(r))
-        .map(|v| flat(&v))
+        .map(|v| serde_json::from_value(v).expect("the baseline has every field"))
         .collect();
+    // Same bytes out, or the comparison is not like for like.
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for r in &recs {
+        s3.render_to(r, &mut ours);
+    }
+    for f in &baseline {
+        serde_json::to_writer(&mut theirs, f).unwrap();
+    }
+    assert_eq!(ours, theirs, "baseline output differs from fsfeed's");
     let rendered = baseline.len() as u64;
     let mut g = c.benchmark_group("s3");
     g.sample_size(20)
@@ -213,6 +181,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("events_list", |b| {
         b.iter(|| hdfs::events_list(&recs, 1).len())
     });
+    let built = hdfs::decode_events_list(&hdfs::events_list(&recs, 1)).unwrap();
+    assert_eq!(built.encode_to_vec(), hdfs::events_list(&recs, 1));
+    g.bench_function("prost_baseline", |b| b.iter(|| built.encode_to_vec().len()));
     g.finish();
 }
 

@@ -43,7 +43,7 @@
 //! `eventId` is `SEQ-SUB` in hex, stable across redeliveries: an ack by id is
 //! a commit of that position.
 
-use std::fmt;
+use std::borrow::Cow;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -154,13 +154,42 @@ pub fn event_name_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-/// Percent-encode `s`, keeping ASCII alphanumerics and `keep`, space as `+`.
-fn query_encode(s: &str, keep: &[u8], out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || keep.contains(&b) {
-            out.push(b as char);
-        } else if b == b' ' {
+/// Bytes that need no percent-encoding: ASCII alphanumerics plus `keep`.
+const fn safe_table(keep: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let mut i = 0;
+    while i < keep.len() {
+        t[keep[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// Java's `URLEncoder` (form encoding) within one `/`-separated segment.
+static AWS_SAFE: [bool; 256] = safe_table(b"-_.*");
+/// Go's `url.QueryEscape`.
+static MINIO_SAFE: [bool; 256] = safe_table(b"-_.~");
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Percent-encode `s`, keeping bytes marked in `safe` (and `/` when
+/// `keep_slash`), space as `+`. Runs of safe bytes are copied in one go.
+fn query_encode(s: &str, safe: &[bool; 256], keep_slash: bool, out: &mut String) {
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if safe[b as usize] || (keep_slash && b == b'/') {
+            continue;
+        }
+        if run < i {
+            out.push_str(&s[run..i]);
+        }
+        run = i + 1;
+        if b == b' ' {
             out.push('+');
         } else {
             out.push('%');
@@ -168,155 +197,155 @@ fn query_encode(s: &str, keep: &[u8], out: &mut String) {
             out.push(HEX[(b & 15) as usize] as char);
         }
     }
+    // A non-empty run always starts at a char boundary: every non-ASCII byte
+    // is escaped, so a run starts after an ASCII byte or a whole character.
+    if run < bytes.len() {
+        out.push_str(&s[run..]);
+    }
 }
 
 /// The key as the profile writes it in `object.key`.
 pub fn encode_key(profile: Profile, key: &str) -> String {
     let mut out = String::with_capacity(key.len() + 8);
+    encode_key_into(profile, key, &mut out);
+    out
+}
+
+fn encode_key_into(profile: Profile, key: &str, out: &mut String) {
     match profile {
         Profile::Ceph => out.push_str(key),
-        // application/x-www-form-urlencoded (Java's URLEncoder), per segment.
-        Profile::Aws => {
-            for (i, seg) in key.split('/').enumerate() {
-                if i > 0 {
-                    out.push('/');
-                }
-                query_encode(seg, b"-_.*", &mut out);
-            }
-        }
+        // application/x-www-form-urlencoded (Java's URLEncoder), per segment:
+        // the same as encoding the whole key with `/` kept.
+        Profile::Aws => query_encode(key, &AWS_SAFE, true, out),
         // Go's url.QueryEscape of the whole name.
-        Profile::Minio => query_encode(key, b"-_.~", &mut out),
+        Profile::Minio => query_encode(key, &MINIO_SAFE, false, out),
     }
-    out
 }
 
 /// Microseconds since the epoch as RFC 3339 with milliseconds and `Z`.
 pub fn rfc3339_ms(time_us: i64) -> String {
-    TimeMs(time_us).to_string()
+    time_ms(time_us).as_str().to_string()
 }
 
-/// Serialises its Display form straight into the output (no String).
-struct Disp<T>(T);
+/// A short string built on the stack, serialised as a JSON string.
+#[derive(Clone, Copy)]
+struct Small<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
 
-impl<T: fmt::Display> Serialize for Disp<T> {
+impl<const N: usize> Small<N> {
+    fn new() -> Self {
+        Small {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, s: &[u8]) {
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s);
+        self.len += s.len();
+    }
+
+    /// `value` as exactly `width` digits in `base` (upper-case hex).
+    fn digits(&mut self, mut value: u64, width: usize, base: u64) {
+        let end = self.len + width;
+        for i in (self.len..end).rev() {
+            self.buf[i] = HEX[(value % base) as usize];
+            value /= base;
+        }
+        self.len = end;
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits, letters and punctuation are ever pushed.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> Serialize for Small<N> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
-/// RFC 3339 with milliseconds and `Z`, from µs.
-struct TimeMs(i64);
-
-impl fmt::Display for TimeMs {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = time::OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1000)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-            t.year(),
-            t.month() as u8,
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.millisecond()
-        )
-    }
+/// RFC 3339 with milliseconds and `Z` from µs since the epoch: civil date
+/// from days (Howard Hinnant's algorithm), no formatter machinery. Years
+/// outside 0..=9999 are clamped to the range's ends.
+fn time_ms(time_us: i64) -> Small<24> {
+    let ms = time_us.div_euclid(1000);
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day, ms_of_day) = match year {
+        y if y < 0 => (0, 1, 1, 0),
+        y if y > 9999 => (9999, 12, 31, 86_399_999),
+        y => (y, month, day, ms_of_day),
+    };
+    let mut s = Small::new();
+    s.digits(year as u64, 4, 10);
+    s.push(b"-");
+    s.digits(month as u64, 2, 10);
+    s.push(b"-");
+    s.digits(day as u64, 2, 10);
+    s.push(b"T");
+    s.digits((ms_of_day / 3_600_000) as u64, 2, 10);
+    s.push(b":");
+    s.digits((ms_of_day / 60_000 % 60) as u64, 2, 10);
+    s.push(b":");
+    s.digits((ms_of_day / 1000 % 60) as u64, 2, 10);
+    s.push(b".");
+    s.digits((ms_of_day % 1000) as u64, 3, 10);
+    s.push(b"Z");
+    s
 }
 
-/// A key in the profile's encoding, with a `/` added for directories.
-struct KeyOut<'a> {
-    profile: Profile,
-    key: &'a str,
-    dir: bool,
+/// `prefix` + the event id of (seq, sub): 16 + `-` + 8 upper-case hex digits.
+fn event_id_of(prefix: &[u8], seq: u64, sub: u32) -> Small<40> {
+    let mut s = Small::new();
+    s.push(prefix);
+    s.digits(seq, 16, 16);
+    s.push(b"-");
+    s.digits(u64::from(sub), 8, 16);
+    s
 }
 
-impl fmt::Display for KeyOut<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = String::new();
-        let slash = self.dir && !self.key.is_empty() && !self.key.ends_with('/');
-        if slash {
-            s = encode_key(self.profile, &format!("{}/", self.key));
-            return f.write_str(&s);
-        }
-        match self.profile {
-            Profile::Ceph => f.write_str(self.key),
-            _ => {
-                s.reserve(self.key.len() + 8);
-                match self.profile {
-                    Profile::Aws => {
-                        for (i, seg) in self.key.split('/').enumerate() {
-                            if i > 0 {
-                                s.push('/');
-                            }
-                            query_encode(seg, b"-_.*", &mut s);
-                        }
-                    }
-                    _ => query_encode(self.key, b"-_.~", &mut s),
-                }
-                f.write_str(&s)
-            }
-        }
-    }
+/// `value` as `width` upper-case hex digits (at least; wider values keep all
+/// their digits).
+fn hex(value: u64, width: usize) -> Small<20> {
+    let width = width.max((64 - value.leading_zeros() as usize).div_ceil(4));
+    let mut s = Small::new();
+    s.digits(value, width, 16);
+    s
 }
 
-/// The producer's request id, or one derived from the seq.
-struct ReqId<'a> {
-    given: &'a str,
-    seq: u64,
+/// The stable id of the record at (seq, sub).
+pub fn event_id(seq: u64, sub: u32) -> String {
+    event_id_of(b"", seq, sub).as_str().to_string()
 }
 
-impl fmt::Display for ReqId<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.given.is_empty() {
-            write!(f, "{:016X}", self.seq)
-        } else {
-            f.write_str(self.given)
-        }
-    }
-}
-
-/// `prefix` + the event id of (seq, sub).
-struct EventId {
-    seq: u64,
-    sub: u32,
-    prefix: &'static str,
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{:016X}-{:08X}", self.prefix, self.seq, self.sub)
-    }
+/// A string that is either borrowed or built for this record.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Text<'a, const N: usize> {
+    Given(&'a str),
+    Built(Small<N>),
 }
 
 /// ARN prefix + bucket.
 struct Arn<'a>(&'a str, &'a str);
 
-impl fmt::Display for Arn<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)?;
-        f.write_str(self.1)
+impl Serialize for Arn<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}{}", self.0, self.1))
     }
-}
-
-/// The sequencer: 18 uppercase hex digits.
-struct Hex18(u64);
-
-impl fmt::Display for Hex18 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:018X}", self.0)
-    }
-}
-
-/// The stable id of the record at (seq, sub).
-pub fn event_id(seq: u64, sub: u32) -> String {
-    EventId {
-        seq,
-        sub,
-        prefix: "",
-    }
-    .to_string()
 }
 
 /// The S3 renderer.
@@ -386,11 +415,17 @@ impl S3 {
             (None, Some(Kind::Rename(_))) => (event.to_path.as_str(), Some(event.path.as_str())),
             _ => (event.path.as_str(), None),
         };
-        let key = Disp(KeyOut {
-            profile,
-            key: raw_key,
-            dir: is_dir,
-        });
+        let slash = is_dir && !raw_key.is_empty() && !raw_key.ends_with('/');
+        let key: Cow<'a, str> = if profile == Profile::Ceph && !slash {
+            Cow::Borrowed(raw_key)
+        } else {
+            let mut k = String::with_capacity(raw_key.len() + raw_key.len() / 4 + 4);
+            encode_key_into(profile, raw_key, &mut k);
+            if slash {
+                encode_key_into(profile, "/", &mut k);
+            }
+            Cow::Owned(k)
+        };
         let (size, etag, version_id) = match (&op.kind, expansion) {
             (_, Some(_)) => (0, "", ""),
             (Some(Kind::Commit(c)), _) => {
@@ -410,17 +445,12 @@ impl S3 {
             &op.source_ip
         };
         let seq = event.seq;
-        let request_id = Disp(ReqId {
-            given: &op.request_id,
-            seq,
-        });
-        let id = move || {
-            Disp(EventId {
-                seq,
-                sub,
-                prefix: "",
-            })
+        let request_id = if op.request_id.is_empty() {
+            Text::Built(hex(seq, 16))
+        } else {
+            Text::Given(op.request_id.as_str())
         };
+        let id = event_id_of(b"", seq, sub);
         let recursive = match &op.kind {
             Some(Kind::Delete(d)) => d.recursive && expansion.is_none(),
             Some(Kind::CreateFile(c)) => c.recursive,
@@ -435,7 +465,7 @@ impl S3 {
             event_version: version,
             event_source: o.event_source.as_deref().unwrap_or(source),
             aws_region: &o.region,
-            event_time: Disp(TimeMs(op.time_us)),
+            event_time: time_ms(op.time_us),
             event_name: name,
             user_identity: Principal {
                 principal_id: principal,
@@ -445,11 +475,7 @@ impl S3 {
             },
             response_elements: ResponseElements {
                 request_id,
-                id2: Disp(EventId {
-                    seq,
-                    sub,
-                    prefix: "fsfeed/",
-                }),
+                id2: event_id_of(b"fsfeed/", seq, sub),
             },
             s3: S3Entity {
                 s3_schema_version: "1.0",
@@ -459,17 +485,17 @@ impl S3 {
                     owner_identity: Principal {
                         principal_id: &o.bucket_owner,
                     },
-                    arn: Disp(Arn(&o.arn_prefix, &op.bucket)),
+                    arn: Arn(&o.arn_prefix, &op.bucket),
                 },
                 object: Object {
                     key,
                     size,
                     e_tag: etag,
                     version_id: (!version_id.is_empty()).then_some(version_id),
-                    sequencer: Disp(Hex18(seq)),
+                    sequencer: hex(seq, 18),
                 },
             },
-            event_id: (profile == Profile::Ceph).then(id),
+            event_id: (profile == Profile::Ceph).then_some(id),
             opaque_data: (profile == Profile::Ceph).then_some(""),
             source: (profile == Profile::Minio).then_some(Source {
                 host: ip,
@@ -479,7 +505,7 @@ impl S3 {
             fsfeed_event_data: Ext {
                 seq: event.seq,
                 sub,
-                event_id: id(),
+                event_id: id,
                 txid: op.txid,
                 op: if resync { "resync" } else { op.kind_name() },
                 layout: op.layout_enum().name(),
@@ -505,14 +531,14 @@ struct S3Record<'a> {
     event_version: &'static str,
     event_source: &'a str,
     aws_region: &'a str,
-    event_time: Disp<TimeMs>,
+    event_time: Small<24>,
     event_name: &'static str,
     user_identity: Principal<'a>,
     request_parameters: RequestParameters<'a>,
     response_elements: ResponseElements<'a>,
     s3: S3Entity<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    event_id: Option<Disp<EventId>>,
+    event_id: Option<Small<40>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     opaque_data: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -535,9 +561,9 @@ struct RequestParameters<'a> {
 #[derive(Serialize)]
 struct ResponseElements<'a> {
     #[serde(rename = "x-amz-request-id")]
-    request_id: Disp<ReqId<'a>>,
+    request_id: Text<'a, 20>,
     #[serde(rename = "x-amz-id-2")]
-    id2: Disp<EventId>,
+    id2: Small<40>,
 }
 
 #[derive(Serialize)]
@@ -554,19 +580,19 @@ struct S3Entity<'a> {
 struct Bucket<'a> {
     name: &'a str,
     owner_identity: Principal<'a>,
-    arn: Disp<Arn<'a>>,
+    arn: Arn<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Object<'a> {
-    key: Disp<KeyOut<'a>>,
+    key: Cow<'a, str>,
     size: u64,
     #[serde(rename = "eTag")]
     e_tag: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     version_id: Option<&'a str>,
-    sequencer: Disp<Hex18>,
+    sequencer: Small<20>,
 }
 
 #[derive(Serialize)]
@@ -582,7 +608,7 @@ struct Source<'a> {
 struct Ext<'a> {
     seq: u64,
     sub: u32,
-    event_id: Disp<EventId>,
+    event_id: Small<40>,
     #[serde(skip_serializing_if = "Option::is_none")]
     txid: Option<u64>,
     op: &'a str,
@@ -651,6 +677,36 @@ mod tests {
             "2026-01-01T00:00:00.123Z"
         );
         assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn times_agree_with_the_time_crate() {
+        // One instant in nearly every day of 1970..2100, at a time of day
+        // that shifts by about an hour each step, and its neighbours.
+        let mut t: i64 = 1;
+        let mut checked = 0;
+        while t < 4_102_444_800_000_000 {
+            for us in [t, t - 1, t + 999_999] {
+                let d = time::OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1000).unwrap();
+                let want = format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                    d.year(),
+                    d.month() as u8,
+                    d.day(),
+                    d.hour(),
+                    d.minute(),
+                    d.second(),
+                    d.millisecond()
+                );
+                assert_eq!(rfc3339_ms(us), want, "{us}");
+                checked += 1;
+            }
+            t += 86_400_000_000 + 3_723_456_789;
+        }
+        assert!(checked > 100_000);
+        assert_eq!(rfc3339_ms(951_782_400_000_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(event_id(0xABC, 7), "0000000000000ABC-00000007");
+        assert_eq!(hex(u64::MAX, 18).as_str(), "00FFFFFFFFFFFFFFFF");
     }
 
     #[test]
