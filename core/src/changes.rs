@@ -77,9 +77,9 @@ struct Touched {
     fso: Option<u64>,
 }
 
-pub(crate) fn changes(ledger: &Ledger, since: Start, until: Option<u64>) -> Result<Vec<Change>> {
-    let b = ledger.bounds()?;
-    let until = until.unwrap_or(b.head).min(b.head);
+/// The first seq of a range that starts at `since` (`Committed` has no
+/// meaning here); a start before the first retained event is a gap.
+pub(crate) fn since_seq(ledger: &Ledger, since: Start, b: &crate::ledger::Bounds) -> Result<u64> {
     let start = match since {
         Start::Seq(0) => return Err(Error::InvalidArgument("seq numbers start at 1".into())),
         Start::Seq(n) => n,
@@ -89,7 +89,7 @@ pub(crate) fn changes(ledger: &Ledger, since: Start, until: Option<u64>) -> Resu
         Start::Latest => b.head + 1,
         Start::Committed => {
             return Err(Error::InvalidArgument(
-                "changes: since must be a seq, a time or a position".into(),
+                "since must be a seq, a time or a position (not committed)".into(),
             ))
         }
     };
@@ -99,6 +99,13 @@ pub(crate) fn changes(ledger: &Ledger, since: Start, until: Option<u64>) -> Resu
             actual: b.first,
         });
     }
+    Ok(start)
+}
+
+pub(crate) fn changes(ledger: &Ledger, since: Start, until: Option<u64>) -> Result<Vec<Change>> {
+    let b = ledger.bounds()?;
+    let until = until.unwrap_or(b.head).min(b.head);
+    let start = since_seq(ledger, since, &b)?;
     let mut order: Vec<Identity> = Vec::new();
     let mut touched: HashMap<Identity, Touched> = HashMap::new();
     let mut failure = None;

@@ -88,6 +88,16 @@ impl Filter {
                 "filter: event pattern {p:?} must be an S3 event name, optionally ending in `*`"
             )));
         }
+        if let Some(p) = self.events.iter().find(|p| {
+            !crate::render::s3::EVENT_NAMES
+                .iter()
+                .any(|n| crate::render::s3::event_name_matches(p, n))
+        }) {
+            return Err(Error::InvalidArgument(format!(
+                "filter: event pattern {p:?} matches no S3 event fsfeed writes ({})",
+                crate::render::s3::EVENT_NAMES.join(", ")
+            )));
+        }
         if let Some(k) = self.kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
             return Err(Error::InvalidArgument(format!(
                 "filter: unknown op kind {k:?} (one of {})",
@@ -193,6 +203,22 @@ mod tests {
         assert!(f.matches(&ev(Op::rename("v", "b", "tmp/x", "a/x"))));
         assert!(f.matches(&ev(Op::rename("v", "b", "a/x", "tmp/x"))));
         assert!(!f.matches(&ev(Op::rename("v", "b", "tmp/x", "tmp/y"))));
+    }
+
+    #[test]
+    fn event_patterns_must_match_a_known_event() {
+        assert!(Filter::all().event("s3:ObjectCreated:*").validate().is_ok());
+        assert!(Filter::all()
+            .event("ObjectRemoved:Delete")
+            .validate()
+            .is_ok());
+        assert!(Filter::all().event("*").validate().is_ok());
+        let e = Filter::all().event("s3:Nope:*").validate().unwrap_err();
+        assert_eq!(e.code(), "invalid_argument");
+        assert!(Filter::all()
+            .event("s3:ObjectCreated:Putt")
+            .validate()
+            .is_err());
     }
 
     #[test]

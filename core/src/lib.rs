@@ -67,8 +67,11 @@ pub mod cursor;
 pub mod error;
 pub mod expand;
 pub mod filter;
+#[cfg(feature = "arrow")]
+pub mod history;
 pub mod ledger;
 pub mod namespace;
+pub mod notify;
 pub mod op;
 pub mod render;
 pub mod workload;

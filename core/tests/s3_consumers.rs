@@ -68,6 +68,10 @@ fn every_profile_parses_in_aws_lambda_events() {
             let op = by_seq[seq];
             let want_name = s3::event_name(op).unwrap();
             assert_eq!(rec.event_name.as_deref(), Some(want_name));
+            assert!(
+                s3::EVENT_NAMES.contains(&want_name),
+                "{want_name} missing from EVENT_NAMES"
+            );
             let mut want_key = match &op.kind {
                 Some(Kind::Rename(rn)) => rn.to_key.clone(),
                 _ => op.key.clone(),

@@ -782,6 +782,13 @@ impl Ledger {
         crate::changes::changes(self, since, until)
     }
 
+    /// The stored events of a range as Arrow record batches, streamed (see
+    /// [`crate::history`]).
+    #[cfg(feature = "arrow")]
+    pub fn history(&self, opts: crate::history::HistoryOptions) -> Result<crate::history::History> {
+        crate::history::History::open(self, opts)
+    }
+
     /// A cursor (named: durable; `None`: ephemeral) over this ledger.
     pub fn cursor(&self, name: Option<&str>, opts: CursorOptions) -> Result<Cursor> {
         Cursor::open(self.clone(), name, opts)

@@ -63,6 +63,36 @@ impl FromStr for Format {
 }
 
 impl Format {
+    /// A format from a binding's arguments: `native`, `s3` or `hdfs`, the S3
+    /// profile, and S3 settings as JSON ([`s3::S3Options`]); the profile
+    /// argument wins over one in the settings. S3 arguments with another
+    /// format are an error, not ignored.
+    pub fn from_parts(
+        format: &str,
+        s3_profile: Option<&str>,
+        s3_settings: Option<serde_json::Value>,
+    ) -> Result<Format> {
+        let base: Format = format.parse()?;
+        match base {
+            Format::S3(_) => {
+                let mut o = match s3_settings {
+                    Some(v) => serde_json::from_value::<s3::S3Options>(v)
+                        .map_err(|e| Error::InvalidArgument(format!("S3 settings: {e}")))?,
+                    None => s3::S3Options::default(),
+                };
+                if let Some(p) = s3_profile {
+                    o.profile = p.parse()?;
+                }
+                Ok(Format::S3(o))
+            }
+            other if s3_profile.is_none() && s3_settings.is_none() => Ok(other),
+            other => Err(Error::InvalidArgument(format!(
+                "S3 profile and settings apply to format s3, not {}",
+                other.renderer().name()
+            ))),
+        }
+    }
+
     /// The renderer of this format.
     pub fn renderer(&self) -> Box<dyn Renderer> {
         match self {

@@ -56,7 +56,8 @@ use crate::op::{Kind, Op};
 use crate::proto::Event;
 
 /// Which S3 implementation's dialect to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Profile {
     /// Amazon S3.
     #[default]
@@ -82,8 +83,11 @@ impl std::str::FromStr for Profile {
     }
 }
 
-/// Settings of the S3 renderer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Settings of the S3 renderer. As JSON (the bindings' settings objects):
+/// `{"profile", "region", "event_source", "configuration_id",
+/// "bucket_owner", "arn_prefix"}`, every field optional.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct S3Options {
     /// Dialect.
     pub profile: Profile,
@@ -135,6 +139,22 @@ pub fn event_name(op: &Op) -> Option<&'static str> {
         Kind::BucketDelete(_) => "BucketRemoved:Delete",
     })
 }
+
+/// Every S3 event name fsfeed writes (without `s3:`).
+pub const EVENT_NAMES: &[&str] = &[
+    "ObjectCreated:Put",
+    "ObjectCreated:Post",
+    "ObjectCreated:Copy",
+    "ObjectCreated:CompleteMultipartUpload",
+    "ObjectCreated:Truncate",
+    "ObjectRemoved:Delete",
+    "ObjectRenamed:Rename",
+    "ObjectAcl:Put",
+    "ObjectMetadata:SetTimes",
+    "ObjectMetadata:SetAttr",
+    "BucketCreated:Put",
+    "BucketRemoved:Delete",
+];
 
 /// The S3 event name of an expanded record.
 pub fn expanded_event_name(action: Action) -> &'static str {

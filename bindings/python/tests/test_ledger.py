@@ -1,0 +1,183 @@
+"""Appending and reading through the installed package."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+from conftest import FIXTURES, T0, commit, corpus
+
+import fsfeed
+
+
+def test_append_returns_dense_seqs(ledger):
+    assert ledger.append(commit("a/1")) == 1
+    assert ledger.append_batch([commit("a/2", 1), commit("a/3", 2)]) == [2, 3]
+    assert ledger.append_batch([]) == []
+    assert ledger.head_seq == 3 and ledger.first_seq == 1
+
+
+def test_dicts_and_builders_are_the_same_op(ledger):
+    op = commit("k", 4)
+    assert fsfeed.Op.from_dict(op.to_dict()).to_dict() == op.to_dict()
+    ledger.append(op.to_dict())
+    ledger.append(op)
+    a, b = ledger.cursor(start="earliest").read(timeout=0).records
+    assert {k: v for k, v in a.items() if k not in ("seq", "offset")} == {
+        k: v for k, v in b.items() if k not in ("seq", "offset")
+    }
+    assert a["kind"] == "commit" and a["key"] == "k" and a["size"] == 5
+
+
+def test_the_whole_corpus_appends_and_reads_back_in_every_format(ledger):
+    ops = corpus()
+    seqs = ledger.append_batch(ops)
+    assert len(seqs) == len(ops)
+    native = ledger.cursor(start="earliest").read(max=10_000, timeout=0)
+    assert [r["seq"] for r in native.records] == seqs
+    s3 = ledger.cursor(start="earliest", format="s3").read(max=10_000, timeout=0)
+    golden = json.loads((FIXTURES / "s3-aws.json").read_text())
+    assert s3.records == golden["Records"]
+    hdfs = ledger.cursor(start="earliest", format="hdfs").read(max=10_000, timeout=0)
+    golden_hdfs = json.loads((FIXTURES / "hdfs.json").read_text())
+    assert [b for b in hdfs.records] == golden_hdfs
+
+
+def test_s3_profiles_and_settings(ledger):
+    ledger.append(commit("a b/c+d.txt"))
+    rec = ledger.cursor(start="earliest", format="s3").read(timeout=0).records[0]
+    assert rec["s3"]["object"]["key"] == "a+b/c%2Bd.txt"
+    assert rec["fsfeedEventData"]["rawKey"] == "a b/c+d.txt"
+    ceph = ledger.cursor(
+        start="earliest", format="s3", s3_profile="ceph", s3_settings={"region": "eu-1"}
+    ).read(timeout=0)
+    assert ceph.records[0]["eventSource"] == "ceph:s3"
+    assert ceph.records[0]["awsRegion"] == "eu-1"
+    assert ceph.records[0]["s3"]["object"]["key"] == "a b/c+d.txt"
+
+
+def test_s3_records_validate_with_powertools(ledger):
+    from aws_lambda_powertools.utilities.parser.models import S3Model
+
+    ledger.append_batch(corpus())
+    recs = ledger.cursor(start="earliest", format="s3").read(max=10_000, timeout=0).records
+    model = S3Model.model_validate({"Records": recs})
+    assert len(model.Records) == len(recs) > 20
+
+
+def test_named_cursor_resumes_where_it_committed(ledger):
+    ledger.append_batch([commit(f"k{i}", i) for i in range(10)])
+    c = ledger.cursor("svc")
+    b = c.read(max=4, timeout=0)
+    assert [r["seq"] for r in b.records] == [1, 2, 3, 4]
+    c.commit(b.next)
+    assert c.lag() == 6
+    again = ledger.cursor("svc").read(max=100, timeout=0)
+    assert [r["seq"] for r in again.records] == list(range(5, 11))
+    assert ledger.stats()["cursors"][0]["name"] == "svc"
+
+
+def test_position_round_trips_through_a_json_dict(ledger):
+    p = fsfeed.Position(7, 2)
+    d = json.loads(json.dumps(p.to_dict()))
+    assert fsfeed.Position.from_dict(d) == p and hash(fsfeed.Position.from_dict(d)) == hash(p)
+    assert fsfeed.Position.from_dict({"seq": 3}) == fsfeed.Position(3)
+    assert str(p) == "7:2" and p.seq == 7 and p.sub == 2
+
+
+def test_every_start_form(ledger):
+    ledger.append_batch([commit(f"k{i}", i * 1_000_000) for i in range(5)])
+
+    def first(start):
+        recs = ledger.cursor(start=start).read(timeout=0).records
+        return recs[0]["seq"] if recs else None
+
+    assert first("earliest") == 1
+    assert first("latest") is None
+    assert first(3) == 3
+    assert first("3:0") == 3
+    assert first(fsfeed.Position(4)) == 4
+    assert first({"seq": 2, "sub": 0}) == 2
+    t = datetime.datetime(2026, 1, 1, 0, 0, 2, tzinfo=datetime.timezone.utc)
+    assert first(t) == 3
+    assert first("2026-01-01T00:00:02Z") == 3
+
+
+def test_seek_and_position(ledger):
+    ledger.append_batch([commit(f"k{i}", i) for i in range(5)])
+    c = ledger.cursor(start="earliest")
+    c.seek(4)
+    assert c.position == fsfeed.Position(4)
+    assert [r["seq"] for r in c.read(timeout=0).records] == [4, 5]
+
+
+def test_filters_are_the_cores(ledger):
+    ledger.append_batch([commit("a/x.csv"), commit("a/y.txt", 1), commit("b/z.csv", 2)])
+    c = ledger.cursor(start="earliest", filter={"prefix": "a/", "suffix": ".csv"})
+    b = c.read(timeout=0)
+    assert [r["key"] for r in b.records] == ["a/x.csv"]
+    assert b.next == fsfeed.Position(4)  # filtered events still move the position
+
+
+def test_a_gap_is_reported_in_band(tmp_path):
+    with fsfeed.Ledger.open(tmp_path / "l", retention={"max_events": 3}) as led:
+        led.append_batch([commit(f"k{i}", i) for i in range(10)])
+        b = led.cursor(start=1).read(timeout=0)
+        assert b.gap == {"expected": 1, "actual": led.first_seq}
+        assert b.records[0]["seq"] == led.first_seq
+        with pytest.raises(fsfeed.GapError) as e:
+            led.cursor(start=1, on_gap="error").read(timeout=0)
+        assert e.value.code == "gap" and e.value.expected == 1
+
+
+def test_rename_expansion_the_ozone_example(ledger):
+    fso = [
+        fsfeed.Op.create_directory("vol1", "bucket1", "myfiles"),
+        fsfeed.Op.create_file("vol1", "bucket1", "myfiles/f1"),
+        fsfeed.Op.create_file("vol1", "bucket1", "myfiles/f2"),
+        fsfeed.Op.create_directory("vol1", "bucket1", "myfiles/subdir"),
+        fsfeed.Op.create_file("vol1", "bucket1", "myfiles/subdir/f1"),
+        fsfeed.Op.rename("vol1", "bucket1", "myfiles", "myfiles-RENAMED"),
+    ]
+    seqs = ledger.append_batch([o.with_layout("fso").at(T0 + i) for i, o in enumerate(fso)])
+    c = ledger.cursor(start=seqs[-1], format="s3", expand_renames=True)
+    recs = c.read(timeout=0).records
+    names = sorted((r["eventName"], r["fsfeedEventData"]["rawKey"]) for r in recs)
+    assert names == sorted(
+        [("ObjectRemoved:Delete", f"myfiles/{k}") for k in ("f1", "f2", "subdir/f1")]
+        + [("ObjectCreated:Put", f"myfiles-RENAMED/{k}") for k in ("f1", "f2", "subdir/f1")]
+    )
+    assert c.position == fsfeed.Position(seqs[-1] + 1)
+
+
+def test_changes_and_stats(ledger):
+    ledger.append_batch([commit("a", 0), commit("b", 1), fsfeed.Op.delete("vol1", "b1", "a")])
+    assert ledger.changes(since=1) == [
+        {"change": "NEW", "volume": "vol1", "bucket": "b1", "key": "b"}
+    ]
+    s = ledger.stats()
+    assert s["head_seq"] == 3 and s["events"] == 3
+
+
+def test_history_through_pyarrow_and_pandas(ledger):
+    import pyarrow as pa
+
+    ledger.append_batch([commit(f"d/{i}", i) for i in range(1000)])
+    t = pa.table(ledger.history(since=101, until=900, batch_rows=64))
+    assert t.num_rows == 800
+    assert t.column("seq").to_pylist() == list(range(101, 901))
+    assert str(t.schema.field("time").type) == "timestamp[us, tz=UTC]"
+    df = ledger.history(filter={"prefix": "d/1"}).to_pandas()
+    assert len(df) == 1 + 10 + 100 and set(df["kind"]) == {"commit"}
+    h = ledger.history()
+    h.to_arrow()
+    with pytest.raises(fsfeed.InvalidArgument):
+        h.to_arrow()  # a history streams once
+
+
+def test_checkpoint_and_read_only_open(ledger, tmp_path):
+    ledger.append(commit("x"))
+    ledger.checkpoint(tmp_path / "snap")
+    with fsfeed.Ledger.open(tmp_path / "snap") as snap:
+        assert snap.head_seq == 1
