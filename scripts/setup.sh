@@ -16,7 +16,10 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # Real S3 consumers that check the S3 output: Python's aws-lambda-powertools
 # and TypeScript's @types/aws-lambda under tsc.
-PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check -r tests/conformance/requirements.txt
+# The Python package's tests, examples (pyarrow, pandas, the notebook's
+# kernel), checks (mypy, ruff) and its build backend (maturin).
+PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
+  --root-user-action=ignore -r tests/conformance/requirements.txt -r bindings/python/requirements-test.txt
 (cd tests/conformance/ts && npm install --no-audit --no-fund --loglevel=error)
 command -v cargo >/dev/null || { echo "setup: cargo is missing (install Rust with rustup)" >&2; exit 1; }
 bash scripts/rocksdb-lib.sh >/dev/null

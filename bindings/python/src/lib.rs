@@ -901,6 +901,34 @@ impl Cursor {
         py.detach(|| self.with(|c| c.resync()))
     }
 
+    /// Benchmark baseline: read and render up to `limit` records in Rust
+    /// alone (the same reads and renderer, no Python objects); returns how
+    /// many rendered (what `read()` would have handed to Python). The binding's overhead is `read()` against this, same cursor kind.
+    fn _read_core(&self, py: Python<'_>, limit: i64) -> PyResult<u64> {
+        let limit = count(limit, "limit")? as u64;
+        let renderer = self.renderer.as_ref();
+        py.detach(|| {
+            self.with(|c| {
+                // Records read, and records rendered (what Python receives).
+                let (mut read, mut rendered) = (0u64, 0u64);
+                while read < limit {
+                    let b = c.read((limit - read).min(1000) as usize, Duration::ZERO)?;
+                    if b.is_empty() {
+                        break;
+                    }
+                    for r in &b.records {
+                        if let Some(v) = renderer.render(r) {
+                            std::hint::black_box(v);
+                            rendered += 1;
+                        }
+                    }
+                    read += b.records.len() as u64;
+                }
+                Ok(rendered)
+            })
+        })
+    }
+
     /// Events between the cursor's position and the head.
     fn lag(&self) -> PyResult<u64> {
         self.with(|c| c.lag())

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-
-import pytest
 
 import fsfeed
+import pytest
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in µs
 FIXTURES = Path(__file__).resolve().parents[3] / "tests" / "fixtures"

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import datetime
 
+import fsfeed
 import pytest
 from conftest import commit
-
-import fsfeed
 
 
 def test_every_core_code_has_a_class():
@@ -33,11 +32,31 @@ def check(exc, code, fn, *args, **kwargs):
 @pytest.mark.parametrize(
     "op, exc, code",
     [
-        ({"kind": "nope", "volume": "v", "bucket": "b", "key": "k", "time_us": 1}, fsfeed.UnknownKind, "unknown_kind"),
-        ({"kind": "commit", "volume": "v", "bucket": "b", "key": "k"}, fsfeed.InvalidOp, "invalid_op"),
-        ({"kind": "commit", "volume": "v", "bucket": "b", "key": "", "time_us": 1}, fsfeed.InvalidKey, "invalid_key"),
-        ({"kind": "commit", "volume": "v", "bucket": "b", "key": "k", "time_us": "x"}, fsfeed.InvalidOp, "invalid_op"),
-        ({"kind": "commit", "volume": "v", "bucket": "b", "key": "k", "time_us": object()}, fsfeed.InvalidJson, "invalid_json"),
+        (
+            {"kind": "nope", "volume": "v", "bucket": "b", "key": "k", "time_us": 1},
+            fsfeed.UnknownKind,
+            "unknown_kind",
+        ),
+        (
+            {"kind": "commit", "volume": "v", "bucket": "b", "key": "k"},
+            fsfeed.InvalidOp,
+            "invalid_op",
+        ),
+        (
+            {"kind": "commit", "volume": "v", "bucket": "b", "key": "", "time_us": 1},
+            fsfeed.InvalidKey,
+            "invalid_key",
+        ),
+        (
+            {"kind": "commit", "volume": "v", "bucket": "b", "key": "k", "time_us": "x"},
+            fsfeed.InvalidOp,
+            "invalid_op",
+        ),
+        (
+            {"kind": "commit", "volume": "v", "bucket": "b", "key": "k", "time_us": object()},
+            fsfeed.InvalidJson,
+            "invalid_json",
+        ),
         ("not an op", fsfeed.InvalidOp, "invalid_op"),
         (42, fsfeed.InvalidOp, "invalid_op"),
     ],
@@ -48,7 +67,12 @@ def test_bad_op_dicts(ledger, op, exc, code):
 
 
 def test_a_bad_op_in_a_batch_writes_nothing_and_names_its_index(ledger):
-    err = check(fsfeed.InvalidKey, "invalid_key", ledger.append_batch, [commit("ok"), {**commit("x").to_dict(), "key": ""}])
+    err = check(
+        fsfeed.InvalidKey,
+        "invalid_key",
+        ledger.append_batch,
+        [commit("ok"), {**commit("x").to_dict(), "key": ""}],
+    )
     assert err.index == 1
     assert ledger.head_seq == 0
     check(fsfeed.InvalidArgument, "invalid_argument", ledger.append_batch, {"kind": "commit"})
@@ -57,9 +81,24 @@ def test_a_bad_op_in_a_batch_writes_nothing_and_names_its_index(ledger):
 def test_namespace_rejections(ledger):
     ledger.append(fsfeed.Op.create_directory("v", "b", "d").with_layout("fso"))
     ledger.append(fsfeed.Op.create_file("v", "b", "d/f").with_layout("fso"))
-    check(fsfeed.AlreadyExists, "already_exists", ledger.append, fsfeed.Op.create_file("v", "b", "d/f").with_layout("fso"))
-    check(fsfeed.DirectoryNotEmpty, "directory_not_empty", ledger.append, fsfeed.Op.delete("v", "b", "d").with_layout("fso"))
-    check(fsfeed.RenameIntoSubtree, "rename_into_subtree", ledger.append, fsfeed.Op.rename("v", "b", "d", "d/e").with_layout("fso"))
+    check(
+        fsfeed.AlreadyExists,
+        "already_exists",
+        ledger.append,
+        fsfeed.Op.create_file("v", "b", "d/f").with_layout("fso"),
+    )
+    check(
+        fsfeed.DirectoryNotEmpty,
+        "directory_not_empty",
+        ledger.append,
+        fsfeed.Op.delete("v", "b", "d").with_layout("fso"),
+    )
+    check(
+        fsfeed.RenameIntoSubtree,
+        "rename_into_subtree",
+        ledger.append,
+        fsfeed.Op.rename("v", "b", "d", "d/e").with_layout("fso"),
+    )
     assert ledger.head_seq == 2
 
 
@@ -104,18 +143,60 @@ def test_bad_read_arguments(ledger):
 def test_bad_positions_and_ops():
     check(fsfeed.InvalidArgument, "invalid_argument", fsfeed.Position, -1)
     check(fsfeed.InvalidArgument, "invalid_argument", fsfeed.Position.from_dict, {"sub": 1})
-    check(fsfeed.InvalidArgument, "invalid_argument", fsfeed.Op.create_file("v", "b", "k").with_layout, "flat")
+    check(
+        fsfeed.InvalidArgument,
+        "invalid_argument",
+        fsfeed.Op.create_file("v", "b", "k").with_layout,
+        "flat",
+    )
     check(fsfeed.InvalidArgument, "invalid_argument", fsfeed.Op.create_file("v", "b", "k").at, -5)
-    check(fsfeed.InvalidArgument, "invalid_argument", fsfeed.Op.create_file("v", "b", "k").at, datetime.datetime(2026, 1, 1))
+    check(
+        fsfeed.InvalidArgument,
+        "invalid_argument",
+        fsfeed.Op.create_file("v", "b", "k").at,
+        datetime.datetime(2026, 1, 1),
+    )
 
 
 def test_bad_open_arguments(tmp_path):
-    check(fsfeed.InvalidArgument, "invalid_argument", fsfeed.Ledger.open, tmp_path / "a", durability="maybe")
-    check(fsfeed.InvalidArgument, "invalid_argument", fsfeed.Ledger.open, tmp_path / "b", retention={"max_events": 0})
-    check(fsfeed.InvalidArgument, "invalid_argument", fsfeed.Ledger.open, tmp_path / "c", retention={"forever": 1})
-    check(fsfeed.InvalidArgument, "invalid_argument", fsfeed.Ledger.open, tmp_path / "d", retention={"max_events": -1})
-    check(fsfeed.LedgerNotFound, "ledger_not_found", fsfeed.Ledger.open, tmp_path / "e", create=False)
-    check(fsfeed.LedgerNotFound, "ledger_not_found", fsfeed.Ledger.open, tmp_path / "f", read_only=True)
+    check(
+        fsfeed.InvalidArgument,
+        "invalid_argument",
+        fsfeed.Ledger.open,
+        tmp_path / "a",
+        durability="maybe",
+    )
+    check(
+        fsfeed.InvalidArgument,
+        "invalid_argument",
+        fsfeed.Ledger.open,
+        tmp_path / "b",
+        retention={"max_events": 0},
+    )
+    check(
+        fsfeed.InvalidArgument,
+        "invalid_argument",
+        fsfeed.Ledger.open,
+        tmp_path / "c",
+        retention={"forever": 1},
+    )
+    check(
+        fsfeed.InvalidArgument,
+        "invalid_argument",
+        fsfeed.Ledger.open,
+        tmp_path / "d",
+        retention={"max_events": -1},
+    )
+    check(
+        fsfeed.LedgerNotFound, "ledger_not_found", fsfeed.Ledger.open, tmp_path / "e", create=False
+    )
+    check(
+        fsfeed.LedgerNotFound,
+        "ledger_not_found",
+        fsfeed.Ledger.open,
+        tmp_path / "f",
+        read_only=True,
+    )
     with fsfeed.Ledger.open(tmp_path / "g"):
         check(fsfeed.LedgerLocked, "ledger_locked", fsfeed.Ledger.open, tmp_path / "g")
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime
 import json
 
+import fsfeed
 import pytest
 from conftest import FIXTURES, T0, commit, corpus
-
-import fsfeed
 
 
 def test_append_returns_dense_seqs(ledger):

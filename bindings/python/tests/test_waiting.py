@@ -11,10 +11,9 @@ import textwrap
 import threading
 import time
 
+import fsfeed
 import pytest
 from conftest import commit
-
-import fsfeed
 
 
 def test_other_threads_run_while_a_read_blocks(ledger):

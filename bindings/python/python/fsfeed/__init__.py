@@ -15,7 +15,7 @@ Errors are ``FsfeedError`` subclasses, each with the core's stable ``code``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, Optional
+from typing import Any
 
 from ._native import (
     ERROR_CODES,
@@ -61,14 +61,14 @@ class Retention:
     dict with the same keys works too.
     """
 
-    max_events: Optional[int] = None
-    max_age: Optional[float] = None
-    max_bytes: Optional[int] = None
+    max_events: int | None = None
+    max_age: float | None = None
+    max_bytes: int | None = None
     keep_for_cursors: bool = False
-    hard_max_events: Optional[int] = None
-    hard_max_bytes: Optional[int] = None
+    hard_max_events: int | None = None
+    hard_max_bytes: int | None = None
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """The settings that are set, as the native layer takes them."""
         return {k: v for k, v in asdict(self).items() if v is not None}
 

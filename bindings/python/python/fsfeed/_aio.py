@@ -10,7 +10,8 @@ reader, and the event loop never blocks: the reads themselves use
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._native import Batch, Cursor

@@ -1,0 +1,16 @@
+"""The README's Python block runs as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+def test_the_readme_python_example_runs(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    assert len(blocks) == 1
+    exec(compile(blocks[0], str(README), "exec"), {})  # noqa: S102 - the point of the test
+    out = capsys.readouterr().out
+    assert "ObjectCreated:Put a/x.bin" in out and "ObjectRemoved:Delete a/x.bin" in out
