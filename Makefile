@@ -46,7 +46,7 @@ fixtures:
 	$(ENV); FSFEED_REGEN=1 cargo test -p fsfeed --test golden
 
 bench: setup
-	$(ENV); cargo bench -p fsfeed --locked
+	$(ENV); cargo bench -p fsfeed --features arrow --locked
 
 # Python reads and history against the Rust core, in one run.
 bench-python: setup python

@@ -680,6 +680,20 @@ impl Ledger {
 
     /// Visit retained events from `from` on; `f(seq, event)` returns false to stop.
     pub(crate) fn scan_with(&self, from: u64, mut f: impl FnMut(u64, Event) -> bool) -> Result<()> {
+        let mut failed = None;
+        self.scan_raw(from, |seq, bytes| match decode_event(bytes) {
+            Ok(ev) => f(seq, ev),
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Visit the stored bytes (a prost `Event`) of retained events from
+    /// `from` on, without decoding; `f(seq, bytes)` returns false to stop.
+    pub(crate) fn scan_raw(&self, from: u64, mut f: impl FnMut(u64, &[u8]) -> bool) -> Result<()> {
         let db = self.db()?;
         let cf = db.cf_handle(CF_EVENTS).expect("cf events");
         let mut ro = ReadOptions::default();
@@ -692,8 +706,7 @@ impl Ledger {
                 .key()
                 .and_then(decode_seq)
                 .ok_or_else(|| Error::Corrupt("events key".into()))?;
-            let ev = decode_event(it.value().unwrap_or_default())?;
-            if !f(seq, ev) {
+            if !f(seq, it.value().unwrap_or_default()) {
                 return Ok(());
             }
             it.next();
