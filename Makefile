@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test test-rust test-python test-conformance lint bench bench-python fmt fixtures python
+.PHONY: setup demo test test-rust test-python test-node test-conformance lint bench bench-python bench-node fmt fixtures python node
 
 setup:
 	bash scripts/setup.sh
@@ -13,7 +13,7 @@ setup:
 demo: setup
 	bash scripts/demo.sh
 
-test: setup lint test-rust test-python test-conformance
+test: setup lint test-rust test-python test-node test-conformance
 
 lint:
 	$(ENV); cargo fmt --all -- --check
@@ -36,6 +36,18 @@ test-python: python
 	python3 -m mypy.stubtest fsfeed._native
 	python3 -m pytest -q -W error bindings/python/tests
 
+# Build the Node addon (`npm install` runs bindings/node/scripts/build.sh with
+# the machine's cargo) and install the package's dev dependencies.
+node:
+	$(ENV); npm --prefix bindings/node install --no-audit --no-fund --loglevel=error
+
+# node --test (API, waiting, subscriptions, a second process, the SSE
+# example), then tsc --strict over the declarations, the example and a file
+# that assigns rendered records to @types/aws-lambda types.
+test-node: node
+	npm --prefix bindings/node test
+	npm --prefix bindings/node run --silent typecheck
+
 # The S3 output against real consumers: Python aws-lambda-powertools, TypeScript @types/aws-lambda.
 test-conformance:
 	python3 -m pytest -q -W error tests/conformance
@@ -52,6 +64,11 @@ bench: setup
 bench-python: setup python
 	$(ENV); cargo build --release --locked -p fsfeed-cli
 	$(ENV); python3 bindings/python/bench/bench_read.py
+
+# Node reads against the Rust core, in one run.
+bench-node: setup node
+	$(ENV); cargo build --release --locked -p fsfeed-cli
+	$(ENV); node bindings/node/bench/read.mjs
 
 fmt:
 	cargo fmt --all

@@ -122,6 +122,28 @@ impl FromStr for Start {
     }
 }
 
+impl Start {
+    /// A start as JSON from a binding: a seq (number), a string as
+    /// [`Start::from_str`] takes it, or a position `{"seq", "sub"}`.
+    pub fn from_json_value(v: &serde_json::Value) -> Result<Start> {
+        match v {
+            serde_json::Value::Number(n) => match n.as_u64() {
+                Some(0) | None => Err(Error::InvalidArgument(format!(
+                    "start seq must be a whole number >= 1, not {n}"
+                ))),
+                Some(seq) => Ok(Start::Seq(seq)),
+            },
+            serde_json::Value::String(s) => s.parse(),
+            serde_json::Value::Object(_) => serde_json::from_value::<Position>(v.clone())
+                .map(Start::Position)
+                .map_err(|e| Error::InvalidArgument(format!("start position: {e}"))),
+            other => Err(Error::InvalidArgument(format!(
+                "start must be a seq, a string or a position, not {other}"
+            ))),
+        }
+    }
+}
+
 /// What a cursor does when its position is older than the first retained event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -30,7 +30,8 @@ use arrow_array::builder::{
     BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
+pub use arrow_schema::ArrowError;
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 use crate::cursor::Start;
 use crate::error::{Error, Result};

@@ -516,40 +516,7 @@ fn to_retention(obj: &Bound<'_, PyAny>) -> PyResult<Retention> {
     } else {
         to_json(obj, "retention")?
     };
-    let map = v
-        .as_object()
-        .ok_or_else(|| invalid("retention is a dict or fsfeed.Retention"))?;
-    let mut r = Retention::unlimited();
-    for (k, val) in map {
-        let n = || -> PyResult<Option<u64>> {
-            if val.is_null() {
-                return Ok(None);
-            }
-            val.as_u64()
-                .map(Some)
-                .ok_or_else(|| invalid(format!("retention {k} must be a non-negative int")))
-        };
-        match k.as_str() {
-            "max_events" => r.max_events = n()?,
-            "max_bytes" => r.max_bytes = n()?,
-            "max_age" => {
-                r.max_age_us = match val.as_f64() {
-                    None if val.is_null() => None,
-                    Some(s) if s > 0.0 && s.is_finite() => Some((s * 1e6) as u64),
-                    _ => return Err(invalid("retention max_age is seconds > 0")),
-                }
-            }
-            "keep_for_cursors" => {
-                r.keep_for_cursors = val
-                    .as_bool()
-                    .ok_or_else(|| invalid("retention keep_for_cursors is a bool"))?
-            }
-            "hard_max_events" => r.hard_max_events = n()?,
-            "hard_max_bytes" => r.hard_max_bytes = n()?,
-            other => return Err(invalid(format!("unknown retention setting {other:?}"))),
-        }
-    }
-    Ok(r)
+    Retention::from_settings(v).py_err()
 }
 
 #[pymethods]
@@ -736,8 +703,10 @@ impl Ledger {
     /// Close: later calls raise `LedgerClosed`; waiting readers wake.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| {
+            // Close first: waiting readers then wake to `LedgerClosed`.
+            let r = self.inner.close();
             self.notifier.stop();
-            self.inner.close()
+            r
         })
         .py_err()
     }

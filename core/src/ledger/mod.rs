@@ -138,6 +138,50 @@ impl Retention {
         self
     }
 
+    /// Retention settings as the bindings take them, a JSON object:
+    /// `max_events`, `max_age` (seconds of op time), `max_bytes`,
+    /// `keep_for_cursors`, `hard_max_events`, `hard_max_bytes` (camelCase
+    /// accepted too); every key optional, unknown keys are an error.
+    pub fn from_settings(v: serde_json::Value) -> Result<Retention> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Settings {
+            #[serde(default, alias = "maxEvents")]
+            max_events: Option<u64>,
+            #[serde(default, alias = "maxAge")]
+            max_age: Option<f64>,
+            #[serde(default, alias = "maxBytes")]
+            max_bytes: Option<u64>,
+            #[serde(default, alias = "keepForCursors")]
+            keep_for_cursors: bool,
+            #[serde(default, alias = "hardMaxEvents")]
+            hard_max_events: Option<u64>,
+            #[serde(default, alias = "hardMaxBytes")]
+            hard_max_bytes: Option<u64>,
+        }
+        let s: Settings = serde_json::from_value(v)
+            .map_err(|e| Error::InvalidArgument(format!("retention: {e}")))?;
+        let max_age_us = match s.max_age {
+            None => None,
+            Some(a) if a.is_finite() && a > 0.0 => Some((a * 1e6).ceil() as u64),
+            Some(a) => {
+                return Err(Error::InvalidArgument(format!(
+                    "retention: max_age is seconds > 0, not {a}"
+                )))
+            }
+        };
+        let r = Retention {
+            max_events: s.max_events,
+            max_age_us,
+            max_bytes: s.max_bytes,
+            keep_for_cursors: s.keep_for_cursors,
+            hard_max_events: s.hard_max_events,
+            hard_max_bytes: s.hard_max_bytes,
+        };
+        r.validate()?;
+        Ok(r)
+    }
+
     fn validate(&self) -> Result<()> {
         for (name, v) in [
             ("max_events", self.max_events),

@@ -1,0 +1,46 @@
+// Type-checked by `tsc --strict` (npm run typecheck), never run: rendered
+// records are assignable to @types/aws-lambda's types, and the declarations
+// describe each format.
+import type { S3Event, S3EventRecord } from 'aws-lambda'
+import { Ledger, type Batch, type FsfeedError, type HdfsBatch, type NativeRecord, type Position } from '..'
+
+export async function s3Records(led: Ledger): Promise<S3Event> {
+  const cur = led.cursor('svc', { format: 's3', s3Profile: 'aws', filter: { prefix: 'a/' } })
+  const batch = await cur.read({ max: 100, timeoutMs: 1000 })
+  const records: S3EventRecord[] = batch.records
+  const one: S3EventRecord = batch.records[0]
+  const key: string = one.s3.object.key
+  const size: number = one.s3.object.size
+  cur.commit(batch.next)
+  void key
+  void size
+  return { Records: records }
+}
+
+export async function nativeAndHdfs(led: Ledger): Promise<void> {
+  const nat: Batch<NativeRecord> = await led.cursor(null).read()
+  const seq: number = nat.records[0].seq
+  const hdfs = led.cursor(null, { format: 'hdfs', start: new Date() })
+  for await (const b of hdfs) {
+    const first: HdfsBatch = b.records[0]
+    const t: number = first.txid
+    const next: Position = b.next
+    void t
+    void next
+    break
+  }
+  void seq
+}
+
+export function errors(e: unknown): string {
+  return (e as FsfeedError).code
+}
+
+export async function history(led: Ledger): Promise<number> {
+  const ipc: Buffer = await led.history({ since: 1, until: new Date() })
+  const sub = led.cursor('x').subscribe(async (b) => {
+    void b.records.length
+  })
+  await sub.stop()
+  return ipc.length
+}

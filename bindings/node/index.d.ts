@@ -1,0 +1,247 @@
+/// <reference types="node" />
+/**
+ * fsfeed for Node: a durable, replayable change feed for filesystems and
+ * object stores. Records are the Rust core's renderings, typed per format.
+ */
+
+/** The core's stable error codes (`err.code`). */
+export type ErrorCode =
+  | 'invalid_op'
+  | 'invalid_json'
+  | 'unknown_kind'
+  | 'invalid_key'
+  | 'txid_not_increasing'
+  | 'rename_to_self'
+  | 'unknown_parent'
+  | 'already_exists'
+  | 'directory_not_empty'
+  | 'rename_into_subtree'
+  | 'gap'
+  | 'ledger_closed'
+  | 'ledger_locked'
+  | 'ledger_not_found'
+  | 'read_only'
+  | 'position_out_of_range'
+  | 'invalid_argument'
+  | 'callback_failed'
+  | 'storage'
+  | 'io'
+  | 'corrupt'
+  | 'unsupported_format'
+
+/** Every error fsfeed raises is an `Error` with one of these codes. */
+export interface FsfeedError extends Error {
+  code: ErrorCode
+}
+
+export declare const ERROR_CODES: ErrorCode[]
+
+/** The next record to read: event `seq`, record `sub` of its expansion. */
+export interface Position {
+  seq: number
+  sub: number
+}
+
+/** `'earliest' | 'latest' | 'committed'`, a seq, `'SEQ:SUB'`, an RFC 3339 time, a Date, or a position. */
+export type Start = 'earliest' | 'latest' | 'committed' | number | string | Date | Position
+
+/** An op in the canonical JSON form (`kind` plus flat fields; `time_us` required). */
+export interface Op {
+  kind:
+    | 'create_file'
+    | 'create_directory'
+    | 'commit'
+    | 'append'
+    | 'truncate'
+    | 'delete'
+    | 'rename'
+    | 'acl_add'
+    | 'acl_remove'
+    | 'acl_set'
+    | 'set_times'
+    | 'set_attr'
+    | 'volume_create'
+    | 'volume_delete'
+    | 'bucket_create'
+    | 'bucket_delete'
+  volume: string
+  bucket?: string
+  key?: string
+  time_us: number
+  [field: string]: unknown
+}
+
+export interface RetentionOptions {
+  maxEvents?: number
+  /** Seconds of op time. */
+  maxAge?: number
+  maxBytes?: number
+  keepForCursors?: boolean
+  hardMaxEvents?: number
+  hardMaxBytes?: number
+}
+
+export interface OpenOptions {
+  retention?: RetentionOptions
+  durability?: 'sync' | 'buffered' | 'none'
+  readOnly?: boolean
+  create?: boolean
+}
+
+export interface Filter {
+  buckets?: string[]
+  prefix?: string
+  suffix?: string
+  kinds?: string[]
+  /** S3 event names or patterns: `s3:ObjectCreated:*`. */
+  events?: string[]
+}
+
+export interface S3Settings {
+  profile?: 'aws' | 'ceph' | 'minio'
+  region?: string
+  event_source?: string
+  configuration_id?: string
+  bucket_owner?: string
+  arn_prefix?: string
+}
+
+export type Format = 'native' | 's3' | 'hdfs'
+
+export interface CursorOptions<F extends Format = 'native'> {
+  start?: Start
+  format?: F
+  s3Profile?: 'aws' | 'ceph' | 'minio'
+  s3Settings?: S3Settings
+  filter?: Filter
+  onGap?: 'report' | 'error' | 'resync'
+  expandRenames?: boolean
+  expandDeletes?: boolean
+}
+
+/** A stored event: the op's fields plus where and what it is. */
+export interface NativeRecord {
+  seq: number
+  sub: number
+  kind: Op['kind']
+  volume: string
+  bucket?: string
+  key?: string
+  path?: string
+  time_us: number
+  [field: string]: unknown
+}
+
+/** One S3 event record (what goes inside `"Records"`). */
+export interface S3Record {
+  eventVersion: string
+  eventSource: string
+  awsRegion: string
+  eventTime: string
+  eventName: string
+  userIdentity: { principalId: string }
+  requestParameters: { sourceIPAddress: string }
+  responseElements: { 'x-amz-request-id': string; 'x-amz-id-2': string }
+  s3: {
+    s3SchemaVersion: string
+    configurationId: string
+    bucket: { name: string; ownerIdentity: { principalId: string }; arn: string }
+    object: { key: string; size: number; eTag: string; versionId?: string; sequencer: string }
+  }
+  fsfeedEventData: {
+    seq: number
+    sub: number
+    eventId: string
+    op: string
+    layout: string
+    rawKey: string
+    isDirectory: boolean
+    isRecursive: boolean
+    [field: string]: unknown
+  }
+}
+
+/** One HDFS inotify event batch, Java field names. */
+export interface HdfsBatch {
+  txid: number
+  events: Array<{ eventType: string; [field: string]: unknown }>
+}
+
+export type RecordOf<F extends Format> = F extends 's3' ? S3Record : F extends 'hdfs' ? HdfsBatch : NativeRecord
+
+export interface Gap {
+  /** The seq the cursor wanted next. */
+  expected: number
+  /** The first seq the ledger still held. */
+  actual: number
+}
+
+export interface Batch<R> {
+  records: R[]
+  gap: Gap | null
+  /** Commit this once the batch is handled. */
+  next: Position
+  empty: boolean
+}
+
+export interface ReadOptions {
+  max?: number
+  timeoutMs?: number
+}
+
+export interface SubscribeOptions {
+  max?: number
+  maxWaitMs?: number
+}
+
+export declare class Subscription {
+  readonly running: boolean
+  /** Stop promptly; rejects with what stopped it, if anything did. */
+  stop(): Promise<void>
+  /** Wait until it ends by itself (an error), and reject with it. */
+  join(): Promise<void>
+}
+
+export declare class Cursor<R = NativeRecord> implements AsyncIterable<Batch<R>> {
+  /** Resolves as soon as there is a record, or empty after `timeoutMs`. Never blocks the event loop. */
+  read(options?: ReadOptions): Promise<Batch<R>>
+  [Symbol.asyncIterator](): AsyncIterator<Batch<R>>
+  commit(position?: Position | number): void
+  seek(start: Start): void
+  lag(): number
+  readonly position: Position
+  readonly name: string | null
+  /** Returning (or resolving) commits the batch; a throw or rejection stops the subscription. */
+  subscribe(callback: (batch: Batch<R>) => unknown, options?: SubscribeOptions): Subscription
+}
+
+export interface HistoryOptions {
+  since?: Start
+  until?: Start
+  filter?: Filter
+  batchRows?: number
+}
+
+export interface ChangeRow {
+  change: 'NEW' | 'MODIFY' | 'RENAME' | 'DELETE'
+  volume: string
+  bucket: string
+  key: string
+  from_key?: string
+}
+
+export declare class Ledger {
+  static open(path: string, options?: OpenOptions): Ledger
+  append(op: Op): Promise<number>
+  appendBatch(ops: Op[]): Promise<number[]>
+  cursor<F extends Format = 'native'>(name?: string | null, options?: CursorOptions<F>): Cursor<RecordOf<F>>
+  /** Arrow IPC stream bytes (`tableFromIPC` from apache-arrow). */
+  history(options?: HistoryOptions): Promise<Buffer>
+  changes(options: { since: Start; until?: number }): Promise<ChangeRow[]>
+  stats(): Record<string, unknown> & { head_seq: number; first_seq: number; events: number }
+  readonly headSeq: number
+  readonly firstSeq: number
+  readonly readOnly: boolean
+  readonly closed: boolean
+  close(): void
+}

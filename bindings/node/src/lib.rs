@@ -1,0 +1,657 @@
+//! The native half of the `fsfeed` npm package (napi-rs).
+//!
+//! Thin by rule (DESIGN section 2): options are converted at the edge and the
+//! core does the work; records are the core renderers' JSON. What lives here
+//! is what Node needs: no call blocks the event loop (reads that find nothing
+//! park a Promise on the core's [`Notifier`], one thread per ledger for all
+//! waiting reads; appends run on tokio's blocking pool), callbacks reach
+//! JavaScript through an unref'd ThreadsafeFunction, and errors carry the
+//! core's stable code as a `[code] ` prefix that `index.js` moves into
+//! `err.code` (napi-rs 2 only sets its own status names as codes).
+
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use fsfeed::cursor::Subscription as CoreSubscription;
+use fsfeed::history::HistoryOptions;
+use fsfeed::notify::Notifier;
+use fsfeed::render::{Format, Renderer};
+use fsfeed::{
+    Batch as CoreBatch, Cursor as CoreCursor, CursorOptions, Durability, Error as CoreError,
+    ExpandOptions, Filter, Ledger as CoreLedger, OnGap, Op, OpenOptions, Position, Retention,
+    Start,
+};
+use napi::bindgen_prelude::Buffer;
+use napi::threadsafe_function::{
+    ErrorStrategy, ThreadSafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
+};
+use napi::{Env, JsFunction, Status};
+use napi_derive::napi;
+use serde_json::{json, Map, Value};
+
+/// As the CLI: the writer allocates per op, and glibc malloc halves its rate.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+type Result<T> = napi::Result<T>;
+
+/// A core error as a JS error whose message starts with `[code] `.
+fn to_js(e: CoreError) -> napi::Error {
+    napi::Error::new(Status::GenericFailure, format!("[{}] {e}", e.code()))
+}
+
+fn invalid(msg: impl Into<String>) -> napi::Error {
+    to_js(CoreError::InvalidArgument(msg.into()))
+}
+
+trait OrJs<T> {
+    fn js(self) -> Result<T>;
+}
+
+impl<T> OrJs<T> for fsfeed::Result<T> {
+    fn js(self) -> Result<T> {
+        self.map_err(to_js)
+    }
+}
+
+/// Run blocking core work off the event loop.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> fsfeed::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| invalid(format!("worker failed: {e}")))?
+        .js()
+}
+
+/// JS numbers arrive as floats; whole ones within 2^53 are the integers the
+/// JSON forms mean (`time_us`, `size`, seqs).
+fn ints(v: Value) -> Value {
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => {
+                if f < 0.0 {
+                    Value::from(f as i64)
+                } else {
+                    Value::from(f as u64)
+                }
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(ints).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, ints(v))).collect()),
+        other => other,
+    }
+}
+
+fn opt<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    o.get(key).filter(|v| !v.is_null())
+}
+
+fn options(v: Option<Value>, what: &str) -> Result<Map<String, Value>> {
+    match v.map(ints) {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(m)) => Ok(m),
+        Some(other) => Err(invalid(format!("{what} must be an object, not {other}"))),
+    }
+}
+
+fn check_keys(o: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<()> {
+    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(invalid(format!(
+            "unknown {what} option {k:?} ({})",
+            allowed.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn string_opt<'a>(o: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>> {
+    match opt(o, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(invalid(format!("{key} must be a string, not {other}"))),
+    }
+}
+
+fn bool_opt(o: &Map<String, Value>, key: &str) -> Result<bool> {
+    match opt(o, key) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(invalid(format!("{key} must be a boolean, not {other}"))),
+    }
+}
+
+/// A count >= 1 from a JS number.
+fn count(v: Option<f64>, default: usize, what: &str) -> Result<usize> {
+    match v {
+        None => Ok(default),
+        Some(n) if n.is_finite() && n >= 1.0 && n.fract() == 0.0 => Ok(n as usize),
+        Some(n) => Err(invalid(format!(
+            "{what} must be a whole number >= 1, not {n}"
+        ))),
+    }
+}
+
+/// Milliseconds (>= 0) as a Duration; `None` stays `None`.
+fn millis(v: Option<f64>, what: &str) -> Result<Option<Duration>> {
+    match v {
+        None => Ok(None),
+        Some(n) if n.is_finite() && n >= 0.0 => Ok(Some(Duration::from_secs_f64(n / 1000.0))),
+        Some(n) => Err(invalid(format!(
+            "{what} must be milliseconds >= 0, not {n}"
+        ))),
+    }
+}
+
+fn to_op(v: Value, index: usize) -> Result<Op> {
+    let v = ints(v);
+    if !v.is_object() {
+        return Err(to_js(CoreError::InvalidOp {
+            index,
+            reason: format!("an op is an object in the canonical JSON form, not {v}"),
+        }));
+    }
+    Op::from_json_value(v, index).js()
+}
+
+fn to_filter(v: Option<&Value>) -> Result<Filter> {
+    match v {
+        None => Ok(Filter::all()),
+        Some(v) => Filter::from_json_value(v.clone()).js(),
+    }
+}
+
+fn position_json(p: Position) -> Value {
+    json!({ "seq": p.seq, "sub": p.sub })
+}
+
+/// A batch as JSON text: V8's `JSON.parse` builds the objects several times
+/// faster than N-API calls per field would (see bench/read.mjs).
+fn batch_text(b: &CoreBatch, renderer: &dyn Renderer) -> String {
+    let mut out = Vec::with_capacity(64 + b.records.len() * 512);
+    out.extend_from_slice(b"{\"records\":[");
+    let mut first = true;
+    for r in &b.records {
+        let mark = out.len();
+        if !first {
+            out.push(b',');
+        }
+        if renderer.render_to(r, &mut out) {
+            first = false;
+        } else {
+            out.truncate(mark);
+        }
+    }
+    out.extend_from_slice(b"],\"gap\":");
+    serde_json::to_writer(&mut out, &b.gap).expect("writing to a Vec");
+    out.extend_from_slice(b",\"next\":");
+    serde_json::to_writer(&mut out, &position_json(b.next)).expect("writing to a Vec");
+    out.push(b'}');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+// ---------------------------------------------------------------- Ledger
+
+/// An fsfeed ledger (the JS `Ledger` wraps it).
+#[napi]
+pub struct NativeLedger {
+    inner: CoreLedger,
+    notifier: Arc<Notifier>,
+}
+
+#[napi]
+impl NativeLedger {
+    /// Open (or create) the ledger at `path`.
+    #[napi(factory)]
+    pub fn open(path: String, options_: Option<Value>) -> Result<NativeLedger> {
+        let o = options(options_, "open")?;
+        check_keys(
+            &o,
+            &["retention", "durability", "readOnly", "create"],
+            "open",
+        )?;
+        let retention = match opt(&o, "retention") {
+            Some(v) => Some(Retention::from_settings(v.clone()).js()?),
+            None => None,
+        };
+        let opts = OpenOptions {
+            create: match opt(&o, "create") {
+                None => true,
+                Some(_) => bool_opt(&o, "create")?,
+            },
+            retention,
+            durability: Durability::parse(string_opt(&o, "durability")?.unwrap_or("sync")).js()?,
+            read_only: bool_opt(&o, "readOnly")?,
+        };
+        let inner = CoreLedger::open_with(&path, opts).js()?;
+        let notifier = Arc::new(Notifier::new(inner.clone()));
+        Ok(NativeLedger { inner, notifier })
+    }
+
+    /// Append one op; resolves to its seq.
+    #[napi]
+    pub async fn append(&self, op: Value) -> Result<i64> {
+        let op = to_op(op, 0)?;
+        let l = self.inner.clone();
+        blocking(move || l.append(op)).await.map(|s| s as i64)
+    }
+
+    /// Append ops atomically, in order; resolves to their seqs.
+    #[napi]
+    pub async fn append_batch(&self, ops: Value) -> Result<Vec<i64>> {
+        let Value::Array(ops) = ops else {
+            return Err(invalid("appendBatch takes an array of ops"));
+        };
+        let ops = ops
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| to_op(v, i))
+            .collect::<Result<Vec<_>>>()?;
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let l = self.inner.clone();
+        let (first, last) = blocking(move || l.append_batch(ops)).await?;
+        Ok((first..=last).map(|s| s as i64).collect())
+    }
+
+    /// A cursor; `name` makes it durable (committed positions survive).
+    #[napi]
+    pub fn cursor(&self, name: Option<String>, options_: Option<Value>) -> Result<NativeCursor> {
+        let o = options(options_, "cursor")?;
+        check_keys(
+            &o,
+            &[
+                "start",
+                "format",
+                "s3Profile",
+                "s3Settings",
+                "filter",
+                "onGap",
+                "expandRenames",
+                "expandDeletes",
+            ],
+            "cursor",
+        )?;
+        let format = Format::from_parts(
+            string_opt(&o, "format")?.unwrap_or("native"),
+            string_opt(&o, "s3Profile")?,
+            opt(&o, "s3Settings").cloned(),
+        )
+        .js()?;
+        let start = match opt(&o, "start") {
+            Some(v) => Start::from_json_value(v).js()?,
+            None => Start::Committed,
+        };
+        let opts = CursorOptions {
+            start,
+            on_missing: None,
+            on_gap: string_opt(&o, "onGap")?
+                .unwrap_or("report")
+                .parse::<OnGap>()
+                .js()?,
+            filter: to_filter(opt(&o, "filter"))?,
+            expand: ExpandOptions {
+                renames: bool_opt(&o, "expandRenames")?,
+                deletes: bool_opt(&o, "expandDeletes")?,
+            },
+        };
+        let c = self.inner.cursor(name.as_deref(), opts).js()?;
+        Ok(NativeCursor {
+            inner: Arc::new(Mutex::new(Some(c))),
+            renderer: Arc::from(format.renderer()),
+            format,
+            name,
+            notifier: self.notifier.clone(),
+        })
+    }
+
+    /// Events of a range as Arrow IPC stream bytes (`tableFromIPC`).
+    #[napi]
+    pub async fn history(&self, options_: Option<Value>) -> Result<Buffer> {
+        let o = options(options_, "history")?;
+        check_keys(&o, &["since", "until", "filter", "batchRows"], "history")?;
+        let opts = HistoryOptions {
+            since: match opt(&o, "since") {
+                Some(v) => Start::from_json_value(v).js()?,
+                None => Start::Earliest,
+            },
+            until: match opt(&o, "until") {
+                Some(v) => Some(Start::from_json_value(v).js()?),
+                None => None,
+            },
+            filter: to_filter(opt(&o, "filter"))?,
+            batch_rows: count(
+                opt(&o, "batchRows").and_then(Value::as_f64),
+                65_536,
+                "batchRows",
+            )?,
+        };
+        let l = self.inner.clone();
+        let bytes = blocking(move || {
+            let h = l.history(opts)?;
+            let schema = h.schema();
+            let mut out = Vec::new();
+            let ipc =
+                |e: fsfeed::history::ArrowError| CoreError::Corrupt(format!("arrow ipc: {e}"));
+            let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut out, &schema).map_err(ipc)?;
+            let mut h = h;
+            while let Some(b) = h.next_batch()? {
+                w.write(&b).map_err(ipc)?;
+            }
+            w.finish().map_err(ipc)?;
+            drop(w);
+            Ok(out)
+        })
+        .await?;
+        Ok(bytes.into())
+    }
+
+    /// Net changes since `since`: one row per path.
+    #[napi]
+    pub async fn changes(&self, options_: Option<Value>) -> Result<Value> {
+        let o = options(options_, "changes")?;
+        check_keys(&o, &["since", "until"], "changes")?;
+        let since = match opt(&o, "since") {
+            Some(v) => Start::from_json_value(v).js()?,
+            None => return Err(invalid("changes needs `since`")),
+        };
+        let until = match opt(&o, "until") {
+            None => None,
+            Some(v) => match v.as_u64() {
+                Some(n) if n >= 1 => Some(n),
+                _ => return Err(invalid(format!("until must be a seq >= 1, not {v}"))),
+            },
+        };
+        let l = self.inner.clone();
+        let rows = blocking(move || l.changes(since, until)).await?;
+        serde_json::to_value(rows).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Counters and settings.
+    #[napi]
+    pub fn stats(&self) -> Result<Value> {
+        let s = self.inner.stats().js()?;
+        serde_json::to_value(s).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Last appended seq.
+    #[napi(getter)]
+    pub fn head_seq(&self) -> Result<i64> {
+        self.inner.head_seq().js().map(|s| s as i64)
+    }
+
+    /// First retained seq.
+    #[napi(getter)]
+    pub fn first_seq(&self) -> Result<i64> {
+        self.inner.first_seq().js().map(|s| s as i64)
+    }
+
+    /// Opened beside a writer in another process.
+    #[napi(getter)]
+    pub fn read_only(&self) -> bool {
+        self.inner.is_read_only()
+    }
+
+    /// Closed.
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Close: later calls fail with `ledger_closed`; waiting reads wake.
+    #[napi]
+    pub fn close(&self) -> Result<()> {
+        // Close first: waiting reads then wake to `ledger_closed`.
+        let r = self.inner.close().js();
+        self.notifier.stop();
+        r
+    }
+}
+
+// ---------------------------------------------------------------- Cursor
+
+/// A reader's place in a ledger (the JS `Cursor` wraps it).
+#[napi]
+pub struct NativeCursor {
+    /// `None` once a subscription owns the core cursor.
+    inner: Arc<Mutex<Option<CoreCursor>>>,
+    renderer: Arc<dyn Renderer>,
+    format: Format,
+    name: Option<String>,
+    notifier: Arc<Notifier>,
+}
+
+impl NativeCursor {
+    fn with<T>(&self, f: impl FnOnce(&mut CoreCursor) -> fsfeed::Result<T>) -> Result<T> {
+        with(&self.inner, f)
+    }
+}
+
+fn with<T>(
+    c: &Mutex<Option<CoreCursor>>,
+    f: impl FnOnce(&mut CoreCursor) -> fsfeed::Result<T>,
+) -> Result<T> {
+    let mut g = c.lock().unwrap_or_else(|p| p.into_inner());
+    match g.as_mut() {
+        Some(c) => f(c).js(),
+        None => Err(invalid("this cursor now belongs to a subscription")),
+    }
+}
+
+#[napi]
+impl NativeCursor {
+    /// Up to `max` records; waits up to `timeoutMs` (none: until there is
+    /// one) without blocking the event loop or holding a thread.
+    #[napi]
+    pub async fn read(&self, max: Option<f64>, timeout_ms: Option<f64>) -> Result<String> {
+        let max = count(max, 1000, "max")?;
+        let deadline = millis(timeout_ms, "timeoutMs")?
+            .map(|t| tokio::time::Instant::now() + t.min(Duration::from_secs(86_400 * 365)));
+        loop {
+            let (batch, seq) = with(&self.inner, |c| {
+                let b = c.read(max, Duration::ZERO)?;
+                Ok((b, c.position().seq))
+            })?;
+            if !batch.is_empty() {
+                return Ok(batch_text(&batch, self.renderer.as_ref()));
+            }
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.notifier
+                .when_head_reaches(
+                    seq,
+                    Box::new(move |ok| {
+                        let _ = tx.send(ok);
+                    }),
+                )
+                .js()?;
+            let woke = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, rx).await {
+                    Ok(r) => r.unwrap_or(false),
+                    Err(_) => return Ok(batch_text(&batch, self.renderer.as_ref())),
+                },
+                None => rx.await.unwrap_or(false),
+            };
+            if !woke {
+                // Closed or failed: the next read says which.
+                let b = with(&self.inner, |c| c.read(max, Duration::ZERO))?;
+                return Ok(batch_text(&b, self.renderer.as_ref()));
+            }
+        }
+    }
+
+    /// Benchmark baseline: read and render up to `limit` records to JSON in
+    /// Rust alone (same reads and renderer, no JS); returns how many rendered.
+    #[napi]
+    pub fn read_core(&self, limit: f64) -> Result<i64> {
+        let limit = count(Some(limit), 1, "limit")? as u64;
+        let renderer = self.renderer.clone();
+        self.with(|c| {
+            let (mut read, mut rendered) = (0u64, 0i64);
+            while read < limit {
+                let b = c.read((limit - read).min(1000) as usize, Duration::ZERO)?;
+                if b.is_empty() {
+                    break;
+                }
+                let mut buf = Vec::new();
+                for r in &b.records {
+                    buf.clear();
+                    if renderer.render_to(r, &mut buf) {
+                        std::hint::black_box(&buf);
+                        rendered += 1;
+                    }
+                }
+                read += b.records.len() as u64;
+            }
+            Ok(rendered)
+        })
+    }
+
+    /// Commit a position (`{seq, sub}`); none: the position after all read.
+    #[napi]
+    pub fn commit(&self, position: Option<Value>) -> Result<()> {
+        let pos = match position.map(ints) {
+            None | Some(Value::Null) => None,
+            Some(v) => match Start::from_json_value(&v).js()? {
+                Start::Position(p) => Some(p),
+                Start::Seq(s) => Some(Position::new(s, 0)),
+                _ => return Err(invalid("commit takes a {seq, sub} position or a seq")),
+            },
+        };
+        self.with(|c| match pos {
+            Some(p) => c.commit(p),
+            None => c.commit_current(),
+        })
+    }
+
+    /// Move to `start` (as the cursor option).
+    #[napi]
+    pub fn seek(&self, start: Value) -> Result<()> {
+        let s = Start::from_json_value(&ints(start)).js()?;
+        self.with(|c| c.seek(s))
+    }
+
+    /// Events between the position and the head.
+    #[napi]
+    pub fn lag(&self) -> Result<i64> {
+        self.with(|c| c.lag()).map(|l| l as i64)
+    }
+
+    /// The next position to read.
+    #[napi(getter)]
+    pub fn position(&self) -> Result<Value> {
+        self.with(|c| Ok(position_json(c.position())))
+    }
+
+    /// The cursor's name.
+    #[napi(getter)]
+    pub fn name(&self) -> Option<String> {
+        self.name.clone()
+    }
+
+    /// Deliver batches to `callback(batch)` (called on the event loop through
+    /// an unref'd ThreadsafeFunction: it does not keep the process alive).
+    /// The JS side answers each batch with `ack(true)` to commit and go on, or
+    /// `ack(false)` to stop; the subscription's thread waits for that answer,
+    /// so batches are handled one at a time, in order. The cursor then
+    /// belongs to the subscription.
+    #[napi]
+    pub fn subscribe(
+        &self,
+        env: Env,
+        callback: JsFunction,
+        max: Option<f64>,
+        max_wait_ms: Option<f64>,
+    ) -> Result<NativeSubscription> {
+        let max = count(max, 1000, "max")?;
+        let wait = millis(max_wait_ms, "maxWaitMs")?.unwrap_or(Duration::from_millis(100));
+        let mut tsfn: ThreadsafeFunction<String, ErrorStrategy::Fatal> = callback
+            .create_threadsafe_function(0, |ctx: ThreadSafeCallContext<String>| {
+                Ok(vec![ctx.value])
+            })?;
+        tsfn.unref(&env)?;
+        let core = self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| invalid("this cursor already belongs to a subscription"))?;
+        let renderer = self.format.renderer();
+        let ack: Arc<Mutex<Option<mpsc::Sender<bool>>>> = Arc::new(Mutex::new(None));
+        let slot = ack.clone();
+        let sub = core
+            .subscribe(max, wait, move |b| {
+                let (tx, rx) = mpsc::channel::<bool>();
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+                let status = tsfn.call(
+                    batch_text(b, renderer.as_ref()),
+                    ThreadsafeFunctionCallMode::NonBlocking,
+                );
+                if status != Status::Ok {
+                    return Err(format!("the callback could not be called: {status}"));
+                }
+                match rx.recv() {
+                    Ok(true) => Ok(()),
+                    _ => Err("the callback failed".into()),
+                }
+            })
+            .js()?;
+        Ok(NativeSubscription {
+            inner: Arc::new(Mutex::new(Some(sub))),
+            ack,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- Subscription
+
+/// A running subscription.
+#[napi]
+pub struct NativeSubscription {
+    inner: Arc<Mutex<Option<CoreSubscription>>>,
+    /// Where the JS side's answer to the batch in hand goes.
+    ack: Arc<Mutex<Option<mpsc::Sender<bool>>>>,
+}
+
+#[napi]
+impl NativeSubscription {
+    /// Stop (`stop = true`) or wait for the end, off the event loop; rejects
+    /// with what stopped it.
+    #[napi]
+    pub async fn end(&self, stop: bool) -> Result<()> {
+        let sub = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match sub {
+            Some(s) => blocking(move || if stop { s.stop() } else { s.join() }).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The JS side's answer to the batch in hand: `true` commits and goes on.
+    #[napi]
+    pub fn ack(&self, ok: bool) {
+        if let Some(tx) = self.ack.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = tx.send(ok);
+        }
+    }
+
+    /// True while the subscription's thread runs.
+    #[napi(getter)]
+    pub fn running(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|s| s.is_running())
+            .unwrap_or(false)
+    }
+}
+
+/// Every error code of the core, in order.
+#[napi]
+pub fn error_codes() -> Vec<String> {
+    fsfeed::error::ERROR_CODES
+        .iter()
+        .map(|c| c.to_string())
+        .collect()
+}
