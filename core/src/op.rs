@@ -359,7 +359,7 @@ struct AclJson {
 /// The flat canonical JSON object of an op.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OpJson {
+pub(crate) struct OpJson {
     kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     txid: Option<u64>,
@@ -631,7 +631,7 @@ impl OpJson {
         Ok(op)
     }
 
-    fn from_op(op: &Op) -> OpJson {
+    pub(crate) fn from_op(op: &Op) -> OpJson {
         let mut j = OpJson {
             kind: op.kind_name().to_string(),
             txid: op.txid,

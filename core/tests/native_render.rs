@@ -64,3 +64,60 @@ fn every_kind_survives_the_json_round_trip() {
         assert_eq!(back, op);
     }
 }
+
+/// `render_to` (the typed fast path the CLI and bindings use) writes the same
+/// object as `render`, for every format, plain, expanded and resync records.
+#[test]
+fn render_to_writes_what_render_gives() {
+    use fsfeed::render::s3::S3Options;
+    use fsfeed::{ExpandOptions, Layout, OnGap, Start};
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = corpus_records(dir.path());
+    let dir2 = tempfile::tempdir().unwrap();
+    let l = open(dir2.path(), Durability::None, None);
+    let fso = |op: Op, i: i64| op.with_layout(Layout::Fso).at(T0 + i);
+    l.append_batch(vec![
+        fso(Op::create_directory("v", "b", "d"), 0),
+        fso(Op::create_file("v", "b", "d/f1"), 1),
+        fso(Op::create_file("v", "b", "d/sub/f2"), 2),
+        fso(Op::rename("v", "b", "d", "e"), 3),
+        fso(Op::delete("v", "b", "e", true), 4),
+    ])
+    .unwrap();
+    let opts = CursorOptions {
+        start: Start::Earliest,
+        on_gap: OnGap::Report,
+        expand: ExpandOptions {
+            renames: true,
+            deletes: true,
+        },
+        ..Default::default()
+    };
+    let mut c = l.cursor(None, opts).unwrap();
+    records.extend(c.read(1000, Duration::ZERO).unwrap().records);
+    l.append(fso(Op::create_file("v", "b", "g/h"), 5)).unwrap();
+    c.resync().unwrap();
+    let resync = c.read(1000, Duration::ZERO).unwrap().records;
+    assert!(resync.iter().any(|r| r.resync));
+    records.extend(resync);
+    assert!(records.iter().any(|r| r.expansion.is_some()));
+    for format in [
+        Format::Native,
+        Format::S3(S3Options::default()),
+        Format::Hdfs,
+    ] {
+        let r = format.renderer();
+        for rec in &records {
+            let mut out = Vec::new();
+            let wrote = r.render_to(rec, &mut out);
+            match r.render(rec) {
+                Some(v) => {
+                    assert!(wrote);
+                    let back: serde_json::Value = serde_json::from_slice(&out).unwrap();
+                    assert_eq!(back, v, "{} at {:?}", r.name(), rec.position);
+                }
+                None => assert!(!wrote && out.is_empty()),
+            }
+        }
+    }
+}

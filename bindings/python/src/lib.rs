@@ -482,33 +482,26 @@ impl Batch {
     }
 }
 
-/// The records of a batch as Python objects: the renderer writes one JSON
-/// array and CPython's `json.loads` builds the dicts, several times faster
-/// than converting field by field (`bench/bench_read.py`).
+/// The records of a batch as Python objects: each renderer hands its typed
+/// record to `pythonize`, which builds the dicts directly (no JSON text or
+/// `Value` tree in between). Which fields a record has is the renderer's.
 fn to_batch(py: Python<'_>, b: &CoreBatch, renderer: &dyn Renderer) -> PyResult<Batch> {
-    let mut text = Vec::with_capacity(2 + b.records.len() * 512);
-    text.push(b'[');
+    let list = PyList::empty(py);
+    let mut failed = None;
     for r in &b.records {
-        let mark = text.len();
-        if mark > 1 {
-            text.push(b',');
-        }
-        if !renderer.render_to(r, &mut text) {
-            text.truncate(mark);
+        renderer.render_with(r, &mut |rec| match pythonize::pythonize(py, rec) {
+            Ok(o) => {
+                if let Err(e) = list.append(o) {
+                    failed = Some(e);
+                }
+            }
+            Err(e) => failed = Some(invalid(format!("records: {e}"))),
+        });
+        if let Some(e) = failed.take() {
+            return Err(e);
         }
     }
-    text.push(b']');
-    let loads = JSON_LOADS.get_or_init(|| {
-        py.import("json")
-            .and_then(|m| m.getattr("loads"))
-            .map(|f| f.unbind())
-            .expect("the json module")
-    });
-    let records = loads
-        .bind(py)
-        .call1((pyo3::types::PyBytes::new(py, &text),))?
-        .cast_into::<PyList>()
-        .map_err(|e| invalid(format!("records: {e}")))?;
+    let records = list;
     let gap = match &b.gap {
         Some(g) => Some(to_python(py, g)?.unbind()),
         None => None,
@@ -519,8 +512,6 @@ fn to_batch(py: Python<'_>, b: &CoreBatch, renderer: &dyn Renderer) -> PyResult<
         next: b.next,
     })
 }
-
-static JSON_LOADS: OnceLock<Py<PyAny>> = OnceLock::new();
 
 // ---------------------------------------------------------------- Ledger
 

@@ -24,12 +24,22 @@ pub trait Renderer: Send + Sync {
     /// format. Renderers with typed records override this to skip the
     /// intermediate `Value` (key order may then differ from `render`'s).
     fn render_to(&self, record: &Record, out: &mut Vec<u8>) -> bool {
-        match self.render(record) {
-            Some(v) => {
-                serde_json::to_writer(out, &v).expect("writing to a Vec");
-                true
-            }
-            None => false,
+        let mut wrote = false;
+        self.render_with(record, &mut |s| {
+            serde_json::to_writer(&mut *out, s).expect("writing to a Vec");
+            wrote = true;
+        });
+        wrote
+    }
+
+    /// Hand the record, as something serde can serialise, to `f` (not
+    /// called when the record has no form in this format): what bindings
+    /// turn straight into their own objects, with no JSON text or `Value` in
+    /// between. Typed renderers override this; the default goes through
+    /// `render`.
+    fn render_with(&self, record: &Record, f: &mut dyn FnMut(&dyn erased_serde::Serialize)) {
+        if let Some(v) = self.render(record) {
+            f(&v);
         }
     }
 }

@@ -7,6 +7,7 @@
 //! Bytes: the prost encoding of `fsfeed.v1.Event`.
 
 use prost::Message;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::Renderer;
@@ -47,6 +48,67 @@ impl Renderer for Native {
         }
         Some(v)
     }
+
+    fn render_to(&self, record: &Record, out: &mut Vec<u8>) -> bool {
+        let mut wrote = false;
+        self.render_with(record, &mut |s| {
+            serde_json::to_writer(&mut *out, s).expect("writing to a Vec");
+            wrote = true;
+        });
+        wrote
+    }
+
+    /// The same object as `render`, from typed fields (no `Value` tree);
+    /// keys in the op's field order, then `seq`, `sub`, `path`.
+    fn render_with(&self, record: &Record, f: &mut dyn FnMut(&dyn erased_serde::Serialize)) {
+        let Some(op) = &record.event.op else {
+            if let Some(v) = self.render(record) {
+                f(&v);
+            }
+            return;
+        };
+        let e = &record.event;
+        let rec = NativeOut {
+            op: crate::op::OpJson::from_op(op),
+            seq: e.seq,
+            sub: record.position.sub,
+            path: &e.path,
+            to_path: (!e.to_path.is_empty()).then_some(e.to_path.as_str()),
+            expanded: record.expansion.as_ref().map(|x| ExpandedOut {
+                action: x.action,
+                key: &x.key,
+                from_key: x.from_key.as_deref(),
+                object_id: x.object_id,
+            }),
+            resync: record.resync.then_some(true),
+        };
+        f(&rec);
+    }
+}
+
+#[derive(Serialize)]
+struct NativeOut<'a> {
+    #[serde(flatten)]
+    op: crate::op::OpJson,
+    seq: u64,
+    sub: u32,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expanded: Option<ExpandedOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resync: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct ExpandedOut<'a> {
+    action: crate::expand::Action,
+    key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_id: Option<u64>,
 }
 
 /// The native JSON object of an event.

@@ -657,6 +657,17 @@ impl Renderer for S3 {
         self.write_record(record, out)
     }
 
+    fn render_with(&self, record: &Record, f: &mut dyn FnMut(&dyn erased_serde::Serialize)) {
+        if let Some(r) = self.typed(
+            &record.event,
+            record.position.sub,
+            record.resync,
+            record.expansion.as_ref(),
+        ) {
+            f(&r);
+        }
+    }
+
     fn render(&self, record: &Record) -> Option<Value> {
         self.record(
             &record.event,
