@@ -21,8 +21,9 @@ pub trait Renderer: Send + Sync {
     fn render(&self, record: &Record) -> Option<serde_json::Value>;
 
     /// Append the record's JSON to `out`; false when it has no form in this
-    /// format. Renderers with typed records override this to skip the
-    /// intermediate `Value` (key order may then differ from `render`'s).
+    /// format. Written from what [`Renderer::render_with`] hands over, so a
+    /// renderer with typed records skips the intermediate `Value` (key order
+    /// may then differ from `render`'s).
     fn render_to(&self, record: &Record, out: &mut Vec<u8>) -> bool {
         let mut wrote = false;
         self.render_with(record, &mut |s| {

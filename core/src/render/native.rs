@@ -49,15 +49,6 @@ impl Renderer for Native {
         Some(v)
     }
 
-    fn render_to(&self, record: &Record, out: &mut Vec<u8>) -> bool {
-        let mut wrote = false;
-        self.render_with(record, &mut |s| {
-            serde_json::to_writer(&mut *out, s).expect("writing to a Vec");
-            wrote = true;
-        });
-        wrote
-    }
-
     /// The same object as `render`, from typed fields (no `Value` tree);
     /// keys in the op's field order, then `seq`, `sub`, `path`.
     fn render_with(&self, record: &Record, f: &mut dyn FnMut(&dyn erased_serde::Serialize)) {

@@ -395,24 +395,6 @@ impl S3 {
             .map(|r| serde_json::to_value(r).expect("S3 records serialise"))
     }
 
-    /// Write the S3 record of a record as JSON to `out` (no intermediate
-    /// `Value`: the fast path for streaming output). False when the record
-    /// has no S3 form.
-    pub fn write_record(&self, record: &Record, out: &mut Vec<u8>) -> bool {
-        match self.typed(
-            &record.event,
-            record.position.sub,
-            record.resync,
-            record.expansion.as_ref(),
-        ) {
-            Some(r) => {
-                serde_json::to_writer(out, &r).expect("writing to a Vec");
-                true
-            }
-            None => false,
-        }
-    }
-
     fn typed<'a>(
         &'a self,
         event: &'a Event,
@@ -651,10 +633,6 @@ struct Ext<'a> {
 impl Renderer for S3 {
     fn name(&self) -> &'static str {
         "s3"
-    }
-
-    fn render_to(&self, record: &Record, out: &mut Vec<u8>) -> bool {
-        self.write_record(record, out)
     }
 
     fn render_with(&self, record: &Record, f: &mut dyn FnMut(&dyn erased_serde::Serialize)) {
