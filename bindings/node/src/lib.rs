@@ -300,7 +300,7 @@ impl NativeLedger {
         let c = self.inner.cursor(name.as_deref(), opts).js()?;
         Ok(NativeCursor {
             inner: Arc::new(Mutex::new(Some(c))),
-            renderer: Arc::from(format.renderer()),
+            renderer: format.renderer(),
             format,
             name,
             notifier: self.notifier.clone(),
@@ -417,7 +417,7 @@ impl NativeLedger {
 pub struct NativeCursor {
     /// `None` once a subscription owns the core cursor.
     inner: Arc<Mutex<Option<CoreCursor>>>,
-    renderer: Arc<dyn Renderer>,
+    renderer: Box<dyn Renderer>,
     format: Format,
     name: Option<String>,
     notifier: Arc<Notifier>,
@@ -486,26 +486,9 @@ impl NativeCursor {
     #[napi]
     pub fn read_core(&self, limit: f64) -> Result<i64> {
         let limit = count(Some(limit), 1, "limit")? as u64;
-        let renderer = self.renderer.clone();
-        self.with(|c| {
-            let (mut read, mut rendered) = (0u64, 0i64);
-            while read < limit {
-                let b = c.read((limit - read).min(1000) as usize, Duration::ZERO)?;
-                if b.is_empty() {
-                    break;
-                }
-                let mut buf = Vec::new();
-                for r in &b.records {
-                    buf.clear();
-                    if renderer.render_to(r, &mut buf) {
-                        std::hint::black_box(&buf);
-                        rendered += 1;
-                    }
-                }
-                read += b.records.len() as u64;
-            }
-            Ok(rendered)
-        })
+        let renderer = self.renderer.as_ref();
+        self.with(|c| fsfeed::render::read_rendered(c, renderer, limit))
+            .map(|n| n as i64)
     }
 
     /// Commit a position (`{seq, sub}`); none: the position after all read.

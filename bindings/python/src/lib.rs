@@ -889,28 +889,7 @@ impl Cursor {
     fn _read_core(&self, py: Python<'_>, limit: i64) -> PyResult<u64> {
         let limit = count(limit, "limit")? as u64;
         let renderer = self.renderer.as_ref();
-        py.detach(|| {
-            self.with(|c| {
-                // Records read, and records rendered (what Python receives).
-                let (mut read, mut rendered) = (0u64, 0u64);
-                while read < limit {
-                    let b = c.read((limit - read).min(1000) as usize, Duration::ZERO)?;
-                    if b.is_empty() {
-                        break;
-                    }
-                    let mut buf = Vec::new();
-                    for r in &b.records {
-                        buf.clear();
-                        if renderer.render_to(r, &mut buf) {
-                            std::hint::black_box(&buf);
-                            rendered += 1;
-                        }
-                    }
-                    read += b.records.len() as u64;
-                }
-                Ok(rendered)
-            })
-        })
+        py.detach(|| self.with(|c| fsfeed::render::read_rendered(c, renderer, limit)))
     }
 
     /// Events between the cursor's position and the head.

@@ -45,6 +45,34 @@ pub trait Renderer: Send + Sync {
     }
 }
 
+/// Read up to `limit` records from `cursor` and render each to JSON with
+/// `renderer`, discarding the bytes; returns how many had a form in the
+/// format. The bindings' benchmarks use it as the core's own rate on the
+/// same cursor kind (`_read_core` in Python, `readCore` in Node).
+pub fn read_rendered(
+    cursor: &mut crate::cursor::Cursor,
+    renderer: &dyn Renderer,
+    limit: u64,
+) -> Result<u64> {
+    let (mut read, mut rendered) = (0u64, 0u64);
+    let mut buf = Vec::new();
+    while read < limit {
+        let b = cursor.read((limit - read).min(1000) as usize, std::time::Duration::ZERO)?;
+        if b.is_empty() {
+            break;
+        }
+        for r in &b.records {
+            buf.clear();
+            if renderer.render_to(r, &mut buf) {
+                std::hint::black_box(&buf);
+                rendered += 1;
+            }
+        }
+        read += b.records.len() as u64;
+    }
+    Ok(rendered)
+}
+
 /// The output formats.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Format {
