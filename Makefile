@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test test-rust test-python test-node test-conformance lint bench bench-python bench-node fmt fixtures python node
+.PHONY: setup demo test test-rust test-python test-node test-conformance test-bench lint bench bench-python bench-node bench-compare fmt fixtures python node
 
 setup:
 	bash scripts/setup.sh
@@ -13,13 +13,13 @@ setup:
 demo: setup
 	bash scripts/demo.sh
 
-test: setup lint test-rust test-python test-node test-conformance
+test: setup lint test-rust test-python test-node test-conformance test-bench
 
 lint:
 	$(ENV); cargo fmt --all -- --check
 	$(ENV); cargo clippy --workspace --all-targets --locked -- -D warnings
-	ruff check bindings/python examples/python tests/conformance
-	ruff format --check bindings/python examples/python tests/conformance
+	ruff check bindings/python examples/python tests/conformance bench
+	ruff format --check bindings/python examples/python tests/conformance bench
 	mypy --strict bindings/python/python/fsfeed examples/python/airflow_trigger.py examples/python/backup_changes.py
 
 test-rust:
@@ -72,3 +72,18 @@ bench-node: setup node
 
 fmt:
 	cargo fmt --all
+
+# fsfeed against Redis Streams and NATS JetStream (Debian's servers, started
+# and stopped by the script) on the same workload, in one run: writes
+# bench/results/latest.json, the plots beside it and BENCHMARKS.md.
+EVENTS ?= 1000000
+bench-compare: setup python
+	$(ENV); cargo build --release --locked -p fsfeed-cli -p fsfeed-bench-compare
+	$(ENV); python3 bench/compare.py --events $(EVENTS)
+
+# The same command, small, into a scratch directory: the servers start, every
+# figure and ratio is measured and non-zero, the report is written.
+test-bench: python
+	$(ENV); cargo build --release --locked -p fsfeed-cli -p fsfeed-bench-compare
+	$(ENV); out=$$(mktemp -d); python3 bench/compare.py --events 5000 --latency-samples 200 --out $$out; \
+	  test -s $$out/BENCHMARKS.md && test -s $$out/throughput.png && test -s $$out/latency.png; rm -rf $$out

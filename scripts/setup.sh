@@ -9,6 +9,9 @@ need=()
 dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+# The peers of `make bench-compare` (and its smoke run in `make test`).
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
