@@ -3,7 +3,8 @@
 //! renames (files and directories, across depths). Then, for every object
 //! and seq, `path_at` and `children_at` equal the model; every expansion
 //! equals the model's listing before the event; and a cursor resumed at any
-//! (seq, sub) continues with exactly the same records.
+//! (seq, sub) continues with exactly the same records. The ledger is reopened
+//! at random steps, so the writer also resolves names from what is stored.
 mod common;
 
 use std::collections::BTreeMap;
@@ -166,11 +167,18 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn namespace_matches_the_model(choices in prop::collection::vec(any::<(u8, u8, u8, u8)>(), 1..40), pick in any::<u16>()) {
+    fn namespace_matches_the_model(choices in prop::collection::vec(any::<(u8, u8, u8, u8)>(), 1..40), pick in any::<u16>(), reopens in any::<u64>()) {
         let dir = tempfile::tempdir().unwrap();
-        let ledger = open(dir.path(), Durability::None, None);
+        let mut ledger = open(dir.path(), Durability::None, None);
         let mut m = Model { tree: Tree::new(), history: Vec::new(), next_id: 0, ids: BTreeMap::new() };
-        for c in choices {
+        for (i, c) in choices.into_iter().enumerate() {
+            // Reopen before about one step in four: the writer's cache of live
+            // edges starts empty, so what the step looks up is derived from
+            // the stored edges.
+            if reopens >> i & 3 == 0 {
+                ledger.close().unwrap();
+                ledger = open(dir.path(), Durability::None, None);
+            }
             let Some(op) = step(&mut m, c) else { continue };
             // One op per append, so each op is one seq.
             let seq = ledger.append(op).unwrap();
