@@ -2,8 +2,13 @@
 //! pyarrow, polars and pandas in the Python package, Arrow IPC in Node.
 //!
 //! One row per stored event in `since..=until` that the filter passes, in seq
-//! order, streamed in batches of at most [`HistoryOptions::batch_rows`] rows:
-//! memory holds one batch, not the range. The columns ([`schema`]):
+//! order, streamed in batches: batch `i` holds the rows of the `i`-th run of
+//! [`HistoryOptions::batch_rows`] seqs (fewer rows with a filter; a run with
+//! none gives no batch). Runs are read by up to four threads (one per core),
+//! run `i` by thread `i % threads`, each at most one finished batch ahead of
+//! the reader: memory holds two batches per thread, not the range. Reading
+//! and parsing the stored events is most of the cost, and it is what the
+//! threads share. The columns ([`schema`]):
 //!
 //! | column | type | from |
 //! |---|---|---|
@@ -37,6 +42,7 @@ use crate::cursor::Start;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ledger::Ledger;
+use crossbeam_channel::Receiver;
 use prost::encoding::{decode_key, decode_varint, skip_field, DecodeContext, WireType};
 
 /// What [`Ledger::history`] reads.
@@ -50,7 +56,7 @@ pub struct HistoryOptions {
     pub until: Option<Start>,
     /// Which events become rows.
     pub filter: Filter,
-    /// Rows per batch (default 65,536).
+    /// Seqs per batch, so rows per batch at most (default 65,536).
     pub batch_rows: usize,
 }
 
@@ -92,13 +98,17 @@ pub fn schema() -> SchemaRef {
 
 /// A streaming reader of history batches.
 pub struct History {
-    ledger: Ledger,
-    next: u64,
-    until: u64,
-    filter: Filter,
-    batch_rows: usize,
     schema: SchemaRef,
+    /// Runs of `batch_rows` seqs in the range, and the next one to hand out.
+    chunks: u64,
+    next_chunk: u64,
+    /// One channel per worker; chunk `i` comes from worker `i % workers`.
+    results: Vec<Receiver<Result<Option<RecordBatch>>>>,
+    failed: bool,
 }
+
+/// Most threads one history reads with.
+const MAX_WORKERS: usize = 4;
 
 impl History {
     pub(crate) fn open(ledger: &Ledger, opts: HistoryOptions) -> Result<History> {
@@ -121,13 +131,46 @@ impl History {
                 )))
             }
         };
+        let schema = schema();
+        let width = opts.batch_rows as u64;
+        let chunks = if since > until {
+            0
+        } else {
+            (until - since) / width + 1
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = (cores.min(MAX_WORKERS) as u64).min(chunks) as usize;
+        let mut results = Vec::with_capacity(workers);
+        for w in 0..workers {
+            // One finished batch waits per worker while it reads the next:
+            // the reader gets ahead by one batch a worker, no more.
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            let (ledger, filter, schema) = (ledger.clone(), opts.filter.clone(), schema.clone());
+            let read = move || {
+                let mut i = w as u64;
+                while i < chunks {
+                    let from = since + i * width;
+                    let to = (from + width - 1).min(until);
+                    let r = read_chunk(&ledger, from, to, &filter, &schema);
+                    let stop = r.is_err();
+                    // A closed channel: the history was dropped.
+                    if tx.send(r).is_err() || stop {
+                        return;
+                    }
+                    i += workers as u64;
+                }
+            };
+            std::thread::Builder::new()
+                .name("fsfeed-history".into())
+                .spawn(read)?;
+            results.push(rx);
+        }
         Ok(History {
-            ledger: ledger.clone(),
-            next: since,
-            until,
-            filter: opts.filter,
-            batch_rows: opts.batch_rows,
-            schema: schema(),
+            schema,
+            chunks,
+            next_chunk: 0,
+            results,
+            failed: false,
         })
     }
 
@@ -138,64 +181,98 @@ impl History {
 
     /// The next batch, or `None` at the end of the range.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
-        loop {
-            if self.next > self.until {
-                return Ok(None);
-            }
-            let first = self.ledger.first_seq()?;
-            if self.next < first {
-                // Retention passed the reader while it streamed.
-                return Err(Error::Gap {
-                    expected: self.next,
-                    actual: first,
-                });
-            }
-            let mut cols = Columns::new(self.batch_rows.min(65_536));
-            let (until, max, filter) = (self.until, self.batch_rows, &self.filter);
-            let all = filter.is_all();
-            let mut last = None;
-            let mut rows = 0;
-            let mut failed = None;
-            self.ledger.scan_raw(self.next, |seq, bytes| {
-                if seq > until {
-                    return false;
+        while !self.failed && self.next_chunk < self.chunks {
+            let rx = &self.results[(self.next_chunk % self.results.len() as u64) as usize];
+            self.next_chunk += 1;
+            match rx.recv() {
+                Ok(Ok(Some(batch))) => return Ok(Some(batch)),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    self.failed = true;
+                    return Err(e);
                 }
-                last = Some(seq);
-                // Rows come straight from the stored bytes; only a filter
-                // needs the decoded event.
-                let keep = all
-                    || match crate::ledger::decode_event(bytes) {
-                        Ok(ev) => filter.matches(&ev),
-                        Err(e) => {
-                            failed = Some(e);
-                            return false;
-                        }
-                    };
-                if keep {
-                    match Row::parse(bytes) {
-                        Ok(Some(row)) => {
-                            cols.push(&row);
-                            rows += 1;
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            failed = Some(e);
-                            return false;
-                        }
-                    }
+                Err(_) => {
+                    self.failed = true;
+                    return Err(Error::Corrupt("a history reader thread stopped".into()));
                 }
-                rows < max
-            })?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
-            // Nothing at or after `next` up to `until`: the range is done.
-            self.next = last.map(|s| s + 1).unwrap_or(self.until + 1);
-            if rows > 0 {
-                return cols.finish(self.schema.clone()).map(Some);
             }
         }
+        Ok(None)
     }
+}
+
+/// The rows of seqs `from..=to` that pass `filter` (`None`: no row passed).
+/// Seqs are dense, so a run that does not start at `from` or stops short of
+/// `to` lost events to retention while it was read: a gap.
+fn read_chunk(
+    ledger: &Ledger,
+    from: u64,
+    to: u64,
+    filter: &Filter,
+    schema: &SchemaRef,
+) -> Result<Option<RecordBatch>> {
+    let first = ledger.first_seq()?;
+    if from < first {
+        return Err(Error::Gap {
+            expected: from,
+            actual: first,
+        });
+    }
+    let mut cols = Columns::new((to - from + 1) as usize);
+    let all = filter.is_all();
+    let mut expected = from;
+    let mut rows = 0;
+    let mut failed = None;
+    ledger.scan_raw(from, |seq, bytes| {
+        if seq > to {
+            return false;
+        }
+        if seq != expected {
+            failed = Some(Error::Gap {
+                expected,
+                actual: seq,
+            });
+            return false;
+        }
+        expected += 1;
+        // Rows come straight from the stored bytes; only a filter needs the
+        // decoded event.
+        let keep = all
+            || match crate::ledger::decode_event(bytes) {
+                Ok(ev) => filter.matches(&ev),
+                Err(e) => {
+                    failed = Some(e);
+                    return false;
+                }
+            };
+        if keep {
+            match Row::parse(bytes) {
+                Ok(Some(row)) => {
+                    cols.push(&row);
+                    rows += 1;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    failed = Some(e);
+                    return false;
+                }
+            }
+        }
+        seq < to
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if expected <= to {
+        return Err(Error::Gap {
+            expected,
+            actual: ledger.first_seq()?.max(expected + 1),
+        });
+    }
+    if rows == 0 {
+        return Ok(None);
+    }
+    cols.finish(schema.clone()).map(Some)
 }
 
 impl Iterator for History {

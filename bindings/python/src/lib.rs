@@ -631,7 +631,9 @@ impl Ledger {
 
     /// Events of a range as Arrow data: `pyarrow.table(h)`, `polars.from_arrow(h)`,
     /// `h.to_pandas()`. `since` / `until` take a seq, an aware datetime or a
-    /// Position; `until` is inclusive and defaults to the head now.
+    /// Position; `until` is inclusive and defaults to the head now. Batch `i`
+    /// holds the rows of the `i`-th run of `batch_rows` seqs; the core reads
+    /// runs on up to four threads, in order.
     #[pyo3(signature = (*, since = None, until = None, filter = None, batch_rows = 65536))]
     fn history(
         &self,
