@@ -319,7 +319,7 @@ def ratios(results: dict[str, Any]) -> tuple[dict[str, float], dict[str, Any]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--latency-samples", type=int, default=2000)
+    ap.add_argument("--latency-samples", type=int, default=4000)
     ap.add_argument("--python-events", type=int, help="default: events / 5, at most 200,000")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"

@@ -152,7 +152,8 @@ def markdown(r: dict[str, Any], img: str) -> str:
         ),
         (
             "- Latency: one producer appending single ops at a fixed rate, one consumer blocked "
-            "in a read; time from before the append call to the consumer holding the event."
+            "in a read; time from before the append call to the consumer holding the event. "
+            f"The systems take turns in {r['rounds']} rounds; each system's samples are pooled."
         ),
         (
             "- Disk: bytes of the store's directory (fsfeed: the whole ledger after close; Redis: "

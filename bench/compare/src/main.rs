@@ -72,8 +72,8 @@ struct Args {
     /// Events of the unbatched runs (one fsync per op at `sync`).
     #[arg(long)]
     single_events: Option<usize>,
-    /// Samples of the latency runs.
-    #[arg(long, default_value_t = 2000)]
+    /// Samples of the latency runs (per system and durability).
+    #[arg(long, default_value_t = 4000)]
     latency_samples: usize,
     /// Appends per second of the latency runs.
     #[arg(long, default_value_t = 1000)]
@@ -246,28 +246,31 @@ fn run(a: &Args) -> Res<Value> {
     drop(obs);
     rt.block_on(js.delete_stream(NATS_STREAM))?;
 
-    // Latency, each system at both durabilities.
+    // Latency, each system at both durabilities. The systems take turns in
+    // `ROUNDS` rounds of an equal share of the samples, pooled per system.
     let mut latency = json!({});
-    for (name, d, fsync) in [
-        ("sync", Durability::Sync, "always"),
-        ("buffered", Durability::Buffered, "everysec"),
-    ] {
+    let share = a.latency_samples.div_ceil(ROUNDS);
+    for (name, d, fsync) in DURABILITIES {
         progress(&format!(
             "latency {name}: {} samples at {}/s",
-            a.latency_samples, a.latency_rate
+            share * ROUNDS,
+            a.latency_rate
         ));
-        let dir = a.work.join(format!("ledger-latency-{name}"));
-        let _ = fs::remove_dir_all(&dir);
-        let f = fsfeed_latency(&dir, d, &ops, a.latency_samples, a.latency_rate)?;
-        let _ = fs::remove_dir_all(&dir);
-        redis_fsync(&mut con, fsync)?;
-        let r = redis_latency(a.redis_port, &payloads, a.latency_samples, a.latency_rate)?;
-        let n = rt.block_on(nats_latency(
-            a.nats_port,
-            &payloads,
-            a.latency_samples,
-            a.latency_rate,
-        ))?;
+        let (mut f, mut r, mut n) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let dir = a.work.join(format!("ledger-latency-{name}"));
+            let _ = fs::remove_dir_all(&dir);
+            f.extend(fsfeed_latency(&dir, d, &ops, share, a.latency_rate)?);
+            let _ = fs::remove_dir_all(&dir);
+            redis_fsync(&mut con, fsync)?;
+            r.extend(redis_latency(
+                a.redis_port,
+                &payloads,
+                share,
+                a.latency_rate,
+            )?);
+            n.extend(rt.block_on(nats_latency(a.nats_port, &payloads, share, a.latency_rate))?);
+        }
         latency["fsfeed"][name] = summary(f);
         latency["redis"][name] = summary(r);
         latency["nats"][name] = summary(n);
