@@ -329,6 +329,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.events < 1000:
         ap.error("--events must be at least 1000")
+    if args.latency_samples < 2:
+        ap.error("--latency-samples must be at least 2")
     for exe in (args.bin, args.cli):
         if not Path(exe).is_file():
             ap.error(f"{exe} is missing: `make bench-compare` builds it")

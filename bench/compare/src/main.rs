@@ -114,6 +114,12 @@ fn run(a: &Args) -> Res<Value> {
     if a.events < BATCH {
         return Err(format!("--events must be at least {BATCH}").into());
     }
+    if a.latency_samples < ROUNDS || a.latency_rate == 0 {
+        return Err(format!(
+            "--latency-samples must be at least {ROUNDS} and --latency-rate at least 1"
+        )
+        .into());
+    }
     let single = a
         .single_events
         .unwrap_or((a.events / 50).max(1000))
