@@ -202,3 +202,28 @@ fn dropping_a_history_midway_lets_the_ledger_close() {
         "ledger_closed"
     );
 }
+
+#[test]
+fn a_read_only_opener_reads_history_on_several_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = open(dir.path(), Durability::Sync, None);
+    w.append_batch(commits(0, 3000)).unwrap();
+    let r = fsfeed::Ledger::open_read_only(dir.path()).unwrap();
+    let h = r
+        .history(HistoryOptions {
+            batch_rows: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(seqs(h), (1..=3000).collect::<Vec<_>>());
+    // Events the writer adds later are seen by a later history.
+    w.append_batch(commits(3000, 500)).unwrap();
+    let h = r
+        .history(HistoryOptions {
+            since: Start::Seq(2990),
+            batch_rows: 64,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(seqs(h), (2990..=3500).collect::<Vec<_>>());
+}
