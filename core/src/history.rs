@@ -218,7 +218,9 @@ fn read_chunk(
             actual: first,
         });
     }
-    let mut cols = Columns::new((to - from + 1) as usize);
+    // Sized for a full run, up to 65,536 rows (a larger batch_rows, or a
+    // filter that keeps few rows, grows the builders as rows come).
+    let mut cols = Columns::new(((to - from + 1) as usize).min(65_536));
     let all = filter.is_all();
     let mut expected = from;
     let mut rows = 0;
