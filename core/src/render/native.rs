@@ -25,62 +25,22 @@ impl Renderer for Native {
     }
 
     fn render(&self, record: &Record) -> Option<Value> {
-        let mut v = to_json(&record.event, record.position.sub);
-        if let Value::Object(m) = &mut v {
-            if let Some(x) = &record.expansion {
-                let mut e = serde_json::Map::new();
-                e.insert(
-                    "action".into(),
-                    serde_json::to_value(x.action).expect("action"),
-                );
-                e.insert("key".into(), x.key.clone().into());
-                if let Some(f) = &x.from_key {
-                    e.insert("from_key".into(), f.clone().into());
-                }
-                if let Some(o) = x.object_id {
-                    e.insert("object_id".into(), o.into());
-                }
-                m.insert("expanded".into(), Value::Object(e));
-            }
-            if record.resync {
-                m.insert("resync".into(), true.into());
-            }
-        }
-        Some(v)
+        Some(NativeOut::of(&record.event, record.position.sub, record).value())
     }
 
     /// The same object as `render`, from typed fields (no `Value` tree);
     /// keys in the op's field order, then `seq`, `sub`, `path`.
     fn render_with(&self, record: &Record, f: &mut dyn FnMut(&dyn erased_serde::Serialize)) {
-        let Some(op) = &record.event.op else {
-            if let Some(v) = self.render(record) {
-                f(&v);
-            }
-            return;
-        };
-        let e = &record.event;
-        let rec = NativeOut {
-            op: crate::op::OpJson::from_op(op),
-            seq: e.seq,
-            sub: record.position.sub,
-            path: &e.path,
-            to_path: (!e.to_path.is_empty()).then_some(e.to_path.as_str()),
-            expanded: record.expansion.as_ref().map(|x| ExpandedOut {
-                action: x.action,
-                key: &x.key,
-                from_key: x.from_key.as_deref(),
-                object_id: x.object_id,
-            }),
-            resync: record.resync.then_some(true),
-        };
-        f(&rec);
+        f(&NativeOut::of(&record.event, record.position.sub, record));
     }
 }
 
+/// The native JSON object, the one shape both `render` and `render_with`
+/// (and [`to_json`]) give.
 #[derive(Serialize)]
 struct NativeOut<'a> {
-    #[serde(flatten)]
-    op: crate::op::OpJson,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    op: Option<crate::op::OpJson>,
     seq: u64,
     sub: u32,
     path: &'a str,
@@ -102,21 +62,37 @@ struct ExpandedOut<'a> {
     object_id: Option<u64>,
 }
 
-/// The native JSON object of an event.
-pub fn to_json(event: &Event, sub: u32) -> Value {
-    let mut v = match &event.op {
-        Some(op) => op.to_json_value(),
-        None => Value::Object(Default::default()),
-    };
-    if let Value::Object(m) = &mut v {
-        m.insert("seq".into(), event.seq.into());
-        m.insert("sub".into(), sub.into());
-        m.insert("path".into(), event.path.clone().into());
-        if !event.to_path.is_empty() {
-            m.insert("to_path".into(), event.to_path.clone().into());
+impl<'a> NativeOut<'a> {
+    /// The object of `event` at sub-index `sub`, with the expansion and
+    /// resync mark of `record` when there is one.
+    fn of(event: &'a Event, sub: u32, record: impl Into<Option<&'a Record>>) -> NativeOut<'a> {
+        let record = record.into();
+        NativeOut {
+            op: event.op.as_ref().map(crate::op::OpJson::from_op),
+            seq: event.seq,
+            sub,
+            path: &event.path,
+            to_path: (!event.to_path.is_empty()).then_some(event.to_path.as_str()),
+            expanded: record
+                .and_then(|r| r.expansion.as_ref())
+                .map(|x| ExpandedOut {
+                    action: x.action,
+                    key: &x.key,
+                    from_key: x.from_key.as_deref(),
+                    object_id: x.object_id,
+                }),
+            resync: record.is_some_and(|r| r.resync).then_some(true),
         }
     }
-    v
+
+    fn value(&self) -> Value {
+        serde_json::to_value(self).expect("native JSON is always serialisable")
+    }
+}
+
+/// The native JSON object of an event.
+pub fn to_json(event: &Event, sub: u32) -> Value {
+    NativeOut::of(event, sub, None).value()
 }
 
 /// The protobuf bytes of an event.
