@@ -9,23 +9,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::time::Duration;
 
+mod common;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fsfeed::history::HistoryOptions;
 use fsfeed::workload::Workload;
-use fsfeed::{Durability, Ledger, OpenOptions};
+use fsfeed::Durability;
 
 const N: u64 = 300_000;
 
 fn bench(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::open_with(
-        dir.path(),
-        OpenOptions {
-            durability: Durability::Buffered,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (_dir, l) = common::ledger(Durability::Buffered, None);
     let ops: Vec<_> = Workload::new(5, 1_767_225_600_000_000)
         .take(N as usize)
         .collect();

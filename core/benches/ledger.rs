@@ -16,9 +16,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::ledger;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use fsfeed::workload::Workload;
-use fsfeed::{CursorOptions, Durability, Layout, Ledger, Op, OpenOptions, Retention, Start};
+use fsfeed::{CursorOptions, Durability, Layout, Op, Retention, Start};
 use prost::Message;
 
 const T0: i64 = 1_767_225_600_000_000;
@@ -30,20 +32,6 @@ fn ops(n: usize, seed: u64) -> Vec<Op> {
         .take(n)
         .map(|o| Op { txid: None, ..o }.with_layout(Layout::Obs))
         .collect()
-}
-
-fn ledger(durability: Durability, retention: Option<Retention>) -> (tempfile::TempDir, Ledger) {
-    let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::open_with(
-        dir.path(),
-        OpenOptions {
-            durability,
-            retention,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    (dir, l)
 }
 
 fn append(c: &mut Criterion) {

@@ -15,7 +15,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::time::{Duration, Instant};
 
-use fsfeed::{CursorOptions, Durability, ExpandOptions, Layout, Ledger, Op, OpenOptions, Start};
+use fsfeed::{CursorOptions, Durability, ExpandOptions, Layout, Ledger, Op, Start};
 
 const T0: i64 = 1_767_225_600_000_000;
 
@@ -54,15 +54,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::open_with(
-        dir.path(),
-        OpenOptions {
-            durability: Durability::Buffered,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (_dir, l) = common::ledger(Durability::Buffered, None);
     l.append(fso(Op::commit("v", "b", "small/f", 1, "e")))
         .unwrap();
     let start = Instant::now();

@@ -13,26 +13,19 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::time::Duration;
 
+mod common;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fsfeed::render::s3::{S3Options, S3};
 use fsfeed::render::{hdfs, Renderer};
 use fsfeed::workload::Workload;
-use fsfeed::{CursorOptions, Durability, Ledger, OpenOptions, Record};
+use fsfeed::{CursorOptions, Durability, Record};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 
 const N: usize = 10_000;
 
 fn records() -> (tempfile::TempDir, Vec<Record>) {
-    let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::open_with(
-        dir.path(),
-        OpenOptions {
-            durability: Durability::None,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (dir, l) = common::ledger(Durability::None, None);
     let ops: Vec<_> = Workload::new(3, 1_767_225_600_000_000)
         .take(N + 100)
         .collect();

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use fsfeed::workload::Workload;
-use fsfeed::{CursorOptions, Durability, Ledger, Op, OpenOptions, Start};
+use fsfeed::{CursorOptions, Durability, Op, Start};
 
 mod common;
 use common::rss_mib;
@@ -25,15 +25,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(10_000_000);
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open_with(
-        dir.path(),
-        OpenOptions {
-            durability: Durability::Buffered,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (_dir, ledger) = common::ledger(Durability::Buffered, None);
 
     // Wakeup latency: a reader blocked in read(); the writer appends one op
     // and records the time; the reader records when it got it.

@@ -1,4 +1,22 @@
-//! Helpers shared by the harness-less benchmarks.
+//! Helpers shared by the benchmarks (each uses some of them).
+#![allow(dead_code)]
+
+use fsfeed::{Durability, Ledger, OpenOptions, Retention};
+
+/// A new ledger in a temporary directory (dropping the directory removes it).
+pub fn ledger(durability: Durability, retention: Option<Retention>) -> (tempfile::TempDir, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open_with(
+        dir.path(),
+        OpenOptions {
+            durability,
+            retention,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    (dir, l)
+}
 
 /// Resident memory of this process, MiB (Linux; NaN elsewhere).
 pub fn rss_mib() -> f64 {
