@@ -2,7 +2,10 @@
 //! `protox` (a protobuf compiler in Rust), so no `protoc` is needed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    // Read at run time, not with `env!`: the target directory is shared by
+    // clones at other paths, and a build script compiled for one of them
+    // must not look for the .proto files of another.
+    let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../proto");
     let files = [
         root.join("fsfeed/v1/fsfeed.proto"),
         root.join("hadoop/inotify.proto"),
