@@ -91,6 +91,6 @@ pub use cursor::{Batch, Cursor, CursorOptions, Gap, OnGap, Position, Record, Sta
 pub use error::{Error, Result};
 pub use expand::{Action, ExpandOptions, Expansion};
 pub use filter::Filter;
-pub use ledger::{CursorInfo, Durability, Ledger, OpenOptions, Retention, Stats};
+pub use ledger::{CursorInfo, Durability, Ledger, OpenOptions, Retention, Stats, FORMAT_VERSION};
 pub use op::{Acl, Layout, Op};
 pub use proto::Event;

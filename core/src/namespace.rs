@@ -10,18 +10,29 @@
 //! # Keys (CF `ns`)
 //!
 //! `B` below is `volume NUL bucket NUL`; ids and seqs are u64 big-endian;
-//! names never hold NUL. Every value is a prost `NsNode`.
+//! names never hold NUL. `LIVE` is `u64::MAX`: the `deleted` of an edge
+//! that is still open. Every value is a prost `NsNode`.
 //!
 //! | key | meaning |
 //! |---|---|
-//! | `F B parent name NUL created` | versioned edge: `object_id`, `is_dir`, `deleted_seq` (0: live) |
-//! | `R object created` | versioned reverse edge: bucket, `parent_id`, `name`, `deleted_seq` |
-//! | `L B parent name NUL` | the live edge of that name (for O(1) lookups while writing) |
-//! | `A object` | the live place of a live object |
-//! | `C deleted object created` | an edge closed at `deleted`, for garbage collection |
+//! | `F B parent name NUL deleted` | versioned edge; value: `object_id`, `is_dir`, `created_seq`, `deleted_seq` (0: live) |
+//! | `R object deleted` | versioned reverse edge; value: the whole edge (bucket, `parent_id`, `name`, ...) |
+//! | `C deleted object` | an edge closed at `deleted`, for garbage collection |
 //!
 //! An edge is valid at seq `s` when `created <= s` and (`deleted == 0` or
-//! `s < deleted`): "at seq s" means after event `s` was applied.
+//! `s < deleted`): "at seq s" means after event `s` was applied. The edges
+//! of one name (and of one object) never overlap in time, so they sort by
+//! `deleted` in the order they were created, and the one valid at `s` is
+//! the first with `deleted > s` if it was created by then: one seek.
+//!
+//! Keying versions by when they closed, with open edges at `LIVE`, makes
+//! the two questions the writer asks on every op point lookups on keys it
+//! can name: "what is at `parent/name` now?" is `F B parent name NUL LIVE`
+//! and "where is object `o` now?" is `R o LIVE`. Point lookups go through
+//! the bloom filters (whole keys, memtable and table files), so the common
+//! answer, "nothing yet", costs no block read. The layout of format 1 kept
+//! two more keys per live edge for those lookups; a create now writes two
+//! keys, not four.
 //!
 //! # Object ids
 //!
@@ -47,7 +58,7 @@
 //! falls out of retention. Edges closed before `first_seq` are removed by
 //! the retention step of the append that moves `first_seq` past them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use prost::Message;
@@ -62,9 +73,10 @@ pub(crate) const CF_NS: &str = "ns";
 
 const TAG_F: u8 = b'F';
 const TAG_R: u8 = b'R';
-const TAG_L: u8 = b'L';
-const TAG_A: u8 = b'A';
 const TAG_C: u8 = b'C';
+
+/// The `deleted` of an open edge in keys.
+const LIVE: u64 = u64::MAX;
 
 fn bucket_id(volume: &str, bucket: &str) -> Vec<u8> {
     let mut b = Vec::with_capacity(volume.len() + bucket.len() + 2);
@@ -75,45 +87,41 @@ fn bucket_id(volume: &str, bucket: &str) -> Vec<u8> {
     b
 }
 
-fn dir_prefix(tag: u8, bucket: &[u8], parent: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + bucket.len() + 8 + 32);
-    k.push(tag);
+fn dir_prefix(bucket: &[u8], parent: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + bucket.len() + 8 + 40);
+    k.push(TAG_F);
     k.extend_from_slice(bucket);
     k.extend_from_slice(&parent.to_be_bytes());
     k
 }
 
-fn name_key(tag: u8, bucket: &[u8], parent: u64, name: &str) -> Vec<u8> {
-    let mut k = dir_prefix(tag, bucket, parent);
+/// `F B parent name NUL`: every version of one name.
+fn name_prefix(bucket: &[u8], parent: u64, name: &str) -> Vec<u8> {
+    let mut k = dir_prefix(bucket, parent);
     k.extend_from_slice(name.as_bytes());
     k.push(0);
     k
 }
 
-fn f_key(bucket: &[u8], parent: u64, name: &str, created: u64) -> Vec<u8> {
-    let mut k = name_key(TAG_F, bucket, parent, name);
-    k.extend_from_slice(&created.to_be_bytes());
+fn f_key(bucket: &[u8], parent: u64, name: &str, deleted: u64) -> Vec<u8> {
+    let mut k = name_prefix(bucket, parent, name);
+    k.extend_from_slice(&deleted.to_be_bytes());
     k
 }
 
-fn r_key(object: u64, created: u64) -> Vec<u8> {
-    let mut k = vec![TAG_R];
+fn r_key(object: u64, deleted: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.push(TAG_R);
     k.extend_from_slice(&object.to_be_bytes());
-    k.extend_from_slice(&created.to_be_bytes());
+    k.extend_from_slice(&deleted.to_be_bytes());
     k
 }
 
-fn a_key(object: u64) -> Vec<u8> {
-    let mut k = vec![TAG_A];
-    k.extend_from_slice(&object.to_be_bytes());
-    k
-}
-
-fn c_key(deleted: u64, object: u64, created: u64) -> Vec<u8> {
-    let mut k = vec![TAG_C];
+fn c_key(deleted: u64, object: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.push(TAG_C);
     k.extend_from_slice(&deleted.to_be_bytes());
     k.extend_from_slice(&object.to_be_bytes());
-    k.extend_from_slice(&created.to_be_bytes());
     k
 }
 
@@ -123,22 +131,44 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_be_bytes(a)
 }
 
+/// The `deleted` half of a versioned key (its last 8 bytes).
+fn deleted_of(key: &[u8]) -> u64 {
+    u64_at(key, key.len() - 8)
+}
+
 fn decode(v: &[u8]) -> Result<NsNode> {
     NsNode::decode(v).map_err(|e| Error::Corrupt(format!("namespace node: {e}")))
 }
 
-/// Split an F key's tail (after the dir prefix) into (name, created).
-fn split_name_created(tail: &[u8]) -> Result<(String, u64)> {
-    let nul = tail
-        .iter()
-        .position(|b| *b == 0)
-        .ok_or_else(|| Error::Corrupt("namespace key without name end".into()))?;
-    if tail.len() != nul + 9 {
-        return Err(Error::Corrupt("namespace key length".into()));
+/// An F key's name: the tail after the dir prefix is `name NUL deleted`.
+fn name_of(tail: &[u8]) -> Result<String> {
+    if tail.len() < 9 || tail[tail.len() - 9] != 0 || tail[..tail.len() - 9].contains(&0) {
+        return Err(Error::Corrupt("namespace key shape".into()));
     }
-    let name = String::from_utf8(tail[..nul].to_vec())
-        .map_err(|_| Error::Corrupt("namespace name is not UTF-8".into()))?;
-    Ok((name, u64_at(tail, nul + 1)))
+    String::from_utf8(tail[..tail.len() - 9].to_vec())
+        .map_err(|_| Error::Corrupt("namespace name is not UTF-8".into()))
+}
+
+/// An F key's value holds only what its key does not; this puts the rest
+/// back.
+fn f_node(v: &[u8], volume: &str, bucket: &str, parent: u64, name: &str) -> Result<NsNode> {
+    let mut n = decode(v)?;
+    n.volume = volume.to_string();
+    n.bucket = bucket.to_string();
+    n.parent_id = parent;
+    n.name = name.to_string();
+    Ok(n)
+}
+
+/// What an F value stores of an edge.
+fn f_value(n: &NsNode) -> NsNode {
+    NsNode {
+        object_id: n.object_id,
+        is_dir: n.is_dir,
+        created_seq: n.created_seq,
+        deleted_seq: n.deleted_seq,
+        ..Default::default()
+    }
 }
 
 /// The first object id an op at `seq` may assign.
@@ -148,53 +178,77 @@ pub fn derived_id(seq: u64, k: u64) -> u64 {
 
 // ------------------------------------------------------------ write side
 
-/// The writer's cache of live-index and live-place entries (`L` and `A`
+/// The writer's cache of open-edge lookups (`F .. LIVE` and `R .. LIVE`
 /// keys), present and absent. The writer is the only one that writes the
 /// namespace, so the cache stays true as long as it absorbs every batch that
-/// was written and is cleared when a write fails. Point lookups in the
-/// memtable were most of the cost of namespace tracking without it.
+/// was written and is cleared when a write fails. Two generations: when the
+/// young one is full it becomes the old one, and a hit in the old one moves
+/// back, so what the workload keeps touching stays (a cache that started
+/// over when full missed on every hot name right after).
 #[derive(Default)]
 pub(crate) struct Cache {
-    map: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>,
+    young: CacheMap,
+    old: CacheMap,
 }
 
-/// Most entries the cache holds before it starts over.
-const CACHE_ENTRIES: usize = 50_000;
+/// SipHash was a tenth of the writer's time in lookups of short keys.
+type CacheMap = HashMap<Vec<u8>, Option<Vec<u8>>, foldhash::fast::RandomState>;
+
+/// Most entries one generation of the cache holds (about 100 bytes each).
+const CACHE_ENTRIES: usize = 65_536;
 
 impl Cache {
     fn cacheable(key: &[u8]) -> bool {
-        matches!(key.first(), Some(&TAG_L) | Some(&TAG_A))
+        matches!(key.first(), Some(&TAG_F) | Some(&TAG_R))
+            && key.len() >= 17
+            && deleted_of(key) == LIVE
     }
 
     fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
-        if self.map.len() >= CACHE_ENTRIES {
-            self.map.clear();
+        if self.young.len() >= CACHE_ENTRIES && !self.young.contains_key(&key) {
+            self.old = std::mem::take(&mut self.young);
         }
-        self.map.insert(key, value);
+        self.young.insert(key, value);
+    }
+
+    fn get(&mut self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        if let Some(v) = self.young.get(key) {
+            return Some(v.clone());
+        }
+        let (k, v) = self.old.remove_entry(key)?;
+        self.insert(k, v.clone());
+        Some(v)
     }
 
     /// Forget everything (after a failed write).
     pub(crate) fn clear(&mut self) {
-        self.map.clear();
+        self.young.clear();
+        self.old.clear();
     }
 }
 
-/// Pending namespace writes of one group commit, layered over the database:
-/// `base` holds the requests already accepted, `top` the one being checked.
+/// A pending write: the new value, or `None` for a delete.
+type Write = Option<Vec<u8>>;
+
+/// Pending namespace writes of one group commit, over the database. Writes
+/// of the request being checked can be taken back: each records what it
+/// replaced. (One ordered map: a hash map beside an ordered key set for
+/// the prefix scans measured no faster.)
 pub(crate) struct Tx<'a> {
     db: &'a DB,
-    base: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    top: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    cache: std::cell::RefCell<Cache>,
+    writes: BTreeMap<Vec<u8>, Write>,
+    /// For the request being checked: (key, what `writes` held before).
+    undo: Vec<(Vec<u8>, Option<Write>)>,
+    cache: Cache,
 }
 
 impl<'a> Tx<'a> {
     pub(crate) fn new(db: &'a DB, cache: Cache) -> Tx<'a> {
         Tx {
             db,
-            base: BTreeMap::new(),
-            top: BTreeMap::new(),
-            cache: std::cell::RefCell::new(cache),
+            writes: BTreeMap::new(),
+            undo: Vec::new(),
+            cache,
         }
     }
 
@@ -202,72 +256,64 @@ impl<'a> Tx<'a> {
         self.db.cf_handle(CF_NS).expect("cf ns")
     }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if let Some(v) = self.top.get(key) {
-            return Ok(v.clone());
-        }
-        if let Some(v) = self.base.get(key) {
+    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(v) = self.writes.get(key) {
             return Ok(v.clone());
         }
         let cacheable = Cache::cacheable(key);
         if cacheable {
-            if let Some(v) = self.cache.borrow().map.get(key) {
-                return Ok(v.clone());
+            if let Some(v) = self.cache.get(key) {
+                return Ok(v);
             }
         }
         let v = self.db.get_cf(self.cf(), key)?;
         if cacheable {
-            self.cache.borrow_mut().insert(key.to_vec(), v.clone());
+            self.cache.insert(key.to_vec(), v.clone());
         }
         Ok(v)
     }
 
-    fn get_node(&self, key: &[u8]) -> Result<Option<NsNode>> {
-        self.get(key)?.map(|v| decode(&v)).transpose()
+    fn set(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let before = self.writes.insert(key.clone(), value);
+        self.undo.push((key, before));
     }
 
     fn put(&mut self, key: Vec<u8>, node: &NsNode) {
-        self.top.insert(key, Some(node.encode_to_vec()));
+        self.set(key, Some(node.encode_to_vec()));
     }
 
     fn del(&mut self, key: Vec<u8>) {
-        self.top.insert(key, None);
+        self.set(key, None);
     }
 
-    /// Visit every live key with `prefix` in order (pending writes win);
+    /// Visit every stored key with `prefix` in order (pending writes win);
     /// `f` returns false to stop.
     fn scan_prefix(
         &self,
         prefix: &[u8],
         mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>,
     ) -> Result<()> {
-        let mut pending: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
-        for layer in [&self.base, &self.top] {
-            for (k, v) in layer.range(prefix.to_vec()..) {
-                if !k.starts_with(prefix) {
-                    break;
-                }
-                pending.insert(k.as_slice(), v.as_deref());
-            }
-        }
+        let mut pend = self
+            .writes
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .peekable();
         let mut it = self.db.raw_iterator_cf(self.cf());
         it.seek(prefix);
-        let mut pend = pending.into_iter().peekable();
         loop {
             let db_key = match it.key() {
                 Some(k) if it.valid() && k.starts_with(prefix) => Some(k.to_vec()),
                 _ => None,
             };
-            let next_pending = pend.peek().map(|(k, _)| k.to_vec());
-            let take_pending = match (&db_key, &next_pending) {
+            let take_pending = match (&db_key, pend.peek()) {
                 (None, None) => break,
                 (None, Some(_)) => true,
                 (Some(_), None) => false,
-                (Some(d), Some(p)) => p <= d,
+                (Some(d), Some((p, _))) => p.as_slice() <= d.as_slice(),
             };
             if take_pending {
                 let (k, v) = pend.next().expect("peeked");
-                if db_key.as_deref() == Some(k) {
+                if db_key.as_deref() == Some(k.as_slice()) {
                     it.next();
                 }
                 if let Some(v) = v {
@@ -290,21 +336,30 @@ impl<'a> Tx<'a> {
 
     /// Keep the checked request's writes.
     pub(crate) fn accept(&mut self) {
-        let top = std::mem::take(&mut self.top);
-        self.base.extend(top);
+        self.undo.clear();
     }
 
     /// Drop the checked request's writes.
     pub(crate) fn reject(&mut self) {
-        self.top.clear();
+        while let Some((key, before)) = self.undo.pop() {
+            match before {
+                Some(v) => {
+                    self.writes.insert(key, v);
+                }
+                None => {
+                    self.writes.remove(&key);
+                }
+            }
+        }
     }
 
     /// Add every accepted write to the batch. Returns the cache with those
     /// writes in it: keep it if the batch is written, clear it if not.
-    pub(crate) fn write_into(self, batch: &mut rocksdb::WriteBatch) -> Cache {
+    pub(crate) fn write_into(mut self, batch: &mut rocksdb::WriteBatch) -> Cache {
+        self.reject();
         let cf = self.db.cf_handle(CF_NS).expect("cf ns");
-        let mut cache = self.cache.into_inner();
-        for (k, v) in self.base {
+        let mut cache = self.cache;
+        for (k, v) in self.writes {
             match &v {
                 Some(v) => batch.put_cf(cf, &k, v),
                 None => batch.delete_cf(cf, &k),
@@ -316,15 +371,33 @@ impl<'a> Tx<'a> {
         cache
     }
 
-    fn live(&self, bucket: &[u8], parent: u64, name: &str) -> Result<Option<NsNode>> {
-        self.get_node(&name_key(TAG_L, bucket, parent, name))
+    /// The open edge at `parent/name`, as its F value holds it (object id,
+    /// is_dir, created): enough to walk through a directory.
+    fn live_slim(&mut self, b: &[u8], parent: u64, name: &str) -> Result<Option<NsNode>> {
+        self.get(&f_key(b, parent, name, LIVE))?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// The open edge at `parent/name`, if any.
+    fn live(&mut self, op: &Op, b: &[u8], parent: u64, name: &str) -> Result<Option<NsNode>> {
+        self.get(&f_key(b, parent, name, LIVE))?
+            .map(|v| f_node(&v, &op.volume, &op.bucket, parent, name))
+            .transpose()
+    }
+
+    /// The open edge of `object`, if any.
+    fn place(&mut self, object: u64) -> Result<Option<NsNode>> {
+        self.get(&r_key(object, LIVE))?
+            .map(|v| decode(&v))
+            .transpose()
     }
 
     fn has_live_children(&self, bucket: &[u8], dir: u64) -> Result<bool> {
         let mut found = false;
-        self.scan_prefix(&dir_prefix(TAG_L, bucket, dir), |_, _| {
-            found = true;
-            Ok(false)
+        self.scan_prefix(&dir_prefix(bucket, dir), |k, _| {
+            found = deleted_of(k) == LIVE;
+            Ok(!found)
         })?;
         Ok(found)
     }
@@ -342,44 +415,38 @@ impl<'a> Tx<'a> {
             created_seq: seq,
             deleted_seq: 0,
         };
-        self.put(f_key(&b, parent, name, seq), &node);
-        self.put(r_key(object, seq), &node);
-        self.put(name_key(TAG_L, &b, parent, name), &node);
-        self.put(a_key(object), &node);
+        self.put(f_key(&b, parent, name, LIVE), &f_value(&node));
+        self.put(r_key(object, LIVE), &node);
     }
 
-    /// Close the live edge described by `live` at `seq`.
-    fn close_edge(&mut self, live: &NsNode, seq: u64, object_lives_on: bool) {
+    /// Close the live edge described by `live` at `seq`: its versions move
+    /// from `LIVE` to `seq`.
+    fn close_edge(&mut self, live: &NsNode, seq: u64) {
         let b = bucket_id(&live.volume, &live.bucket);
         let mut closed = live.clone();
         closed.deleted_seq = seq;
+        self.del(f_key(&b, live.parent_id, &live.name, LIVE));
         self.put(
-            f_key(&b, live.parent_id, &live.name, live.created_seq),
-            &closed,
+            f_key(&b, live.parent_id, &live.name, seq),
+            &f_value(&closed),
         );
-        self.put(r_key(live.object_id, live.created_seq), &closed);
-        self.del(name_key(TAG_L, &b, live.parent_id, &live.name));
-        if !object_lives_on {
-            self.del(a_key(live.object_id));
-        }
-        self.put(
-            c_key(seq, live.object_id, live.created_seq),
-            &NsNode::default(),
-        );
+        self.del(r_key(live.object_id, LIVE));
+        self.put(r_key(live.object_id, seq), &closed);
+        self.put(c_key(seq, live.object_id), &NsNode::default());
     }
 
     /// The live path (key within its bucket) of a live object.
-    fn live_path(&self, object: u64, index: usize) -> Result<(NsNode, String)> {
+    fn live_path(&mut self, object: u64, index: usize) -> Result<(NsNode, String)> {
         let unknown = || Error::UnknownParent {
             index,
             parent_id: object,
         };
-        let node = self.get_node(&a_key(object))?.ok_or_else(unknown)?;
+        let node = self.place(object)?.ok_or_else(unknown)?;
         let mut parts = vec![node.name.clone()];
         let mut parent = node.parent_id;
         let mut guard = 0;
         while parent != 0 {
-            let p = self.get_node(&a_key(parent))?.ok_or_else(unknown)?;
+            let p = self.place(parent)?.ok_or_else(unknown)?;
             parts.push(p.name.clone());
             parent = p.parent_id;
             guard += 1;
@@ -405,7 +472,7 @@ impl<'a> Tx<'a> {
         let mut parent = 0u64;
         let mut walked = Vec::with_capacity(dirs.len());
         for (i, name) in dirs.iter().enumerate() {
-            match self.live(&b, parent, name)? {
+            match self.live_slim(&b, parent, name)? {
                 Some(n) if n.is_dir => parent = n.object_id,
                 Some(_) => {
                     return Err(Error::InvalidOp {
@@ -440,12 +507,12 @@ impl<'a> Tx<'a> {
         let (name, dirs) = parts.split_last().expect("non-empty key");
         let (parent, _) = self.ensure_dirs(op, dirs, seq, next_k, index)?;
         let b = bucket_id(&op.volume, &op.bucket);
-        if let Some(n) = self.live(&b, parent, name)? {
+        if let Some(n) = self.live(op, &b, parent, name)? {
             return Ok(n);
         }
         let id = op.object_id.unwrap_or(derived_id(seq, 0));
         self.open_edge(op, parent, name, id, is_dir, seq);
-        Ok(self.live(&b, parent, name)?.expect("just opened"))
+        Ok(self.live(op, &b, parent, name)?.expect("just opened"))
     }
 }
 
@@ -461,7 +528,7 @@ pub(crate) struct Resolved {
 /// The key an op names: `key`, or the live path of directory `parent` (0:
 /// the bucket root) joined with `name`.
 fn key_of(
-    tx: &Tx<'_>,
+    tx: &mut Tx<'_>,
     op: &Op,
     parent: Option<u64>,
     key: &str,
@@ -523,7 +590,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, op: &Op, seq: u64, index: usize) -> Result<
     match kind {
         Kind::CreateDirectory(_) => {
             let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
-            match tx.live(&b, parent, name)? {
+            match tx.live(op, &b, parent, name)? {
                 Some(n) if n.is_dir => out.object_id = Some(n.object_id),
                 Some(_) => {
                     return Err(Error::AlreadyExists { index, path: key });
@@ -538,11 +605,11 @@ pub(crate) fn apply(tx: &mut Tx<'_>, op: &Op, seq: u64, index: usize) -> Result<
         }
         Kind::CreateFile(c) => {
             let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
-            if let Some(existing) = tx.live(&b, parent, name)? {
+            if let Some(existing) = tx.live(op, &b, parent, name)? {
                 if !c.overwrite || existing.is_dir {
                     return Err(Error::AlreadyExists { index, path: key });
                 }
-                tx.close_edge(&existing, seq, false);
+                tx.close_edge(&existing, seq);
             }
             let id = op.object_id.unwrap_or(derived_id(seq, 0));
             tx.open_edge(op, parent, name, id, op.is_dir, seq);
@@ -550,14 +617,14 @@ pub(crate) fn apply(tx: &mut Tx<'_>, op: &Op, seq: u64, index: usize) -> Result<
         }
         Kind::Delete(d) => {
             let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
-            if let Some(existing) = tx.live(&b, parent, name)? {
+            if let Some(existing) = tx.live(op, &b, parent, name)? {
                 if existing.is_dir
                     && !d.recursive
                     && tx.has_live_children(&b, existing.object_id)?
                 {
                     return Err(Error::DirectoryNotEmpty { index, path: key });
                 }
-                tx.close_edge(&existing, seq, false);
+                tx.close_edge(&existing, seq);
                 out.object_id = Some(existing.object_id);
                 out.is_dir = existing.is_dir;
             }
@@ -578,13 +645,13 @@ pub(crate) fn apply(tx: &mut Tx<'_>, op: &Op, seq: u64, index: usize) -> Result<
                     to: to_key,
                 });
             }
-            if tx.live(&b, to_parent, to_name)?.is_some() {
+            if tx.live(op, &b, to_parent, to_name)?.is_some() {
                 return Err(Error::AlreadyExists {
                     index,
                     path: to_key,
                 });
             }
-            tx.close_edge(&src, seq, true);
+            tx.close_edge(&src, seq);
             tx.open_edge(op, to_parent, to_name, src.object_id, src.is_dir, seq);
             out.to_path = to_key;
             out.object_id = Some(src.object_id);
@@ -610,44 +677,45 @@ pub(crate) fn collect_garbage(tx: &mut Tx<'_>, first: u64) -> Result<()> {
         if deleted >= first {
             return Ok(false);
         }
-        closed.push((k.to_vec(), u64_at(k, 9), u64_at(k, 17)));
+        closed.push((k.to_vec(), deleted, u64_at(k, 9)));
         Ok(true)
     })?;
-    for (ckey, object, created) in closed {
+    for (ckey, deleted, object) in closed {
         tx.del(ckey);
-        let Some(node) = tx.get_node(&r_key(object, created))? else {
+        let Some(v) = tx.get(&r_key(object, deleted))? else {
             continue;
         };
+        let node = decode(&v)?;
         let b = bucket_id(&node.volume, &node.bucket);
-        tx.del(r_key(object, created));
-        tx.del(f_key(&b, node.parent_id, &node.name, created));
+        tx.del(r_key(object, deleted));
+        tx.del(f_key(&b, node.parent_id, &node.name, deleted));
         // A deleted directory: collect what was below it, at every version.
-        if node.is_dir && tx.get(&a_key(object))?.is_none() {
+        if node.is_dir && tx.place(object)?.is_none() {
             drop_subtree(tx, &b, object)?;
         }
     }
     Ok(())
 }
 
+/// Remove every edge below `dir`, whose own edge is gone. Edges below it
+/// that closed earlier were collected (or are collected in this pass: their
+/// `C` keys come first); open ones are unreachable, and so is what hangs
+/// below the open directories among them.
 fn drop_subtree(tx: &mut Tx<'_>, b: &[u8], dir: u64) -> Result<()> {
     let mut stack = vec![dir];
     while let Some(d) = stack.pop() {
-        let prefix = dir_prefix(TAG_F, b, d);
         let mut entries = Vec::new();
-        tx.scan_prefix(&prefix, |k, v| {
+        tx.scan_prefix(&dir_prefix(b, d), |k, v| {
             entries.push((k.to_vec(), decode(v)?));
             Ok(true)
         })?;
         for (fk, node) in entries {
+            let deleted = deleted_of(&fk);
             tx.del(fk);
-            tx.del(r_key(node.object_id, node.created_seq));
-            if node.deleted_seq == 0 {
-                tx.del(name_key(TAG_L, b, node.parent_id, &node.name));
-                tx.del(a_key(node.object_id));
-            } else {
-                tx.del(c_key(node.deleted_seq, node.object_id, node.created_seq));
-            }
-            if node.is_dir {
+            tx.del(r_key(node.object_id, deleted));
+            if deleted != LIVE {
+                tx.del(c_key(deleted, node.object_id));
+            } else if node.is_dir {
                 stack.push(node.object_id);
             }
         }
@@ -686,13 +754,14 @@ fn valid_at(n: &NsNode, seq: u64) -> bool {
 }
 
 /// The reverse edge of `object` valid at `seq`, with an iterator the caller
-/// reuses (creating one per lookup was most of `path_at`'s cost).
+/// reuses (creating one per lookup was most of `path_at`'s cost): the first
+/// version that closed after `seq`, if it was open by then.
 fn reverse_at(
     it: &mut rocksdb::DBRawIteratorWithThreadMode<'_, DB>,
     object: u64,
     seq: u64,
 ) -> Result<Option<NsNode>> {
-    it.seek_for_prev(r_key(object, seq));
+    it.seek(r_key(object, seq.saturating_add(1)));
     if !it.valid() {
         it.status()?;
         return Ok(None);
@@ -749,8 +818,9 @@ pub fn resolve_at(
     let mut found = None;
     let mut it = db.raw_iterator_cf(cf);
     for name in key.split('/') {
-        it.seek_for_prev(f_key(&b, parent, name, seq));
-        let prefix = name_key(TAG_F, &b, parent, name);
+        // The first version of the name that closed after `seq`.
+        it.seek(f_key(&b, parent, name, seq.saturating_add(1)));
+        let prefix = name_prefix(&b, parent, name);
         let hit = match it.key() {
             Some(k) if it.valid() && k.starts_with(&prefix) && k.len() == prefix.len() + 8 => {
                 let n = decode(it.value().unwrap_or_default())?;
@@ -780,7 +850,7 @@ const CHUNK: usize = 256;
 
 impl Children {
     pub(crate) fn new(db: Arc<DB>, volume: &str, bucket: &str, dir: u64, seq: u64) -> Children {
-        let prefix = dir_prefix(TAG_F, &bucket_id(volume, bucket), dir);
+        let prefix = dir_prefix(&bucket_id(volume, bucket), dir);
         Children {
             db,
             next_key: prefix.clone(),
@@ -804,7 +874,7 @@ impl Children {
             }
             let n = decode(it.value().unwrap_or_default())?;
             if valid_at(&n, self.seq) {
-                let (name, _) = split_name_created(&k[self.prefix.len()..])?;
+                let name = name_of(&k[self.prefix.len()..])?;
                 self.buf.push_back(Child {
                     name,
                     object_id: n.object_id,
@@ -898,24 +968,31 @@ impl Iterator for Descendants {
     }
 }
 
-/// Buckets the namespace knows (volume, bucket), from the live index.
+/// Buckets the namespace holds edges of (volume, bucket), one seek each.
 pub(crate) fn live_buckets(db: &DB) -> Result<Vec<(String, String)>> {
     let cf = db.cf_handle(CF_NS).expect("cf ns");
     let mut out = Vec::new();
     let mut it = db.raw_iterator_cf(cf);
-    it.seek([TAG_L]);
+    it.seek([TAG_F]);
     while it.valid() {
         let k = it.key().unwrap_or_default();
-        if k.first() != Some(&TAG_L) {
+        if k.first() != Some(&TAG_F) {
             break;
         }
-        let n = decode(it.value().unwrap_or_default())?;
-        let b = bucket_id(&n.volume, &n.bucket);
-        out.push((n.volume.clone(), n.bucket.clone()));
+        let mut parts = k[1..].splitn(3, |b| *b == 0);
+        let (Some(v), Some(b), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(Error::Corrupt("namespace key without bucket".into()));
+        };
+        let text = |x: &[u8]| {
+            String::from_utf8(x.to_vec())
+                .map_err(|_| Error::Corrupt("namespace bucket is not UTF-8".into()))
+        };
+        let (volume, bucket) = (text(v)?, text(b)?);
         // Skip to the next bucket: the successor of `B` (its last byte is NUL).
-        let mut next = vec![TAG_L];
-        next.extend_from_slice(&b);
+        let mut next = vec![TAG_F];
+        next.extend_from_slice(&bucket_id(&volume, &bucket));
         *next.last_mut().expect("bucket id") = 1;
+        out.push((volume, bucket));
         it.seek(&next);
     }
     it.status()?;

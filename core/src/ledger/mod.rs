@@ -56,8 +56,10 @@ pub use crate::proto::Retention;
 use crate::proto::{CursorState, Event};
 use keys::*;
 
-/// The on-disk format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format version this build writes and reads. 2: the shadow
+/// namespace keys its versions by when they closed (see `namespace`);
+/// format 1 ledgers are refused with `unsupported_format`.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// How long a read-only opener waits between looks at the primary.
 const SECONDARY_POLL: Duration = Duration::from_millis(20);
@@ -348,6 +350,10 @@ fn cf_options(name: &str) -> Options {
         // filters answer those without reading blocks.
         b.set_bloom_filter(10.0, false);
         b.set_cache_index_and_filter_blocks(true);
+        // The same question in the memtable: a bloom filter of whole keys
+        // answers "absent" without walking the skiplist.
+        o.set_memtable_prefix_bloom_ratio(0.05);
+        o.set_memtable_whole_key_filtering(true);
     }
     if name == keys::CF_NS || name == keys::CF_TIME {
         // Small keys, small memtables: memory stays bounded (see db_options).
