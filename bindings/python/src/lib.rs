@@ -8,6 +8,8 @@
 //! core's stable codes, the Arrow C stream capsule, and the calls back into
 //! Python for callbacks and asyncio wake-ups.
 
+mod pyser;
+
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -483,13 +485,14 @@ impl Batch {
 }
 
 /// The records of a batch as Python objects: each renderer hands its typed
-/// record to `pythonize`, which builds the dicts directly (no JSON text or
-/// `Value` tree in between). Which fields a record has is the renderer's.
+/// record to `pyser`, which builds the dicts directly (no JSON text or
+/// `Value` tree in between) with cached keys. Which fields a record has is
+/// the renderer's.
 fn to_batch(py: Python<'_>, b: &CoreBatch, renderer: &dyn Renderer) -> PyResult<Batch> {
     let list = PyList::empty(py);
     let mut failed = None;
     for r in &b.records {
-        renderer.render_with(r, &mut |rec| match pythonize::pythonize(py, rec) {
+        renderer.render_with(r, &mut |rec| match pyser::to_python(py, rec) {
             Ok(o) => {
                 if let Err(e) = list.append(o) {
                     failed = Some(e);

@@ -35,12 +35,17 @@ def test_the_whole_corpus_appends_and_reads_back_in_every_format(ledger):
     assert len(seqs) == len(ops)
     native = ledger.cursor(start="earliest").read(max=10_000, timeout=0)
     assert [r["seq"] for r in native.records] == seqs
+    assert native.records == json.loads((FIXTURES / "native.json").read_text())
     s3 = ledger.cursor(start="earliest", format="s3").read(max=10_000, timeout=0)
     golden = json.loads((FIXTURES / "s3-aws.json").read_text())
     assert s3.records == golden["Records"]
     hdfs = ledger.cursor(start="earliest", format="hdfs").read(max=10_000, timeout=0)
     golden_hdfs = json.loads((FIXTURES / "hdfs.json").read_text())
     assert [b for b in hdfs.records] == golden_hdfs
+    for profile in ("ceph", "minio"):
+        c = ledger.cursor(start="earliest", format="s3", s3_profile=profile)
+        golden = json.loads((FIXTURES / f"s3-{profile}.json").read_text())
+        assert c.read(max=10_000, timeout=0).records == golden["Records"]
 
 
 def test_s3_profiles_and_settings(ledger):
