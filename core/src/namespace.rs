@@ -149,17 +149,6 @@ fn name_of(tail: &[u8]) -> Result<String> {
         .map_err(|_| Error::Corrupt("namespace name is not UTF-8".into()))
 }
 
-/// An F key's value holds only what its key does not; this puts the rest
-/// back.
-fn f_node(v: &[u8], volume: &str, bucket: &str, parent: u64, name: &str) -> Result<NsNode> {
-    let mut n = decode(v)?;
-    n.volume = volume.to_string();
-    n.bucket = bucket.to_string();
-    n.parent_id = parent;
-    n.name = name.to_string();
-    Ok(n)
-}
-
 /// What an F value stores of an edge.
 fn f_value(n: &NsNode) -> NsNode {
     NsNode {
@@ -211,13 +200,15 @@ impl Cache {
         self.young.insert(key, value);
     }
 
-    fn get(&mut self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+    /// The cached value, decoded from the cache's own bytes.
+    fn get_node(&mut self, key: &[u8]) -> Option<Result<Option<NsNode>>> {
         if let Some(v) = self.young.get(key) {
-            return Some(v.clone());
+            return Some(v.as_deref().map(decode).transpose());
         }
         let (k, v) = self.old.remove_entry(key)?;
-        self.insert(k, v.clone());
-        Some(v)
+        let node = v.as_deref().map(decode).transpose();
+        self.insert(k, v);
+        Some(node)
     }
 
     /// Forget everything (after a failed write).
@@ -256,21 +247,24 @@ impl<'a> Tx<'a> {
         self.db.cf_handle(CF_NS).expect("cf ns")
     }
 
-    fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    /// The node at `key`: pending writes, then the cache, then the
+    /// database. Decoded from the bytes where they lie (no copy of them).
+    fn get_node(&mut self, key: &[u8]) -> Result<Option<NsNode>> {
         if let Some(v) = self.writes.get(key) {
-            return Ok(v.clone());
+            return v.as_deref().map(decode).transpose();
         }
         let cacheable = Cache::cacheable(key);
         if cacheable {
-            if let Some(v) = self.cache.get(key) {
-                return Ok(v);
+            if let Some(node) = self.cache.get_node(key) {
+                return node;
             }
         }
         let v = self.db.get_cf(self.cf(), key)?;
+        let node = v.as_deref().map(decode).transpose();
         if cacheable {
-            self.cache.insert(key.to_vec(), v.clone());
+            self.cache.insert(key.to_vec(), v);
         }
-        Ok(v)
+        node
     }
 
     fn set(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
@@ -374,23 +368,23 @@ impl<'a> Tx<'a> {
     /// The open edge at `parent/name`, as its F value holds it (object id,
     /// is_dir, created): enough to walk through a directory.
     fn live_slim(&mut self, b: &[u8], parent: u64, name: &str) -> Result<Option<NsNode>> {
-        self.get(&f_key(b, parent, name, LIVE))?
-            .map(|v| decode(&v))
-            .transpose()
+        self.get_node(&f_key(b, parent, name, LIVE))
     }
 
     /// The open edge at `parent/name`, if any.
     fn live(&mut self, op: &Op, b: &[u8], parent: u64, name: &str) -> Result<Option<NsNode>> {
-        self.get(&f_key(b, parent, name, LIVE))?
-            .map(|v| f_node(&v, &op.volume, &op.bucket, parent, name))
-            .transpose()
+        Ok(self.get_node(&f_key(b, parent, name, LIVE))?.map(|mut n| {
+            n.volume = op.volume.clone();
+            n.bucket = op.bucket.clone();
+            n.parent_id = parent;
+            n.name = name.to_string();
+            n
+        }))
     }
 
     /// The open edge of `object`, if any.
     fn place(&mut self, object: u64) -> Result<Option<NsNode>> {
-        self.get(&r_key(object, LIVE))?
-            .map(|v| decode(&v))
-            .transpose()
+        self.get_node(&r_key(object, LIVE))
     }
 
     fn has_live_children(&self, bucket: &[u8], dir: u64) -> Result<bool> {
@@ -682,10 +676,9 @@ pub(crate) fn collect_garbage(tx: &mut Tx<'_>, first: u64) -> Result<()> {
     })?;
     for (ckey, deleted, object) in closed {
         tx.del(ckey);
-        let Some(v) = tx.get(&r_key(object, deleted))? else {
+        let Some(node) = tx.get_node(&r_key(object, deleted))? else {
             continue;
         };
-        let node = decode(&v)?;
         let b = bucket_id(&node.volume, &node.bucket);
         tx.del(r_key(object, deleted));
         tx.del(f_key(&b, node.parent_id, &node.name, deleted));
