@@ -280,49 +280,26 @@ impl<'py> Seq<'py> {
     }
 }
 
-impl<'py> ser::SerializeSeq for Seq<'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Self::Ok> {
-        self.done()
-    }
+/// The four list-like compound serializers all push onto a `Seq`.
+macro_rules! seq_impl {
+    ($trait:ident, $method:ident) => {
+        impl<'py> ser::$trait for Seq<'py> {
+            type Ok = Bound<'py, PyAny>;
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+                self.push(value)
+            }
+            fn end(self) -> Result<Self::Ok> {
+                self.done()
+            }
+        }
+    };
 }
 
-impl<'py> ser::SerializeTuple for Seq<'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Self::Ok> {
-        self.done()
-    }
-}
-
-impl<'py> ser::SerializeTupleStruct for Seq<'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Self::Ok> {
-        self.done()
-    }
-}
-
-impl<'py> ser::SerializeTupleVariant for Seq<'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.push(value)
-    }
-    fn end(self) -> Result<Self::Ok> {
-        self.done()
-    }
-}
+seq_impl!(SerializeSeq, serialize_element);
+seq_impl!(SerializeTuple, serialize_element);
+seq_impl!(SerializeTupleStruct, serialize_field);
+seq_impl!(SerializeTupleVariant, serialize_field);
 
 impl<'py> Map<'py> {
     fn field<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) -> Result<()> {
@@ -366,35 +343,28 @@ impl<'py> ser::SerializeMap for Map<'py> {
     }
 }
 
-impl<'py> ser::SerializeStruct for Map<'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.field(name, value)
-    }
-    fn end(self) -> Result<Self::Ok> {
-        self.done()
-    }
+/// Structs and struct variants both fill a `Map` by field name.
+macro_rules! struct_impl {
+    ($trait:ident) => {
+        impl<'py> ser::$trait for Map<'py> {
+            type Ok = Bound<'py, PyAny>;
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                name: &'static str,
+                value: &T,
+            ) -> Result<()> {
+                self.field(name, value)
+            }
+            fn end(self) -> Result<Self::Ok> {
+                self.done()
+            }
+        }
+    };
 }
 
-impl<'py> ser::SerializeStructVariant for Map<'py> {
-    type Ok = Bound<'py, PyAny>;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<()> {
-        self.field(name, value)
-    }
-    fn end(self) -> Result<Self::Ok> {
-        self.done()
-    }
-}
+struct_impl!(SerializeStruct);
+struct_impl!(SerializeStructVariant);
 
 /// Copies a map key that is a string into a reused buffer; anything else
 /// is declined (and serialized the long way).
@@ -417,6 +387,15 @@ impl ser::Error for NotAStr {
     }
 }
 
+/// Scalar methods of `KeyName` that decline.
+macro_rules! decline {
+    ($($name:ident($ty:ty)),* $(,)?) => {
+        $(fn $name(self, _: $ty) -> std::result::Result<(), NotAStr> {
+            Err(NotAStr)
+        })*
+    };
+}
+
 impl ser::Serializer for &mut KeyName {
     type Ok = ();
     type Error = NotAStr;
@@ -433,45 +412,21 @@ impl ser::Serializer for &mut KeyName {
         self.0.push_str(v);
         Ok(())
     }
-    fn serialize_bool(self, _: bool) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
-    fn serialize_i8(self, _: i8) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
-    fn serialize_i16(self, _: i16) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
-    fn serialize_i32(self, _: i32) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
-    fn serialize_i64(self, _: i64) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
-    fn serialize_u8(self, _: u8) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
-    fn serialize_u16(self, _: u16) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
-    fn serialize_u32(self, _: u32) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
-    fn serialize_u64(self, _: u64) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
-    fn serialize_f32(self, _: f32) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
-    fn serialize_f64(self, _: f64) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
-    fn serialize_char(self, _: char) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
-    fn serialize_bytes(self, _: &[u8]) -> std::result::Result<(), NotAStr> {
-        Err(NotAStr)
-    }
+    decline!(
+        serialize_bool(bool),
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_char(char),
+        serialize_bytes(&[u8]),
+    );
     fn serialize_none(self) -> std::result::Result<(), NotAStr> {
         Err(NotAStr)
     }
