@@ -518,6 +518,9 @@ impl Cursor {
         records: &mut Vec<Record>,
     ) -> Result<bool> {
         let seq = event.seq;
+        // An expansion usually fills the batch: size it once rather than
+        // growing (and copying) a vector of large records step by step.
+        records.reserve(max.min(65_536).saturating_sub(records.len()));
         let start = if self.pos.seq == seq { self.pos.sub } else { 0 };
         let mut it = match self.exp.take() {
             Some(e) if e.seq() == seq && e.next_sub() == start => e,
