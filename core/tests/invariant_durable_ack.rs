@@ -122,3 +122,42 @@ fn invariant_durable_ack_survives_sigkill() {
     }
     assert!(acked.len() >= 20);
 }
+
+/// Bytes of the write-ahead log files in a ledger's database directory.
+fn wal_bytes(ledger_dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(ledger_dir.join("db"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+/// A clean close flushes the memtables: no write-ahead log is left to
+/// replay, and the reopened ledger holds every event. A read-only opener's
+/// close flushes nothing (it has no writer) and still works.
+#[test]
+fn a_clean_close_leaves_no_log_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(dir.path(), Durability::Buffered, None);
+    for chunk in 0..20 {
+        ledger.append_batch(commits(chunk * 1000, 1000)).unwrap();
+    }
+    let reader = fsfeed::Ledger::open_read_only(dir.path()).unwrap();
+    assert!(
+        wal_bytes(dir.path()) > 1 << 20,
+        "20,000 events sit in the log before the close"
+    );
+    ledger.close().unwrap();
+    assert!(
+        wal_bytes(dir.path()) < 4096,
+        "{} bytes of log after a clean close",
+        wal_bytes(dir.path())
+    );
+    ledger.close().unwrap();
+    reader.close().unwrap();
+    let ledger = open(dir.path(), Durability::Buffered, None);
+    let keys = all_keys(&ledger);
+    assert_eq!(keys.len(), 20_000);
+    assert_eq!(keys.last().unwrap().0, 20_000);
+}
