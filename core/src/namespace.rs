@@ -387,6 +387,11 @@ impl<'a> Tx<'a> {
         self.get_node(&r_key(object, LIVE))
     }
 
+    /// Whether `dir` has an open child. This walks the versions of its
+    /// children in key order until one is open, so a directory whose retained
+    /// history holds many closed edges and no open one reads them all (the
+    /// format 1 live index answered after one key). Only a non-recursive
+    /// delete of a directory asks.
     fn has_live_children(&self, bucket: &[u8], dir: u64) -> Result<bool> {
         let mut found = false;
         self.scan_prefix(&dir_prefix(bucket, dir), |k, _| {
