@@ -373,7 +373,7 @@ impl<'a> Tx<'a> {
 
     /// The open edge at `parent/name`, if any.
     fn live(&mut self, op: &Op, b: &[u8], parent: u64, name: &str) -> Result<Option<NsNode>> {
-        Ok(self.get_node(&f_key(b, parent, name, LIVE))?.map(|mut n| {
+        Ok(self.live_slim(b, parent, name)?.map(|mut n| {
             n.volume = op.volume.clone();
             n.bucket = op.bucket.clone();
             n.parent_id = parent;
@@ -401,8 +401,16 @@ impl<'a> Tx<'a> {
         Ok(found)
     }
 
-    /// Open a live edge `(parent, name) -> object` at `seq`.
-    fn open_edge(&mut self, op: &Op, parent: u64, name: &str, object: u64, is_dir: bool, seq: u64) {
+    /// Open a live edge `(parent, name) -> object` at `seq`; returns it.
+    fn open_edge(
+        &mut self,
+        op: &Op,
+        parent: u64,
+        name: &str,
+        object: u64,
+        is_dir: bool,
+        seq: u64,
+    ) -> NsNode {
         let b = bucket_id(&op.volume, &op.bucket);
         let node = NsNode {
             volume: op.volume.clone(),
@@ -416,6 +424,7 @@ impl<'a> Tx<'a> {
         };
         self.put(f_key(&b, parent, name, LIVE), &f_value(&node));
         self.put(r_key(object, LIVE), &node);
+        node
     }
 
     /// Close the live edge described by `live` at `seq`: its versions move
@@ -510,8 +519,7 @@ impl<'a> Tx<'a> {
             return Ok(n);
         }
         let id = op.object_id.unwrap_or(derived_id(seq, 0));
-        self.open_edge(op, parent, name, id, is_dir, seq);
-        Ok(self.live(op, &b, parent, name)?.expect("just opened"))
+        Ok(self.open_edge(op, parent, name, id, is_dir, seq))
     }
 }
 
@@ -817,8 +825,10 @@ pub fn resolve_at(
     let mut it = db.raw_iterator_cf(cf);
     for name in key.split('/') {
         // The first version of the name that closed after `seq`.
-        it.seek(f_key(&b, parent, name, seq.saturating_add(1)));
         let prefix = name_prefix(&b, parent, name);
+        let mut key = prefix.clone();
+        key.extend_from_slice(&seq.saturating_add(1).to_be_bytes());
+        it.seek(&key);
         let hit = match it.key() {
             Some(k) if it.valid() && k.starts_with(&prefix) && k.len() == prefix.len() + 8 => {
                 let n = decode(it.value().unwrap_or_default())?;
@@ -967,7 +977,7 @@ impl Iterator for Descendants {
 }
 
 /// Buckets the namespace holds edges of (volume, bucket), one seek each.
-pub(crate) fn live_buckets(db: &DB) -> Result<Vec<(String, String)>> {
+pub(crate) fn known_buckets(db: &DB) -> Result<Vec<(String, String)>> {
     let cf = db.cf_handle(CF_NS).expect("cf ns");
     let mut out = Vec::new();
     let mut it = db.raw_iterator_cf(cf);
