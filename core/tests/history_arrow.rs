@@ -6,21 +6,22 @@ mod common;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
-use arrow_array::Array;
+use arrow_array::{Array, RecordBatch};
 use common::{commits, open, T0};
 use fsfeed::history::HistoryOptions;
 use fsfeed::{Durability, Filter, Op, Retention, Start};
 
+/// The `seq` column of one batch.
+fn batch_seqs(b: &RecordBatch) -> Vec<u64> {
+    b.column_by_name("seq")
+        .unwrap()
+        .as_primitive::<UInt64Type>()
+        .values()
+        .to_vec()
+}
+
 fn seqs(h: fsfeed::history::History) -> Vec<u64> {
-    h.flat_map(|b| {
-        let b = b.unwrap();
-        b.column_by_name("seq")
-            .unwrap()
-            .as_primitive::<UInt64Type>()
-            .values()
-            .to_vec()
-    })
-    .collect()
+    h.flat_map(|b| batch_seqs(&b.unwrap())).collect()
 }
 
 #[test]
@@ -122,11 +123,7 @@ fn batches_from_several_threads_come_in_seq_order() {
     for b in h {
         let b = b.unwrap();
         assert!(b.num_rows() >= 1 && b.num_rows() <= 7);
-        let s = b
-            .column_by_name("seq")
-            .unwrap()
-            .as_primitive::<UInt64Type>();
-        got.extend(s.values().iter().copied());
+        got.extend(batch_seqs(&b));
     }
     let want: Vec<u64> = l
         .scan(3, 10_000)
@@ -165,11 +162,7 @@ fn retention_passing_a_streaming_history_is_a_gap() {
     for b in h {
         match b {
             Ok(b) => {
-                let s = b
-                    .column_by_name("seq")
-                    .unwrap()
-                    .as_primitive::<UInt64Type>();
-                assert_eq!(s.value(0), next, "a batch after a hole");
+                assert_eq!(batch_seqs(&b)[0], next, "a batch after a hole");
                 next += b.num_rows() as u64;
             }
             Err(e) => {
