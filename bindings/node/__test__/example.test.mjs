@@ -13,6 +13,18 @@ test('the SSE example streams S3 events as they are appended', async () => {
   const server = await serve(led, 0)
   const port = server.address().port
   const events = []
+  // Each append waits for its own response, so nothing is in flight when the
+  // server closes (an append still open then ends in "socket hang up").
+  const get = (path) =>
+    new Promise((resolve, reject) => {
+      http
+        .get(`http://127.0.0.1:${port}${path}`, (res) => {
+          res.resume()
+          res.on('end', resolve)
+        })
+        .on('error', reject)
+    })
+  let driving = Promise.resolve()
   await new Promise((resolve, reject) => {
     const req = http.get(`http://127.0.0.1:${port}/events?prefix=in/`, (res) => {
       assert.equal(res.headers['content-type'], 'text/event-stream')
@@ -32,14 +44,16 @@ test('the SSE example streams S3 events as they are appended', async () => {
         }
       })
       // Once the stream is open, drive it through the service's own endpoint.
-      setTimeout(async () => {
+      driving = (async () => {
         for (const key of ['out/skip.txt', 'in/a.txt', 'in/b c.txt']) {
-          await new Promise((r) => http.get(`http://127.0.0.1:${port}/append?key=${encodeURIComponent(key)}`, r))
+          await get(`/append?key=${encodeURIComponent(key)}`)
         }
-      }, 50)
+      })()
+      driving.catch(reject)
     })
     req.on('error', (e) => (e.code === 'ECONNRESET' ? resolve() : reject(e)))
   })
+  await driving
   server.close()
   server.closeAllConnections()
   assert.deepEqual(
