@@ -7,6 +7,12 @@
 //!   window that deletes in every batch vs none;
 //! - `raw_rocksdb/buffered/batch-1000`: `WriteBatch` puts of the same bytes
 //!   straight into RocksDB (same options, no fsync), the physical limit;
+//! - `namespace_floor/{events,events+ns}/batch-1000`: raw RocksDB batches of
+//!   the bytes an append writes (event + time key), without and with the
+//!   shadow namespace keys the same op writes in an FSO bucket (format 2
+//!   shapes: 2 for a create, 5 for a delete, 7 for a rename), and no lookups:
+//!   the least any implementation that keeps the namespace in the append's
+//!   batch can cost, to set beside `namespace_cost`;
 //! - `scan`: events read per second through a cursor.
 
 /// As the CLI and the bindings ship: mimalloc (a perf profile of batch appends: 140k events/s with glibc malloc, 275k with mimalloc).
@@ -177,6 +183,135 @@ fn raw_rocksdb(c: &mut Criterion) {
     g.finish();
 }
 
+/// The writes of one op as `(cf, key, value)`; `None`: a delete.
+type RawWrites = Vec<(usize, Vec<u8>, Option<Vec<u8>>)>;
+
+/// What an append of `op` at `seq` writes: the event, its time key and, with
+/// `ns`, the namespace keys of an FSO bucket in format 2's shapes (lengths
+/// as stored; the lookups that decide them are left out).
+fn raw_writes(op: &Op, seq: u64, ns: bool) -> RawWrites {
+    use fsfeed::op::Kind;
+    let event = fsfeed::Event {
+        seq,
+        path: op.key.clone(),
+        to_path: String::new(),
+        offset: 0,
+        op: Some(op.clone()),
+    }
+    .encode_to_vec();
+    let mut time = op.time_us.to_be_bytes().to_vec();
+    time.extend_from_slice(&seq.to_be_bytes());
+    let mut out: RawWrites = vec![
+        (0, seq.to_be_bytes().to_vec(), Some(event)),
+        (1, time, Some(vec![])),
+    ];
+    if !ns {
+        return out;
+    }
+    let (dir, name) = op.key.rsplit_once('/').unwrap_or(("", &op.key));
+    let parent = dir
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
+        % 64
+        + 1;
+    let f = |name: &str, deleted: u64| {
+        let mut k = b"F".to_vec();
+        k.extend_from_slice(format!("{}\0{}\0", op.volume, op.bucket).as_bytes());
+        k.extend_from_slice(&parent.to_be_bytes());
+        k.extend_from_slice(name.as_bytes());
+        k.push(0);
+        k.extend_from_slice(&deleted.to_be_bytes());
+        k
+    };
+    let r = |object: u64, deleted: u64| {
+        let mut k = b"R".to_vec();
+        k.extend_from_slice(&object.to_be_bytes());
+        k.extend_from_slice(&deleted.to_be_bytes());
+        k
+    };
+    // Values as long as format 2's: an F value holds ids and seqs, an R
+    // value the whole edge.
+    let f_val = vec![7u8; 14];
+    let r_val = vec![7u8; 30 + op.volume.len() + op.bucket.len() + name.len()];
+    let old = (seq / 2) << 12;
+    let close = |out: &mut RawWrites| {
+        out.push((2, f(name, u64::MAX), None));
+        out.push((2, f(name, seq), Some(f_val.clone())));
+        out.push((2, r(old, u64::MAX), None));
+        out.push((2, r(old, seq), Some(r_val.clone())));
+        let mut c = b"C".to_vec();
+        c.extend_from_slice(&seq.to_be_bytes());
+        c.extend_from_slice(&old.to_be_bytes());
+        out.push((2, c, Some(vec![])));
+    };
+    match op.kind.as_ref() {
+        Some(Kind::CreateFile(_)) | Some(Kind::CreateDirectory(_)) => {
+            out.push((2, f(name, u64::MAX), Some(f_val.clone())));
+            out.push((2, r(seq << 12, u64::MAX), Some(r_val.clone())));
+        }
+        Some(Kind::Delete(_)) => close(&mut out),
+        Some(Kind::Rename(_)) => {
+            close(&mut out);
+            out.push((
+                2,
+                f(&format!("{name}.moved"), u64::MAX),
+                Some(f_val.clone()),
+            ));
+            out.push((2, r(old, u64::MAX), Some(r_val.clone())));
+        }
+        _ => {}
+    }
+    out
+}
+
+fn namespace_floor(c: &mut Criterion) {
+    let mut g = c.benchmark_group("namespace_floor");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
+    let pool = ops(64_000, 9);
+    g.throughput(Throughput::Elements(1000));
+    for (name, ns) in [("events", false), ("events+ns", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = rocksdb::Options::default();
+        o.create_if_missing(true);
+        o.create_missing_column_families(true);
+        o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let db = rocksdb::DB::open_cf(&o, dir.path(), ["events", "time", "ns"]).unwrap();
+        let cfs: Vec<_> = ["events", "time", "ns"]
+            .iter()
+            .map(|n| db.cf_handle(n).unwrap())
+            .collect();
+        let mut w = rocksdb::WriteOptions::default();
+        w.set_sync(false);
+        let mut seq = 0u64;
+        g.bench_function(format!("{name}/batch-1000"), |b| {
+            b.iter_batched(
+                || {
+                    (0..1000)
+                        .map(|_| {
+                            seq += 1;
+                            raw_writes(&pool[(seq % pool.len() as u64) as usize], seq, ns)
+                        })
+                        .collect::<Vec<_>>()
+                },
+                |writes| {
+                    let mut batch = rocksdb::WriteBatch::default();
+                    for (cf, k, v) in writes.iter().flatten() {
+                        match v {
+                            Some(v) => batch.put_cf(cfs[*cf], k, v),
+                            None => batch.delete_cf(cfs[*cf], k),
+                        }
+                    }
+                    db.write_opt(batch, &w).unwrap();
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 fn scan(c: &mut Criterion) {
     let mut g = c.benchmark_group("scan");
     g.sample_size(10)
@@ -241,6 +376,7 @@ criterion_group!(
     retention,
     raw_rocksdb,
     scan,
-    namespace_cost
+    namespace_cost,
+    namespace_floor
 );
 criterion_main!(benches);
