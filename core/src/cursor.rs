@@ -366,7 +366,7 @@ impl Cursor {
             .and_then(|e| e.op.map(|o| o.time_us))
             .unwrap_or(1);
         self.resync = Some(Resync {
-            files: LiveFiles::new(self.ledger.db()?, head)?,
+            files: LiveFiles::new(&self.ledger.db()?, head)?,
             head,
             time_us,
             resume: self.pos,
@@ -525,7 +525,7 @@ impl Cursor {
         let mut it = match self.exp.take() {
             Some(e) if e.seq() == seq && e.next_sub() == start => e,
             _ => {
-                let mut e = ExpIter::new(self.ledger.db()?, event);
+                let mut e = ExpIter::new(&self.ledger.db()?, event);
                 e.skip_to(start)?;
                 e
             }

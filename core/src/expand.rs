@@ -15,12 +15,12 @@
 //! batches costs one pass; resuming at `(seq, sub)` elsewhere skips `sub`
 //! records once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use rocksdb::DB;
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::namespace::{self, Descendants};
 use crate::op::{Kind, Layout};
 use crate::proto::Event;
@@ -108,7 +108,7 @@ enum ExpKind {
 
 impl ExpIter {
     /// Start the expansion of `event` (which `expands`) from sub 0.
-    pub(crate) fn new(db: Arc<DB>, event: &Event) -> ExpIter {
+    pub(crate) fn new(db: &Arc<DB>, event: &Event) -> ExpIter {
         let op = event.op.as_ref().expect("expanded events have an op");
         let seq = event.seq;
         let at = seq.saturating_sub(1);
@@ -235,18 +235,19 @@ impl Iterator for ExpIter {
 }
 
 /// Every live file of every FSO bucket at `seq`: (volume, bucket, key, object id).
+/// Holds the database weakly, like [`Descendants`].
 pub(crate) struct LiveFiles {
-    db: Arc<DB>,
+    db: Weak<DB>,
     seq: u64,
     buckets: std::vec::IntoIter<(String, String)>,
     current: Option<(String, String, Descendants)>,
 }
 
 impl LiveFiles {
-    pub(crate) fn new(db: Arc<DB>, seq: u64) -> Result<LiveFiles> {
-        let buckets = namespace::known_buckets(&db)?;
+    pub(crate) fn new(db: &Arc<DB>, seq: u64) -> Result<LiveFiles> {
+        let buckets = namespace::known_buckets(db)?;
         Ok(LiveFiles {
-            db,
+            db: Arc::downgrade(db),
             seq,
             buckets: buckets.into_iter(),
             current: None,
@@ -267,7 +268,10 @@ impl Iterator for LiveFiles {
                 }
             }
             let (v, b) = self.buckets.next()?;
-            let files = Descendants::new(self.db.clone(), &v, &b, 0, self.seq);
+            let Some(db) = self.db.upgrade() else {
+                return Some(Err(Error::LedgerClosed));
+            };
+            let files = Descendants::new(&db, &v, &b, 0, self.seq);
             self.current = Some((v, b, files));
         }
     }

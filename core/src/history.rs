@@ -8,7 +8,9 @@
 //! run `i` by thread `i % threads`, each at most one finished batch ahead of
 //! the reader: memory holds two batches per thread, not the range. Reading
 //! and parsing the stored events is most of the cost, and it is what the
-//! threads share. The columns ([`schema`]):
+//! threads share. Dropping the history stops its threads and waits for them;
+//! closing the ledger stops them too (the next batch is `ledger_closed`), so
+//! neither keeps the database open. The columns ([`schema`]):
 //!
 //! | column | type | from |
 //! |---|---|---|
@@ -29,7 +31,9 @@
 //! head then); a range that starts before the first retained event fails
 //! with `Error::Gap` rather than silently starting later.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use arrow_array::builder::{
     BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
@@ -105,7 +109,14 @@ pub struct History {
     /// One channel per worker; chunk `i` comes from worker `i % workers`.
     results: Vec<Receiver<Result<Option<RecordBatch>>>>,
     failed: bool,
+    /// Set on drop: the workers stop within [`CHECK_ROWS`] rows.
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
 }
+
+/// Rows a worker reads between looks at whether it should stop (the history
+/// was dropped, or the ledger closed).
+const CHECK_ROWS: u64 = 1024;
 
 /// Most threads one history reads with.
 const MAX_WORKERS: usize = 4;
@@ -141,17 +152,20 @@ impl History {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = (cores.min(MAX_WORKERS) as u64).min(chunks) as usize;
         let mut results = Vec::with_capacity(workers);
+        let mut handles = Vec::with_capacity(workers);
+        let stop = Arc::new(AtomicBool::new(false));
         for w in 0..workers {
             // One finished batch waits per worker while it reads the next:
             // the reader gets ahead by one batch a worker, no more.
             let (tx, rx) = crossbeam_channel::bounded(1);
             let (ledger, filter, schema) = (ledger.clone(), opts.filter.clone(), schema.clone());
+            let stopped = stop.clone();
             let read = move || {
                 let mut i = w as u64;
                 while i < chunks {
                     let from = since + i * width;
                     let to = (from + width - 1).min(until);
-                    let r = read_chunk(&ledger, from, to, &filter, &schema);
+                    let r = read_chunk(&ledger, from, to, &filter, &schema, &stopped);
                     let stop = r.is_err();
                     // A closed channel: the history was dropped.
                     if tx.send(r).is_err() || stop {
@@ -160,9 +174,21 @@ impl History {
                     i += workers as u64;
                 }
             };
-            std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name("fsfeed-history".into())
-                .spawn(read)?;
+                .spawn(read);
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    // Stop the workers already started.
+                    stop.store(true, Ordering::Relaxed);
+                    drop(results);
+                    for h in handles {
+                        let _ = h.join();
+                    }
+                    return Err(e.into());
+                }
+            }
             results.push(rx);
         }
         Ok(History {
@@ -171,6 +197,8 @@ impl History {
             next_chunk: 0,
             results,
             failed: false,
+            stop,
+            workers: handles,
         })
     }
 
@@ -201,15 +229,31 @@ impl History {
     }
 }
 
+/// Dropping a history stops its workers and waits for them, so no thread of
+/// it reads the ledger afterwards (and a closed ledger can be opened again).
+impl Drop for History {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // A worker waiting to hand over a batch sees the channel closed.
+        self.results.clear();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
 /// The rows of seqs `from..=to` that pass `filter` (`None`: no row passed).
 /// Seqs are dense, so a run that does not start at `from` or stops short of
-/// `to` lost events to retention while it was read: a gap.
+/// `to` lost events to retention while it was read: a gap. Every
+/// [`CHECK_ROWS`] rows it stops if `stop` is set or the ledger closed
+/// (`ledger_closed`), so neither waits for a whole run.
 fn read_chunk(
     ledger: &Ledger,
     from: u64,
     to: u64,
     filter: &Filter,
     schema: &SchemaRef,
+    stop: &AtomicBool,
 ) -> Result<Option<RecordBatch>> {
     let first = ledger.first_seq()?;
     if from < first {
@@ -234,6 +278,12 @@ fn read_chunk(
                 expected,
                 actual: seq,
             });
+            return false;
+        }
+        if (expected - from) % CHECK_ROWS == CHECK_ROWS - 1
+            && (stop.load(Ordering::Relaxed) || ledger.is_closed())
+        {
+            failed = Some(Error::LedgerClosed);
             return false;
         }
         expected += 1;

@@ -59,7 +59,7 @@
 //! the retention step of the append that moves `first_seq` past them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use prost::Message;
 use rocksdb::DB;
@@ -845,8 +845,12 @@ pub fn resolve_at(
 
 /// Children of a directory at a seq, in name order, read in chunks so that
 /// memory does not grow with the directory.
+///
+/// It holds the database weakly: once the ledger is closed, the next chunk
+/// fails with `ledger_closed`, and an iterator left alive does not keep the
+/// database (and its lock) open.
 pub struct Children {
-    db: Arc<DB>,
+    db: Weak<DB>,
     prefix: Vec<u8>,
     next_key: Vec<u8>,
     seq: u64,
@@ -857,10 +861,10 @@ pub struct Children {
 const CHUNK: usize = 256;
 
 impl Children {
-    pub(crate) fn new(db: Arc<DB>, volume: &str, bucket: &str, dir: u64, seq: u64) -> Children {
+    pub(crate) fn new(db: &Arc<DB>, volume: &str, bucket: &str, dir: u64, seq: u64) -> Children {
         let prefix = dir_prefix(&bucket_id(volume, bucket), dir);
         Children {
-            db,
+            db: Arc::downgrade(db),
             next_key: prefix.clone(),
             prefix,
             seq,
@@ -870,8 +874,9 @@ impl Children {
     }
 
     fn fill(&mut self) -> Result<()> {
-        let cf = self.db.cf_handle(CF_NS).expect("cf ns");
-        let mut it = self.db.raw_iterator_cf(cf);
+        let db = self.db.upgrade().ok_or(Error::LedgerClosed)?;
+        let cf = db.cf_handle(CF_NS).expect("cf ns");
+        let mut it = db.raw_iterator_cf(cf);
         it.seek(&self.next_key);
         let mut scanned = 0;
         while it.valid() && scanned < CHUNK * 4 && self.buf.len() < CHUNK {
@@ -919,8 +924,9 @@ impl Iterator for Children {
 
 /// Every file below a directory at a seq, depth first in name order, with
 /// its path relative to the directory. Memory grows with depth, not size.
+/// Like [`Children`], it holds the database weakly.
 pub struct Descendants {
-    db: Arc<DB>,
+    db: Weak<DB>,
     volume: String,
     bucket: String,
     seq: u64,
@@ -928,10 +934,10 @@ pub struct Descendants {
 }
 
 impl Descendants {
-    pub(crate) fn new(db: Arc<DB>, volume: &str, bucket: &str, dir: u64, seq: u64) -> Descendants {
-        let root = Children::new(db.clone(), volume, bucket, dir, seq);
+    pub(crate) fn new(db: &Arc<DB>, volume: &str, bucket: &str, dir: u64, seq: u64) -> Descendants {
+        let root = Children::new(db, volume, bucket, dir, seq);
         Descendants {
-            db,
+            db: Arc::downgrade(db),
             volume: volume.to_string(),
             bucket: bucket.to_string(),
             seq,
@@ -959,13 +965,11 @@ impl Iterator for Descendants {
                         format!("{prefix}/{}", c.name)
                     };
                     if c.is_dir {
-                        let ch = Children::new(
-                            self.db.clone(),
-                            &self.volume,
-                            &self.bucket,
-                            c.object_id,
-                            self.seq,
-                        );
+                        let Some(db) = self.db.upgrade() else {
+                            return Some(Err(Error::LedgerClosed));
+                        };
+                        let ch =
+                            Children::new(&db, &self.volume, &self.bucket, c.object_id, self.seq);
                         self.stack.push((rel, ch));
                     } else {
                         return Some(Ok((rel, c.object_id)));

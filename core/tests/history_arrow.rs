@@ -197,6 +197,42 @@ fn dropping_a_history_midway_lets_the_ledger_close() {
 }
 
 #[test]
+fn a_ledger_closed_while_its_history_reads_can_be_opened_again_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), Durability::None, None);
+    for i in 0..20 {
+        l.append_batch(commits(i * 10_000, 10_000)).unwrap();
+    }
+    // Dropped after one batch, while its threads read the next runs.
+    let mut h = l.history(HistoryOptions::default()).unwrap();
+    assert_eq!(h.next().unwrap().unwrap().num_rows(), 65_536);
+    drop(h);
+    l.close().unwrap();
+    let l = open(dir.path(), Durability::None, None);
+    // Not dropped: closing the ledger stops it. What it still yields is
+    // whole batches, then (unless it had read everything) `ledger_closed`.
+    let mut h = l.history(HistoryOptions::default()).unwrap();
+    let mut rows = h.next_batch().unwrap().unwrap().num_rows();
+    l.close().unwrap();
+    let again = open(dir.path(), Durability::None, None);
+    assert_eq!(again.stats().unwrap().head_seq, 200_000);
+    loop {
+        match h.next_batch() {
+            Ok(Some(b)) => rows += b.num_rows(),
+            Ok(None) => {
+                assert_eq!(rows, 200_000, "ended early without an error");
+                break;
+            }
+            Err(e) => {
+                assert_eq!(e.code(), "ledger_closed", "{e}");
+                assert!(h.next_batch().unwrap().is_none());
+                break;
+            }
+        }
+    }
+}
+
+#[test]
 fn a_read_only_opener_reads_history_on_several_threads() {
     let dir = tempfile::tempdir().unwrap();
     let w = open(dir.path(), Durability::Sync, None);

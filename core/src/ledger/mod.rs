@@ -44,8 +44,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, RwLock};
 use prost::Message;
 use rocksdb::{
-    BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
-    ReadOptions, WriteOptions, DB,
+    BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, FlushOptions,
+    IteratorMode, Options, ReadOptions, WriteOptions, DB,
 };
 use serde::Serialize;
 
@@ -63,6 +63,9 @@ pub const FORMAT_VERSION: u32 = 2;
 
 /// How long a read-only opener waits between looks at the primary.
 const SECONDARY_POLL: Duration = Duration::from_millis(20);
+/// Longest [`Ledger::close`] waits for other threads' calls to let go of the
+/// database.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// How an append is made durable before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -821,7 +824,7 @@ impl Ledger {
         seq: u64,
     ) -> Result<crate::namespace::Children> {
         Ok(crate::namespace::Children::new(
-            self.db()?,
+            &self.db()?,
             volume,
             bucket,
             dir,
@@ -1033,7 +1036,15 @@ impl Ledger {
     }
 
     /// Stop the writer, wake every reader with `LedgerClosed`, and release
-    /// the database once the last in-flight call returns. Idempotent.
+    /// the database. Idempotent.
+    ///
+    /// It waits (up to 2 s) for calls still running in other
+    /// threads to let go of the database, so that once it returns the
+    /// directory can be opened again, here or by another process. None holds
+    /// it long: history readers look every 1,024 rows and stop, and
+    /// iterators over the namespace (`children_at`, expansions, resync) hold
+    /// it only while they read a chunk. A call that holds it past the wait
+    /// keeps the database open until it returns.
     ///
     /// A writable ledger also flushes its memtables to table files first, so
     /// a clean close leaves no write-ahead log behind: the next open replays
@@ -1055,13 +1066,21 @@ impl Ledger {
         }
         let db = self.inner.db.write().take();
         let mut flushed = Ok(());
-        if let (true, Some(db)) = (flush, db) {
-            for name in ALL_CFS {
-                let cf = db.cf_handle(name).expect("every column family is open");
-                if let Err(e) = db.flush_cf(cf) {
-                    flushed = Err(Error::from(e));
-                    break;
-                }
+        if let Some(db) = db {
+            // Holders do not signal when they let go, and they let go within
+            // a chunk of work: a short poll, bounded.
+            let since = Instant::now();
+            while Arc::strong_count(&db) > 1 && since.elapsed() < CLOSE_WAIT {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if flush {
+                let cfs: Vec<_> = ALL_CFS
+                    .iter()
+                    .map(|n| db.cf_handle(n).expect("every column family is open"))
+                    .collect();
+                flushed = db
+                    .flush_cfs_opt(&cfs, &FlushOptions::default())
+                    .map_err(Error::from);
             }
         }
         if let Some(sec) = &self.inner.secondary_dir {
