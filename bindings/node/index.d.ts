@@ -243,5 +243,6 @@ export declare class Ledger {
   readonly firstSeq: number
   readonly readOnly: boolean
   readonly closed: boolean
+  /** Later calls fail with `ledger_closed`, waiting reads wake; once it returns the directory can be opened again. */
   close(): void
 }

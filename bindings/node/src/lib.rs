@@ -401,6 +401,7 @@ impl NativeLedger {
     }
 
     /// Close: later calls fail with `ledger_closed`; waiting reads wake.
+    /// Once it returns, the directory can be opened again.
     #[napi]
     pub fn close(&self) -> Result<()> {
         // Close first: waiting reads then wake to `ledger_closed`.

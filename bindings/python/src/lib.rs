@@ -718,7 +718,8 @@ impl Ledger {
         py.detach(|| self.inner.checkpoint(&dir)).py_err()
     }
 
-    /// Close: later calls raise `LedgerClosed`; waiting readers wake.
+    /// Close: later calls raise `LedgerClosed`; waiting readers wake, and
+    /// open histories stop. Once it returns, the directory can be opened again.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| {
             // Close first: waiting readers then wake to `LedgerClosed`.
