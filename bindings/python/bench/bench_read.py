@@ -8,7 +8,9 @@ R times through (a) `cursor.read()` in Python, records as dicts, and (b) the
 same cursor kind read and rendered by the Rust core alone (`_read_core`, no
 Python objects). Rounds alternate (a) and (b), so machine noise hits both;
 the ratio uses the best round of each. Also times `ledger.history()` into a
-pyarrow table. Prints a table and a JSON line with every figure.
+pyarrow table, and what a stored columnar copy would cost and give (the
+history as Arrow IPC, lz4 and zstd: bytes per event, read rate). Prints a
+table and a JSON line with every figure.
 """
 
 from __future__ import annotations
@@ -90,6 +92,23 @@ def main() -> None:
             table = pa.table(led.history())
             best = max(best, table.num_rows / (time.perf_counter() - t))
         out["history_to_pyarrow_per_s"] = round(best)
+        # What a stored columnar copy of the history would cost and give (not
+        # built: a decision for the team): the same table as an Arrow IPC
+        # stream of 65,536-row batches, its size and how fast pyarrow reads it.
+        for codec in ("lz4", "zstd"):
+            sink = pa.BufferOutputStream()
+            opts = pa.ipc.IpcWriteOptions(compression=codec)
+            with pa.ipc.new_stream(sink, table.schema, options=opts) as w:
+                for b in table.to_batches(max_chunksize=65_536):
+                    w.write_batch(b)
+            buf = sink.getvalue()
+            best = 0.0
+            for _ in range(args.rounds):
+                t = time.perf_counter()
+                rows = pa.ipc.open_stream(buf).read_all().num_rows
+                best = max(best, rows / (time.perf_counter() - t))
+            out[f"ipc_{codec}_bytes_per_event"] = round(buf.size / table.num_rows, 1)
+            out[f"ipc_{codec}_to_pyarrow_per_s"] = round(best)
     shutil.rmtree(tmp)
     print(f"{'figure':32} value")
     for k, v in out.items():
