@@ -3,7 +3,12 @@
 //!   (default N = 1,000,000): the ratio should be near 1 (O(1) rename);
 //! - expanding that rename through a cursor: records per second and resident
 //!   memory growth while it streams;
-//! - `path_at` cost by depth (1, 8, 32, 128).
+//! - `path_at` cost by depth (1, 8, 32, 128);
+//! - a non-recursive delete of a directory whose retained history holds N
+//!   closed children (created and deleted), with one open child last in name
+//!   order, so it fails with `directory_not_empty` and writes nothing: in
+//!   format 2 the writer walks every closed version to learn that, and every
+//!   other append waits behind it (a known cost, in the closing notes of #3).
 //!
 //! `cargo bench -p fsfeed --bench namespace [-- N]`. The cost of namespace
 //! tracking on plain appends is the criterion group `namespace_cost` in the
@@ -143,4 +148,40 @@ fn main() {
             t.elapsed().as_secs_f64() * 1e6 / rounds as f64
         );
     }
+
+    // rmdir of a churned directory, by how many closed children it retains.
+    let mut line = Vec::new();
+    for churned in [0usize, 1_000, 100_000] {
+        let dir = format!("churn{churned}");
+        for start in (0..churned).step_by(10_000) {
+            let end = (start + 10_000).min(churned);
+            let files = |i: usize| format!("{dir}/f{i:06}");
+            l.append_batch(
+                (start..end)
+                    .map(|i| fso(Op::create_file("v", "b", &files(i))))
+                    .collect(),
+            )
+            .unwrap();
+            l.append_batch(
+                (start..end)
+                    .map(|i| fso(Op::delete("v", "b", &files(i), false)))
+                    .collect(),
+            )
+            .unwrap();
+        }
+        l.append(fso(Op::commit("v", "b", &format!("{dir}/zzz"), 1, "e")))
+            .unwrap();
+        let times: Vec<Duration> = (0..20)
+            .map(|_| {
+                let t = Instant::now();
+                let e = l
+                    .append(fso(Op::delete("v", "b", &dir, false)))
+                    .unwrap_err();
+                assert_eq!(e.code(), "directory_not_empty");
+                t.elapsed()
+            })
+            .collect();
+        line.push(format!("{churned} closed children {:?}", median(times)));
+    }
+    println!("non-recursive delete of a directory: {}", line.join(", "));
 }
