@@ -176,27 +176,6 @@ fn retention_passing_a_streaming_history_is_a_gap() {
 }
 
 #[test]
-fn dropping_a_history_midway_lets_the_ledger_close() {
-    let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path(), Durability::None, None);
-    l.append_batch(commits(0, 5000)).unwrap();
-    let mut h = l
-        .history(HistoryOptions {
-            batch_rows: 50,
-            ..Default::default()
-        })
-        .unwrap();
-    assert_eq!(h.next().unwrap().unwrap().num_rows(), 50);
-    drop(h);
-    l.close().unwrap();
-    // A history of a closed ledger fails to open.
-    assert_eq!(
-        l.history(HistoryOptions::default()).err().unwrap().code(),
-        "ledger_closed"
-    );
-}
-
-#[test]
 fn a_ledger_closed_while_its_history_reads_can_be_opened_again_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let l = open(dir.path(), Durability::None, None);

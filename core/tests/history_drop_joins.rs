@@ -1,5 +1,5 @@
 //! Dropping a history midway stops its reader threads and waits for them:
-//! none is left reading the ledger. (A file of its own: it counts this
+//! none is left reading the ledger, which then closes as usual. (A file of its own: it counts this
 //! process's threads, which other tests running beside it would change.)
 #![cfg(all(feature = "arrow", target_os = "linux"))]
 
@@ -34,6 +34,12 @@ fn dropping_a_history_midway_joins_its_threads() {
     assert!(history_threads() >= 1);
     drop(h);
     assert_eq!(history_threads(), 0, "a reader outlived its history");
-    // The ledger is untouched and reads on.
+    // The ledger is untouched and reads on, then closes.
     assert_eq!(l.head_seq().unwrap(), 5000);
+    l.close().unwrap();
+    // A history of a closed ledger fails to open.
+    assert_eq!(
+        l.history(HistoryOptions::default()).err().unwrap().code(),
+        "ledger_closed"
+    );
 }
