@@ -9,7 +9,7 @@
 //!   straight into RocksDB (same options, no fsync), the physical limit;
 //! - `namespace_floor/{events,events+ns}/batch-1000`: raw RocksDB batches of
 //!   the bytes an append writes (event + time key), without and with the
-//!   shadow namespace keys the same op writes in an FSO bucket (format 2
+//!   shadow namespace keys the same op writes in an FSO bucket (format 3
 //!   shapes: 2 for a create, 5 for a delete, 7 for a rename), and no lookups:
 //!   the least any implementation that keeps the namespace in the append's
 //!   batch can cost, to set beside `namespace_cost`;
@@ -187,7 +187,7 @@ fn raw_rocksdb(c: &mut Criterion) {
 type RawWrites = Vec<(usize, Vec<u8>, Option<Vec<u8>>)>;
 
 /// What an append of `op` at `seq` writes: the event, its time key and, with
-/// `ns`, the namespace keys of an FSO bucket in format 2's shapes (lengths
+/// `ns`, the namespace keys of an FSO bucket in format 3's shapes (lengths
 /// as stored; the lookups that decide them are left out).
 fn raw_writes(op: &Op, seq: u64, ns: bool) -> RawWrites {
     use fsfeed::op::Kind;
@@ -229,14 +229,16 @@ fn raw_writes(op: &Op, seq: u64, ns: bool) -> RawWrites {
         k.extend_from_slice(&deleted.to_be_bytes());
         k
     };
-    // Values as long as format 2's: an F value holds ids and seqs, an R
+    // Values as long as format 3's: an F/G value holds ids and seqs, an R
     // value the whole edge.
     let f_val = vec![7u8; 14];
     let r_val = vec![7u8; 30 + op.volume.len() + op.bucket.len() + name.len()];
     let old = (seq / 2) << 12;
     let close = |out: &mut RawWrites| {
         out.push((2, f(name, u64::MAX), None));
-        out.push((2, f(name, seq), Some(f_val.clone())));
+        let mut g = f(name, seq);
+        g[0] = b'G';
+        out.push((2, g, Some(f_val.clone())));
         out.push((2, r(old, u64::MAX), None));
         out.push((2, r(old, seq), Some(r_val.clone())));
         let mut c = b"C".to_vec();

@@ -15,15 +15,26 @@
 //!
 //! | key | meaning |
 //! |---|---|
-//! | `F B parent name NUL deleted` | versioned edge; value: `object_id`, `is_dir`, `created_seq`, `deleted_seq` (0: live) |
+//! | `F B parent name NUL LIVE` | open edge; value: `object_id`, `is_dir`, `created_seq`, `deleted_seq` (0) |
+//! | `G B parent name NUL deleted` | closed edge, same value with its `deleted_seq` |
 //! | `R object deleted` | versioned reverse edge; value: the whole edge (bucket, `parent_id`, `name`, ...) |
 //! | `C deleted object` | an edge closed at `deleted`, for garbage collection |
+//!
+//! Closing an edge deletes its `F` key and writes its `G` key (format 3;
+//! format 2 kept closed versions under `F` too). So the open children of a
+//! directory are exactly its `F` keys, and "is this directory empty?" (a
+//! non-recursive delete) reads the first of them, whatever history the
+//! directory retains. Reads at a seq merge the two: `children_at` walks both
+//! prefixes in key order (the part after the tag sorts the same), and a
+//! name's version at `s` is its first `G` version closed after `s`, or else
+//! its `F` one.
 //!
 //! An edge is valid at seq `s` when `created <= s` and (`deleted == 0` or
 //! `s < deleted`): "at seq s" means after event `s` was applied. The edges
 //! of one name (and of one object) never overlap in time, so they sort by
 //! `deleted` in the order they were created, and the one valid at `s` is
-//! the first with `deleted > s` if it was created by then: one seek.
+//! the first with `deleted > s` if it was created by then: one seek (two
+//! for a forward edge: `G`, then `F`).
 //!
 //! Keying versions by when they closed, with open edges at `LIVE`, makes
 //! the two questions the writer asks on every op point lookups on keys it
@@ -72,6 +83,7 @@ use crate::proto::NsNode;
 pub(crate) const CF_NS: &str = "ns";
 
 const TAG_F: u8 = b'F';
+const TAG_G: u8 = b'G';
 const TAG_R: u8 = b'R';
 const TAG_C: u8 = b'C';
 
@@ -87,24 +99,38 @@ fn bucket_id(volume: &str, bucket: &str) -> Vec<u8> {
     b
 }
 
-fn dir_prefix(bucket: &[u8], parent: u64) -> Vec<u8> {
+/// `tag B parent`: the edges of one directory, open (`F`) or closed (`G`).
+fn dir_prefix_in(tag: u8, bucket: &[u8], parent: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + bucket.len() + 8 + 40);
-    k.push(TAG_F);
+    k.push(tag);
     k.extend_from_slice(bucket);
     k.extend_from_slice(&parent.to_be_bytes());
     k
 }
 
-/// `F B parent name NUL`: every version of one name.
-fn name_prefix(bucket: &[u8], parent: u64, name: &str) -> Vec<u8> {
-    let mut k = dir_prefix(bucket, parent);
+/// `F B parent`: the open edges of one directory.
+fn dir_prefix(bucket: &[u8], parent: u64) -> Vec<u8> {
+    dir_prefix_in(TAG_F, bucket, parent)
+}
+
+/// `tag B parent name NUL`: the open (`F`) or closed (`G`) versions of a name.
+fn name_prefix_in(tag: u8, bucket: &[u8], parent: u64, name: &str) -> Vec<u8> {
+    let mut k = dir_prefix_in(tag, bucket, parent);
     k.extend_from_slice(name.as_bytes());
     k.push(0);
     k
 }
 
+/// The open edge at `parent/name` (`deleted` is `LIVE`).
 fn f_key(bucket: &[u8], parent: u64, name: &str, deleted: u64) -> Vec<u8> {
-    let mut k = name_prefix(bucket, parent, name);
+    let mut k = name_prefix_in(TAG_F, bucket, parent, name);
+    k.extend_from_slice(&deleted.to_be_bytes());
+    k
+}
+
+/// A version of `parent/name` closed at `deleted`.
+fn g_key(bucket: &[u8], parent: u64, name: &str, deleted: u64) -> Vec<u8> {
+    let mut k = name_prefix_in(TAG_G, bucket, parent, name);
     k.extend_from_slice(&deleted.to_be_bytes());
     k
 }
@@ -396,16 +422,14 @@ impl<'a> Tx<'a> {
         self.get_node(&r_key(object, LIVE))
     }
 
-    /// Whether `dir` has an open child. This walks the versions of its
-    /// children in key order until one is open, so a directory whose retained
-    /// history holds many closed edges and no open one reads them all (the
-    /// format 1 live index answered after one key). Only a non-recursive
-    /// delete of a directory asks.
+    /// Whether `dir` has an open child: its first `F` key, if any. Closed
+    /// versions live under `G`, so however much history the directory
+    /// retains, this reads one key (format 2 walked every closed version).
     fn has_live_children(&self, bucket: &[u8], dir: u64) -> Result<bool> {
         let mut found = false;
-        self.scan_prefix(&dir_prefix(bucket, dir), |k, _| {
-            found = deleted_of(k) == LIVE;
-            Ok(!found)
+        self.scan_prefix(&dir_prefix(bucket, dir), |_, _| {
+            found = true;
+            Ok(false)
         })?;
         Ok(found)
     }
@@ -437,14 +461,14 @@ impl<'a> Tx<'a> {
     }
 
     /// Close the live edge described by `live` at `seq`: its versions move
-    /// from `LIVE` to `seq`.
+    /// from `LIVE` to `seq` (the forward one from `F` to `G`).
     fn close_edge(&mut self, live: &NsNode, seq: u64) {
         let b = bucket_id(&live.volume, &live.bucket);
         let mut closed = live.clone();
         closed.deleted_seq = seq;
         self.del(f_key(&b, live.parent_id, &live.name, LIVE));
         self.put(
-            f_key(&b, live.parent_id, &live.name, seq),
+            g_key(&b, live.parent_id, &live.name, seq),
             &f_value(&closed),
         );
         self.del(r_key(live.object_id, LIVE));
@@ -703,7 +727,7 @@ pub(crate) fn collect_garbage(tx: &mut Tx<'_>, first: u64) -> Result<()> {
         };
         let b = bucket_id(&node.volume, &node.bucket);
         tx.del(r_key(object, deleted));
-        tx.del(f_key(&b, node.parent_id, &node.name, deleted));
+        tx.del(g_key(&b, node.parent_id, &node.name, deleted));
         // A deleted directory: collect what was below it, at every version.
         if node.is_dir && tx.place(object)?.is_none() {
             drop_subtree(tx, &b, object)?;
@@ -720,10 +744,12 @@ fn drop_subtree(tx: &mut Tx<'_>, b: &[u8], dir: u64) -> Result<()> {
     let mut stack = vec![dir];
     while let Some(d) = stack.pop() {
         let mut entries = Vec::new();
-        tx.scan_prefix(&dir_prefix(b, d), |k, v| {
-            entries.push((k.to_vec(), decode(v)?));
-            Ok(true)
-        })?;
+        for tag in [TAG_F, TAG_G] {
+            tx.scan_prefix(&dir_prefix_in(tag, b, d), |k, v| {
+                entries.push((k.to_vec(), decode(v)?));
+                Ok(true)
+            })?;
+        }
         for (fk, node) in entries {
             let deleted = deleted_of(&fk);
             tx.del(fk);
@@ -833,19 +859,29 @@ pub fn resolve_at(
     let mut found = None;
     let mut it = db.raw_iterator_cf(cf);
     for name in key.split('/') {
-        // The first version of the name that closed after `seq`.
-        let prefix = name_prefix(&b, parent, name);
+        // The first closed version of the name that closed after `seq`, or
+        // else the open one.
+        let prefix = name_prefix_in(TAG_G, &b, parent, name);
         let mut key = prefix.clone();
         key.extend_from_slice(&seq.saturating_add(1).to_be_bytes());
         it.seek(&key);
-        let hit = match it.key() {
+        let mut hit = match it.key() {
             Some(k) if it.valid() && k.starts_with(&prefix) && k.len() == prefix.len() + 8 => {
-                let n = decode(it.value().unwrap_or_default())?;
-                valid_at(&n, seq).then_some(n)
+                Some(decode(it.value().unwrap_or_default())?)
             }
             _ => None,
         };
-        let Some(n) = hit else { return Ok(None) };
+        if hit.is_none() {
+            let open = f_key(&b, parent, name, LIVE);
+            it.seek(&open);
+            if it.valid() && it.key() == Some(open.as_slice()) {
+                hit = Some(decode(it.value().unwrap_or_default())?);
+            }
+        }
+        it.status()?;
+        let Some(n) = hit.filter(|n| valid_at(n, seq)) else {
+            return Ok(None);
+        };
         parent = n.object_id;
         found = Some((n.object_id, n.is_dir));
     }
@@ -860,7 +896,9 @@ pub fn resolve_at(
 /// database (and its lock) open.
 pub struct Children {
     db: Weak<DB>,
+    /// `B dir`: the key after its tag, open (`F`) and closed (`G`) alike.
     prefix: Vec<u8>,
+    /// Where the next chunk starts, without the tag.
     next_key: Vec<u8>,
     seq: u64,
     buf: std::collections::VecDeque<Child>,
@@ -871,7 +909,7 @@ const CHUNK: usize = 256;
 
 impl Children {
     pub(crate) fn new(db: &Arc<DB>, volume: &str, bucket: &str, dir: u64, seq: u64) -> Children {
-        let prefix = dir_prefix(&bucket_id(volume, bucket), dir);
+        let prefix = dir_prefix(&bucket_id(volume, bucket), dir)[1..].to_vec();
         Children {
             db: Arc::downgrade(db),
             next_key: prefix.clone(),
@@ -882,18 +920,43 @@ impl Children {
         }
     }
 
+    /// The next chunk: the open and the closed versions of the directory's
+    /// names, merged in key order (both keep `name NUL deleted` after the
+    /// tag), keeping those valid at `seq`.
     fn fill(&mut self) -> Result<()> {
         let db = self.db.upgrade().ok_or(Error::LedgerClosed)?;
         let cf = db.cf_handle(CF_NS).expect("cf ns");
-        let mut it = db.raw_iterator_cf(cf);
-        it.seek(&self.next_key);
+        let seek = |tag: u8| {
+            let mut it = db.raw_iterator_cf(cf);
+            let mut k = Vec::with_capacity(1 + self.next_key.len());
+            k.push(tag);
+            k.extend_from_slice(&self.next_key);
+            it.seek(&k);
+            it
+        };
+        let (mut open, mut closed) = (seek(TAG_F), seek(TAG_G));
+        // The key of `it` after its tag, while it is in the directory (an
+        // `F` iterator past the directory may stand on a `G` key).
+        let body = |it: &rocksdb::DBRawIteratorWithThreadMode<'_, DB>, tag: u8, prefix: &[u8]| {
+            it.key()
+                .filter(|k| it.valid() && k.first() == Some(&tag) && k[1..].starts_with(prefix))
+                .map(|k| k[1..].to_vec())
+        };
         let mut scanned = 0;
-        while it.valid() && scanned < CHUNK * 4 && self.buf.len() < CHUNK {
-            let k = it.key().unwrap_or_default();
-            if !k.starts_with(&self.prefix) {
-                self.done = true;
-                break;
-            }
+        while scanned < CHUNK * 4 && self.buf.len() < CHUNK {
+            let o = body(&open, TAG_F, &self.prefix);
+            let c = body(&closed, TAG_G, &self.prefix);
+            let (it, k) = match (o, c) {
+                (None, None) => {
+                    open.status()?;
+                    closed.status()?;
+                    self.done = true;
+                    break;
+                }
+                (Some(o), Some(c)) if c < o => (&mut closed, c),
+                (Some(o), _) => (&mut open, o),
+                (None, Some(c)) => (&mut closed, c),
+            };
             let n = decode(it.value().unwrap_or_default())?;
             if valid_at(&n, self.seq) {
                 let name = name_of(&k[self.prefix.len()..])?;
@@ -903,15 +966,11 @@ impl Children {
                     is_dir: n.is_dir,
                 });
             }
-            let mut next = k.to_vec();
+            let mut next = k;
             next.push(0);
             self.next_key = next;
             scanned += 1;
             it.next();
-        }
-        if !it.valid() {
-            it.status()?;
-            self.done = true;
         }
         Ok(())
     }
@@ -1018,6 +1077,38 @@ pub(crate) fn known_buckets(db: &DB) -> Result<Vec<(String, String)>> {
     }
     it.status()?;
     Ok(out)
+}
+
+/// Upgrade a format 2 namespace in place: move every closed forward edge
+/// from `F` to `G` (same key after the tag, same value). In batches of
+/// 10,000; a crash midway leaves format 2 on disk, and the next writable
+/// open moves what is left. Returns how many edges moved.
+pub(crate) fn upgrade_from_format_2(db: &DB) -> Result<u64> {
+    let cf = db.cf_handle(CF_NS).expect("cf ns");
+    let mut it = db.raw_iterator_cf(cf);
+    it.seek([TAG_F]);
+    let mut batch = rocksdb::WriteBatch::default();
+    let mut moved = 0u64;
+    while it.valid() {
+        let k = it.key().unwrap_or_default();
+        if k.first() != Some(&TAG_F) {
+            break;
+        }
+        if k.len() >= 9 && deleted_of(k) != LIVE {
+            let mut g = k.to_vec();
+            g[0] = TAG_G;
+            batch.put_cf(cf, &g, it.value().unwrap_or_default());
+            batch.delete_cf(cf, k);
+            moved += 1;
+            if batch.len() >= 20_000 {
+                db.write(std::mem::take(&mut batch))?;
+            }
+        }
+        it.next();
+    }
+    it.status()?;
+    db.write(batch)?;
+    Ok(moved)
 }
 
 /// Count of keys in CF `ns` (for tests of garbage collection).

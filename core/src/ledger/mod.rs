@@ -57,9 +57,12 @@ use crate::proto::{CursorState, Event};
 use keys::*;
 
 /// The on-disk format version this build writes and reads. 2: the shadow
-/// namespace keys its versions by when they closed (see `namespace`);
-/// format 1 ledgers are refused with `unsupported_format`.
-pub const FORMAT_VERSION: u32 = 2;
+/// namespace keys its versions by when they closed (see `namespace`).
+/// 3: closed forward edges have a tag of their own, so "is this directory
+/// empty?" reads one key whatever its history. A format 2 ledger is upgraded
+/// in place when opened read-write (read-only openers refuse it until then,
+/// with `unsupported_format`); format 1 ledgers are refused.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// How long a read-only opener waits between looks at the primary.
 const SECONDARY_POLL: Duration = Duration::from_millis(20);
@@ -498,7 +501,14 @@ impl Ledger {
                         .try_into()
                         .map_err(|_| Error::Corrupt("format_version".into()))?,
                 );
-                if found != FORMAT_VERSION {
+                if found == 2 && !opts.read_only {
+                    // Format 3 only moved closed forward edges to a tag of
+                    // their own: upgrade in place, then say so on disk.
+                    crate::namespace::upgrade_from_format_2(&db)?;
+                    let mut w = WriteOptions::default();
+                    w.set_sync(true);
+                    db.put_cf_opt(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes(), &w)?;
+                } else if found != FORMAT_VERSION {
                     return Err(Error::UnsupportedFormat {
                         found,
                         supported: FORMAT_VERSION,

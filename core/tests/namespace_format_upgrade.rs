@@ -1,0 +1,130 @@
+//! A format 2 ledger (closed forward edges kept under `F`, beside the open
+//! ones) is upgraded in place by the first read-write open: the namespace
+//! answers the same at every seq, and the format on disk says 3. A read-only
+//! opener refuses it until then and changes nothing.
+mod common;
+
+use common::*;
+use fsfeed::{Durability, Layout, Ledger, Op, OpenOptions};
+
+fn fso(op: Op) -> Op {
+    op.with_layout(Layout::Fso).at(T0)
+}
+
+/// Every namespace answer the tests compare, at every seq.
+fn answers(l: &Ledger, dirs: &[&str], objects: &[u64]) -> Vec<String> {
+    let head = l.head_seq().unwrap();
+    let mut out = Vec::new();
+    for seq in 0..=head {
+        let root: Vec<String> = l
+            .children_at("v", "b", 0, seq)
+            .unwrap()
+            .map(|c| c.unwrap().name)
+            .collect();
+        out.push(format!("{seq} / {root:?}"));
+        for d in dirs {
+            let Some((id, _)) = l.resolve_at("v", "b", d, seq).unwrap() else {
+                out.push(format!("{seq} {d} absent"));
+                continue;
+            };
+            let names: Vec<String> = l
+                .children_at("v", "b", id, seq)
+                .unwrap()
+                .map(|c| c.unwrap().name)
+                .collect();
+            out.push(format!("{seq} {d} {names:?}"));
+        }
+        for o in objects {
+            out.push(format!(
+                "{seq} {o} {:?}",
+                l.path_at(*o, seq).unwrap().map(|p| p.key)
+            ));
+        }
+    }
+    out
+}
+
+fn raw(dir: &std::path::Path) -> rocksdb::DB {
+    let path = dir.join("db");
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &path).unwrap();
+    rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, &cfs).unwrap()
+}
+
+fn keys_tagged(db: &rocksdb::DB, tag: u8) -> usize {
+    db.iterator_cf(db.cf_handle("ns").unwrap(), rocksdb::IteratorMode::Start)
+        .filter(|kv| kv.as_ref().unwrap().0.first() == Some(&tag))
+        .count()
+}
+
+#[test]
+fn a_format_2_ledger_is_upgraded_by_a_writable_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), Durability::None, None);
+    l.append_batch(vec![
+        fso(Op::commit("v", "b", "a/x", 1, "e")),
+        fso(Op::commit("v", "b", "a/y", 1, "e")),
+        fso(Op::commit("v", "b", "c", 1, "e")),
+    ])
+    .unwrap();
+    l.append(fso(Op::rename("v", "b", "a", "d"))).unwrap();
+    l.append(fso(Op::delete("v", "b", "d/x", false))).unwrap();
+    l.append(fso(Op::rename("v", "b", "c", "d/c"))).unwrap();
+    let objects: Vec<u64> = ["d/y", "d/c", "d"]
+        .iter()
+        .map(|k| l.resolve_at("v", "b", k, 6).unwrap().unwrap().0)
+        .collect();
+    let before = answers(&l, &["a", "d"], &objects);
+    l.close().unwrap();
+
+    // Back to format 2: closed forward edges under `F`, and the version.
+    let moved = {
+        let db = raw(dir.path());
+        let ns = db.cf_handle("ns").unwrap();
+        let closed: Vec<_> = db
+            .iterator_cf(ns, rocksdb::IteratorMode::Start)
+            .map(|kv| kv.unwrap())
+            .filter(|(k, _)| k[0] == b'G')
+            .collect();
+        for (k, v) in &closed {
+            let mut f = k.to_vec();
+            f[0] = b'F';
+            db.put_cf(ns, &f, v).unwrap();
+            db.delete_cf(ns, k).unwrap();
+        }
+        let meta = db.cf_handle("meta").unwrap();
+        db.put_cf(meta, b"format_version", 2u32.to_be_bytes())
+            .unwrap();
+        closed.len()
+    };
+    assert_eq!(moved, 3, "two renames and a delete close three edges");
+
+    let e = Ledger::open_with(
+        dir.path(),
+        OpenOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "unsupported_format");
+    assert_eq!(
+        keys_tagged(&raw(dir.path()), b'G'),
+        0,
+        "a reader changed nothing"
+    );
+
+    let l = open(dir.path(), Durability::None, None);
+    assert_eq!(answers(&l, &["a", "d"], &objects), before);
+    // `d` holds `y` and `c`; its history also holds the closed `x`.
+    let e = l.append(fso(Op::delete("v", "b", "d", false))).unwrap_err();
+    assert_eq!(e.code(), "directory_not_empty");
+    l.close().unwrap();
+    let db = raw(dir.path());
+    assert_eq!(keys_tagged(&db, b'G'), moved);
+    let meta = db.cf_handle("meta").unwrap();
+    assert_eq!(
+        db.get_cf(meta, b"format_version").unwrap().unwrap(),
+        fsfeed::FORMAT_VERSION.to_be_bytes()
+    );
+    assert_eq!(fsfeed::FORMAT_VERSION, 3);
+}
