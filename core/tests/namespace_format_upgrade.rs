@@ -56,10 +56,10 @@ fn keys_tagged(db: &rocksdb::DB, tag: u8) -> usize {
         .count()
 }
 
-#[test]
-fn a_format_2_ledger_is_upgraded_by_a_writable_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let l = open(dir.path(), Durability::None, None);
+/// A ledger with closed edges (two renames, a delete); its answers, the
+/// objects they name, and the number of closed edges.
+fn written(dir: &std::path::Path) -> (Vec<String>, Vec<u64>, usize) {
+    let l = open(dir, Durability::None, None);
     l.append_batch(vec![
         fso(Op::commit("v", "b", "a/x", 1, "e")),
         fso(Op::commit("v", "b", "a/y", 1, "e")),
@@ -75,29 +75,57 @@ fn a_format_2_ledger_is_upgraded_by_a_writable_open() {
         .collect();
     let before = answers(&l, &["a", "d"], &objects);
     l.close().unwrap();
+    let closed = keys_tagged(&raw(dir), b'G');
+    assert_eq!(closed, 3, "two renames and a delete close three edges");
+    (before, objects, closed)
+}
 
-    // Back to format 2: closed forward edges under `F`, and the version.
-    let moved = {
-        let db = raw(dir.path());
-        let ns = db.cf_handle("ns").unwrap();
-        let closed: Vec<_> = db
-            .iterator_cf(ns, rocksdb::IteratorMode::Start)
-            .map(|kv| kv.unwrap())
-            .filter(|(k, _)| k[0] == b'G')
-            .collect();
-        for (k, v) in &closed {
-            let mut f = k.to_vec();
-            f[0] = b'F';
-            db.put_cf(ns, &f, v).unwrap();
-            db.delete_cf(ns, k).unwrap();
-        }
-        let meta = db.cf_handle("meta").unwrap();
-        db.put_cf(meta, b"format_version", 2u32.to_be_bytes())
-            .unwrap();
-        closed.len()
-    };
-    assert_eq!(moved, 3, "two renames and a delete close three edges");
+/// Back to format 2: the first `n` closed forward edges under `F` again (all
+/// of them: a format 2 ledger; fewer: one whose upgrade was cut short).
+fn downgrade(dir: &std::path::Path, n: usize) {
+    let db = raw(dir);
+    let ns = db.cf_handle("ns").unwrap();
+    let closed: Vec<_> = db
+        .iterator_cf(ns, rocksdb::IteratorMode::Start)
+        .map(|kv| kv.unwrap())
+        .filter(|(k, _)| k[0] == b'G')
+        .take(n)
+        .collect();
+    for (k, v) in &closed {
+        let mut f = k.to_vec();
+        f[0] = b'F';
+        db.put_cf(ns, &f, v).unwrap();
+        db.delete_cf(ns, k).unwrap();
+    }
+    let meta = db.cf_handle("meta").unwrap();
+    db.put_cf(meta, b"format_version", 2u32.to_be_bytes())
+        .unwrap();
+}
 
+/// Opened read-write: the same answers, every closed edge under `G`, and
+/// format 3 on disk.
+fn check_upgraded(dir: &std::path::Path, before: &[String], objects: &[u64], closed: usize) {
+    let l = open(dir, Durability::None, None);
+    assert_eq!(answers(&l, &["a", "d"], objects), before);
+    // `d` holds `y` and `c`; its history also holds the closed `x`.
+    let e = l.append(fso(Op::delete("v", "b", "d", false))).unwrap_err();
+    assert_eq!(e.code(), "directory_not_empty");
+    l.close().unwrap();
+    let db = raw(dir);
+    assert_eq!(keys_tagged(&db, b'G'), closed);
+    let meta = db.cf_handle("meta").unwrap();
+    assert_eq!(
+        db.get_cf(meta, b"format_version").unwrap().unwrap(),
+        fsfeed::FORMAT_VERSION.to_be_bytes()
+    );
+    assert_eq!(fsfeed::FORMAT_VERSION, 3);
+}
+
+#[test]
+fn a_format_2_ledger_is_upgraded_by_a_writable_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, objects, closed) = written(dir.path());
+    downgrade(dir.path(), closed);
     let e = Ledger::open_with(
         dir.path(),
         OpenOptions {
@@ -112,19 +140,15 @@ fn a_format_2_ledger_is_upgraded_by_a_writable_open() {
         0,
         "a reader changed nothing"
     );
+    check_upgraded(dir.path(), &before, &objects, closed);
+}
 
-    let l = open(dir.path(), Durability::None, None);
-    assert_eq!(answers(&l, &["a", "d"], &objects), before);
-    // `d` holds `y` and `c`; its history also holds the closed `x`.
-    let e = l.append(fso(Op::delete("v", "b", "d", false))).unwrap_err();
-    assert_eq!(e.code(), "directory_not_empty");
-    l.close().unwrap();
-    let db = raw(dir.path());
-    assert_eq!(keys_tagged(&db, b'G'), moved);
-    let meta = db.cf_handle("meta").unwrap();
-    assert_eq!(
-        db.get_cf(meta, b"format_version").unwrap().unwrap(),
-        fsfeed::FORMAT_VERSION.to_be_bytes()
-    );
-    assert_eq!(fsfeed::FORMAT_VERSION, 3);
+#[test]
+fn an_upgrade_cut_short_finishes_on_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, objects, closed) = written(dir.path());
+    // Some edges already moved, the version still 2: a crash midway.
+    downgrade(dir.path(), 1);
+    assert_eq!(keys_tagged(&raw(dir.path()), b'G'), closed - 1);
+    check_upgraded(dir.path(), &before, &objects, closed);
 }
