@@ -245,7 +245,7 @@ pub(crate) struct LiveFiles {
 
 impl LiveFiles {
     pub(crate) fn new(db: &Arc<DB>, seq: u64) -> Result<LiveFiles> {
-        let buckets = namespace::known_buckets(db)?;
+        let buckets = namespace::live_buckets(db)?;
         Ok(LiveFiles {
             db: Arc::downgrade(db),
             seq,

@@ -121,10 +121,10 @@ fn name_prefix_in(tag: u8, bucket: &[u8], parent: u64, name: &str) -> Vec<u8> {
     k
 }
 
-/// The open edge at `parent/name` (`deleted` is `LIVE`).
-fn f_key(bucket: &[u8], parent: u64, name: &str, deleted: u64) -> Vec<u8> {
+/// The open edge at `parent/name` (its `deleted` is always `LIVE`).
+fn f_key(bucket: &[u8], parent: u64, name: &str) -> Vec<u8> {
     let mut k = name_prefix_in(TAG_F, bucket, parent, name);
-    k.extend_from_slice(&deleted.to_be_bytes());
+    k.extend_from_slice(&LIVE.to_be_bytes());
     k
 }
 
@@ -403,7 +403,7 @@ impl<'a> Tx<'a> {
     /// The open edge at `parent/name`, as its F value holds it (object id,
     /// is_dir, created): enough to walk through a directory.
     fn live_slim(&mut self, b: &[u8], parent: u64, name: &str) -> Result<Option<NsNode>> {
-        self.get_node(&f_key(b, parent, name, LIVE))
+        self.get_node(&f_key(b, parent, name))
     }
 
     /// The open edge at `parent/name`, if any.
@@ -455,7 +455,7 @@ impl<'a> Tx<'a> {
             created_seq: seq,
             deleted_seq: 0,
         };
-        self.put(f_key(&b, parent, name, LIVE), &f_value(&node));
+        self.put(f_key(&b, parent, name), &f_value(&node));
         self.put(r_key(object, LIVE), &node);
         node
     }
@@ -466,7 +466,7 @@ impl<'a> Tx<'a> {
         let b = bucket_id(&live.volume, &live.bucket);
         let mut closed = live.clone();
         closed.deleted_seq = seq;
-        self.del(f_key(&b, live.parent_id, &live.name, LIVE));
+        self.del(f_key(&b, live.parent_id, &live.name));
         self.put(
             g_key(&b, live.parent_id, &live.name, seq),
             &f_value(&closed),
@@ -872,7 +872,7 @@ pub fn resolve_at(
             _ => None,
         };
         if hit.is_none() {
-            let open = f_key(&b, parent, name, LIVE);
+            let open = f_key(&b, parent, name);
             it.seek(&open);
             if it.valid() && it.key() == Some(open.as_slice()) {
                 hit = Some(decode(it.value().unwrap_or_default())?);
@@ -1048,8 +1048,8 @@ impl Iterator for Descendants {
     }
 }
 
-/// Buckets the namespace holds edges of (volume, bucket), one seek each.
-pub(crate) fn known_buckets(db: &DB) -> Result<Vec<(String, String)>> {
+/// Buckets with open edges in the namespace (volume, bucket), one seek each.
+pub(crate) fn live_buckets(db: &DB) -> Result<Vec<(String, String)>> {
     let cf = db.cf_handle(CF_NS).expect("cf ns");
     let mut out = Vec::new();
     let mut it = db.raw_iterator_cf(cf);
@@ -1081,8 +1081,9 @@ pub(crate) fn known_buckets(db: &DB) -> Result<Vec<(String, String)>> {
 
 /// Upgrade a format 2 namespace in place: move every closed forward edge
 /// from `F` to `G` (same key after the tag, same value). In batches of
-/// 10,000; a crash midway leaves format 2 on disk, and the next writable
-/// open moves what is left. Returns how many edges moved.
+/// 10,000 edges (a put and a delete each); a crash midway leaves format 2 on
+/// disk, and the next writable open moves what is left. Returns how many
+/// edges moved.
 pub(crate) fn upgrade_from_format_2(db: &DB) -> Result<u64> {
     let cf = db.cf_handle(CF_NS).expect("cf ns");
     let mut it = db.raw_iterator_cf(cf);
