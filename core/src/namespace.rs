@@ -937,26 +937,33 @@ impl Children {
         let (mut open, mut closed) = (seek(TAG_F), seek(TAG_G));
         // The key of `it` after its tag, while it is in the directory (an
         // `F` iterator past the directory may stand on a `G` key).
-        let body = |it: &rocksdb::DBRawIteratorWithThreadMode<'_, DB>, tag: u8, prefix: &[u8]| {
+        fn body<'k>(
+            it: &'k rocksdb::DBRawIteratorWithThreadMode<'_, DB>,
+            tag: u8,
+            prefix: &[u8],
+        ) -> Option<&'k [u8]> {
             it.key()
                 .filter(|k| it.valid() && k.first() == Some(&tag) && k[1..].starts_with(prefix))
-                .map(|k| k[1..].to_vec())
-        };
+                .map(|k| &k[1..])
+        }
         let mut scanned = 0;
         while scanned < CHUNK * 4 && self.buf.len() < CHUNK {
-            let o = body(&open, TAG_F, &self.prefix);
-            let c = body(&closed, TAG_G, &self.prefix);
-            let (it, k) = match (o, c) {
+            let take_closed = match (
+                body(&open, TAG_F, &self.prefix),
+                body(&closed, TAG_G, &self.prefix),
+            ) {
                 (None, None) => {
                     open.status()?;
                     closed.status()?;
                     self.done = true;
                     break;
                 }
-                (Some(o), Some(c)) if c < o => (&mut closed, c),
-                (Some(o), _) => (&mut open, o),
-                (None, Some(c)) => (&mut closed, c),
+                (Some(o), Some(c)) => c < o,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
             };
+            let it = if take_closed { &mut closed } else { &mut open };
+            let k = &it.key().expect("in the directory")[1..];
             let n = decode(it.value().unwrap_or_default())?;
             if valid_at(&n, self.seq) {
                 let name = name_of(&k[self.prefix.len()..])?;
@@ -966,9 +973,10 @@ impl Children {
                     is_dir: n.is_dir,
                 });
             }
-            let mut next = k;
-            next.push(0);
-            self.next_key = next;
+            // Resume after this key: the buffer is reused, nothing allocated.
+            self.next_key.clear();
+            self.next_key.extend_from_slice(k);
+            self.next_key.push(0);
             scanned += 1;
             it.next();
         }
