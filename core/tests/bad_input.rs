@@ -217,10 +217,8 @@ fn another_format_version_is_refused() {
     let ledger = open(dir.path(), Durability::Buffered, None);
     ledger.append_batch(commits(0, 3)).unwrap();
     ledger.close().unwrap();
-    let db_path = dir.path().join("db");
-    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &db_path).unwrap();
     {
-        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &db_path, &cfs).unwrap();
+        let db = raw_db(dir.path());
         let meta = db.cf_handle("meta").unwrap();
         assert_eq!(
             db.get_cf(meta, b"format_version").unwrap().unwrap(),
@@ -241,7 +239,7 @@ fn another_format_version_is_refused() {
         assert_eq!(e.code(), "unsupported_format", "{e}");
         assert!(e.to_string().contains('1'), "{e}");
     }
-    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), &db_path, &cfs).unwrap();
+    let db = raw_db(dir.path());
     let meta = db.cf_handle("meta").unwrap();
     assert_eq!(
         db.get_cf(meta, b"format_version").unwrap().unwrap(),

@@ -44,12 +44,6 @@ fn answers(l: &Ledger, dirs: &[&str], objects: &[u64]) -> Vec<String> {
     out
 }
 
-fn raw(dir: &std::path::Path) -> rocksdb::DB {
-    let path = dir.join("db");
-    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &path).unwrap();
-    rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, &cfs).unwrap()
-}
-
 fn keys_tagged(db: &rocksdb::DB, tag: u8) -> usize {
     db.iterator_cf(db.cf_handle("ns").unwrap(), rocksdb::IteratorMode::Start)
         .filter(|kv| kv.as_ref().unwrap().0.first() == Some(&tag))
@@ -75,7 +69,7 @@ fn written(dir: &std::path::Path) -> (Vec<String>, Vec<u64>, usize) {
         .collect();
     let before = answers(&l, &["a", "d"], &objects);
     l.close().unwrap();
-    let closed = keys_tagged(&raw(dir), b'G');
+    let closed = keys_tagged(&raw_db(dir), b'G');
     assert_eq!(closed, 3, "two renames and a delete close three edges");
     (before, objects, closed)
 }
@@ -83,7 +77,7 @@ fn written(dir: &std::path::Path) -> (Vec<String>, Vec<u64>, usize) {
 /// Back to format 2: the first `n` closed forward edges under `F` again (all
 /// of them: a format 2 ledger; fewer: one whose upgrade was cut short).
 fn downgrade(dir: &std::path::Path, n: usize) {
-    let db = raw(dir);
+    let db = raw_db(dir);
     let ns = db.cf_handle("ns").unwrap();
     let closed: Vec<_> = db
         .iterator_cf(ns, rocksdb::IteratorMode::Start)
@@ -111,7 +105,7 @@ fn check_upgraded(dir: &std::path::Path, before: &[String], objects: &[u64], clo
     let e = l.append(fso(Op::delete("v", "b", "d", false))).unwrap_err();
     assert_eq!(e.code(), "directory_not_empty");
     l.close().unwrap();
-    let db = raw(dir);
+    let db = raw_db(dir);
     assert_eq!(keys_tagged(&db, b'G'), closed);
     let meta = db.cf_handle("meta").unwrap();
     assert_eq!(
@@ -136,7 +130,7 @@ fn a_format_2_ledger_is_upgraded_by_a_writable_open() {
     .unwrap_err();
     assert_eq!(e.code(), "unsupported_format");
     assert_eq!(
-        keys_tagged(&raw(dir.path()), b'G'),
+        keys_tagged(&raw_db(dir.path()), b'G'),
         0,
         "a reader changed nothing"
     );
@@ -149,6 +143,6 @@ fn an_upgrade_cut_short_finishes_on_the_next_open() {
     let (before, objects, closed) = written(dir.path());
     // Some edges already moved, the version still 2: a crash midway.
     downgrade(dir.path(), 1);
-    assert_eq!(keys_tagged(&raw(dir.path()), b'G'), closed - 1);
+    assert_eq!(keys_tagged(&raw_db(dir.path()), b'G'), closed - 1);
     check_upgraded(dir.path(), &before, &objects, closed);
 }

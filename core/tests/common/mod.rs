@@ -61,3 +61,11 @@ pub fn corpus_records(dir: &Path) -> Vec<Record> {
     let mut c = ledger.cursor(None, CursorOptions::default()).unwrap();
     c.read(10_000, std::time::Duration::ZERO).unwrap().records
 }
+
+/// The RocksDB database under a closed ledger, every column family open:
+/// for tests that change what is on disk behind the ledger's back.
+pub fn raw_db(ledger_dir: &Path) -> rocksdb::DB {
+    let path = ledger_dir.join("db");
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &path).unwrap();
+    rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, &cfs).unwrap()
+}
