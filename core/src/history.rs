@@ -151,15 +151,23 @@ impl History {
         };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let workers = (cores.min(MAX_WORKERS) as u64).min(chunks) as usize;
-        let mut results = Vec::with_capacity(workers);
-        let mut handles = Vec::with_capacity(workers);
-        let stop = Arc::new(AtomicBool::new(false));
+        // Built first: if a worker cannot start, dropping it stops (and
+        // joins) the ones that did.
+        let mut history = History {
+            schema,
+            chunks,
+            next_chunk: 0,
+            results: Vec::with_capacity(workers),
+            failed: false,
+            stop: Arc::new(AtomicBool::new(false)),
+            workers: Vec::with_capacity(workers),
+        };
         for w in 0..workers {
             // One finished batch waits per worker while it reads the next:
             // the reader gets ahead by one batch a worker, no more.
             let (tx, rx) = crossbeam_channel::bounded(1);
-            let (ledger, filter, schema) = (ledger.clone(), opts.filter.clone(), schema.clone());
-            let stopped = stop.clone();
+            let (ledger, filter) = (ledger.clone(), opts.filter.clone());
+            let (schema, stopped) = (history.schema.clone(), history.stop.clone());
             let read = move || {
                 let mut i = w as u64;
                 while i < chunks {
@@ -174,32 +182,13 @@ impl History {
                     i += workers as u64;
                 }
             };
-            let spawned = std::thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name("fsfeed-history".into())
-                .spawn(read);
-            match spawned {
-                Ok(h) => handles.push(h),
-                Err(e) => {
-                    // Stop the workers already started.
-                    stop.store(true, Ordering::Relaxed);
-                    drop(results);
-                    for h in handles {
-                        let _ = h.join();
-                    }
-                    return Err(e.into());
-                }
-            }
-            results.push(rx);
+                .spawn(read)?;
+            history.workers.push(handle);
+            history.results.push(rx);
         }
-        Ok(History {
-            schema,
-            chunks,
-            next_chunk: 0,
-            results,
-            failed: false,
-            stop,
-            workers: handles,
-        })
+        Ok(history)
     }
 
     /// The columns.
