@@ -104,6 +104,8 @@ export interface S3Settings {
   configuration_id?: string
   bucket_owner?: string
   arn_prefix?: string
+  /** Also write fsfeed's own event kinds (renames, truncates, ACL and metadata changes, bucket ops). */
+  extensions?: boolean
 }
 
 export type Format = 'native' | 's3' | 'hdfs'
@@ -146,7 +148,8 @@ export interface S3Record {
     s3SchemaVersion: string
     configurationId: string
     bucket: { name: string; ownerIdentity: { principalId: string }; arn: string }
-    object: { key: string; size: number; eTag: string; versionId?: string; sequencer: string }
+    /** `size` and `eTag` only where the ledger knows them (never on deletes, as AWS). */
+    object: { key: string; size?: number; eTag?: string; versionId?: string; sequencer: string }
   }
   fsfeedEventData: {
     seq: number
@@ -207,6 +210,8 @@ export declare class Cursor<R = NativeRecord> implements AsyncIterable<Batch<R>>
   read(options?: ReadOptions): Promise<Batch<R>>
   [Symbol.asyncIterator](): AsyncIterator<Batch<R>>
   commit(position?: Position | number): void
+  /** Consume the record an event id names: commit the position after it; returns that position. */
+  ack(eventId: string): Position
   seek(start: Start): void
   lag(): number
   readonly position: Position
@@ -229,6 +234,11 @@ export interface ChangeRow {
   key: string
   from_key?: string
 }
+
+/** The event id (an S3 record's `eventId`) of the record at a position. */
+export declare function eventId(position: Position): string
+/** The position of the record an event id names; `invalid_event_id` for anything else. */
+export declare function positionFromEventId(eventId: string): Position
 
 export declare class Ledger {
   static open(path: string, options?: OpenOptions): Ledger

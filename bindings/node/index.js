@@ -152,6 +152,12 @@ class Cursor {
     return call(() => this._native.commit(position))
   }
 
+  /** Consume the record an event id names: commit the position after it; returns that position. */
+  ack(eventId) {
+    if (typeof eventId !== 'string') throw invalid('eventId must be a string')
+    return call(() => this._native.ack(eventId))
+  }
+
   seek(s) {
     return call(() => this._native.seek(start(s)))
   }
@@ -237,4 +243,22 @@ class Ledger {
   }
 }
 
-module.exports = { Ledger, Cursor, Subscription, ERROR_CODES: native.errorCodes() }
+/** The event id (an S3 record's `eventId`) of the record at `{seq, sub}`. */
+function eventId(position) {
+  return call(() => native.eventId(position))
+}
+
+/** The position `{seq, sub}` of the record an event id names. */
+function positionFromEventId(id) {
+  if (typeof id !== 'string') throw invalid('event id must be a string')
+  return call(() => native.positionFromEventId(id))
+}
+
+module.exports = {
+  Ledger,
+  Cursor,
+  Subscription,
+  eventId,
+  positionFromEventId,
+  ERROR_CODES: native.errorCodes(),
+}

@@ -12,11 +12,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use fsfeed::frame::{self, Framer};
 use fsfeed::render::s3::{Profile, S3Options};
 use fsfeed::render::{hdfs, Format};
 use fsfeed::{
-    CursorOptions, Durability, Error, ExpandOptions, Filter, Ledger, OnGap, Op, OpenOptions,
-    Retention, Start,
+    CursorOptions, Durability, Error, ExpandOptions, Filter, Framing, Ledger, OnGap, Op,
+    OpenOptions, Retention, Start,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -191,6 +192,11 @@ struct TailArgs {
     /// Prefix of the bucket ARN.
     #[arg(long, default_value = "arn:aws:s3:::")]
     s3_arn_prefix: String,
+    /// Also write fsfeed's own S3 event kinds (renames, truncates, ACL and
+    /// metadata changes, bucket creates and deletes); off: only what the
+    /// profile's server sends.
+    #[arg(long)]
+    s3_extensions: bool,
     /// earliest, latest, committed, a seq, SEQ:SUB, or an RFC 3339 time
     /// (default: committed with --cursor, else earliest).
     #[arg(long)]
@@ -484,6 +490,7 @@ fn append(dir: PathBuf, durability: &str, batch_size: usize) -> Out {
 }
 
 fn tail(a: TailArgs) -> Out {
+    // hdfs-proto: the HDFS records, framed as one EventsListProto at the end.
     let proto_out = a.format == "hdfs-proto";
     let format: Format = match a.format.as_str() {
         "hdfs-proto" => Format::Hdfs,
@@ -494,10 +501,18 @@ fn tail(a: TailArgs) -> Out {
             configuration_id: a.s3_configuration_id.clone(),
             bucket_owner: a.s3_bucket_owner.clone(),
             arn_prefix: a.s3_arn_prefix.clone(),
+            extensions: a.s3_extensions,
         }),
         other => other.parse()?,
     };
-    let s3 = matches!(format, Format::S3(_));
+    // One S3 message per record on a line, as S3 sends them; one rendered
+    // record (an HDFS event batch, a native event) per line otherwise.
+    let framing = match (&format, proto_out) {
+        (_, true) => Framing::HdfsProto,
+        (Format::S3(_), _) => Framing::S3PerRecord,
+        _ => Framing::JsonLines,
+    };
+    let framer = Framer::new(&format, framing)?;
     let on_gap: OnGap = a.on_gap.parse()?;
     let filter = Filter {
         buckets: a.bucket.clone(),
@@ -525,49 +540,35 @@ fn tail(a: TailArgs) -> Out {
                 renames: a.expand_renames,
                 deletes: a.expand_deletes,
             },
+            format,
             ..Default::default()
         },
     )?;
     if a.resync_first {
         cursor.resync()?;
     }
-    let renderer = format.renderer();
     let timeout = Duration::from_millis(a.timeout_ms.unwrap_or(if a.follow { 1000 } else { 0 }));
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut printed = 0u64;
     let mut collected = Vec::new();
+    let mut buf = Vec::with_capacity(64 * 1024);
     loop {
         let want = a
             .max
             .map(|m| (m - printed).min(1000) as usize)
             .unwrap_or(1000);
         let batch = cursor.read(want, timeout)?;
-        if let Some(g) = batch.gap {
-            writeln!(
-                out,
-                "{}",
-                json!({"gap": {"expected": g.expected, "actual": g.actual}})
-            )?;
+        if let Some(g) = &batch.gap {
+            out.write_all(&frame::gap_line(g))?;
+            out.write_all(b"\n")?;
         }
         if proto_out {
             collected.extend(batch.records.iter().cloned());
         } else {
-            let mut line = Vec::with_capacity(1024);
-            for r in &batch.records {
-                line.clear();
-                if s3 {
-                    line.extend_from_slice(b"{\"Records\":[");
-                }
-                if !renderer.render_to(r, &mut line) {
-                    continue;
-                }
-                if s3 {
-                    line.extend_from_slice(b"]}");
-                }
-                line.push(b'\n');
-                out.write_all(&line)?;
-            }
+            buf.clear();
+            framer.lines(&batch.records, &mut buf);
+            out.write_all(&buf)?;
         }
         printed += batch.records.len() as u64;
         out.flush()?;
@@ -584,7 +585,9 @@ fn tail(a: TailArgs) -> Out {
             .get(head)?
             .map(|e| hdfs::txid(&e))
             .unwrap_or(head as i64);
-        out.write_all(&hdfs::events_list(&collected, sync))?;
+        buf.clear();
+        framer.message(&collected, Some(sync), &mut buf);
+        out.write_all(&buf)?;
         out.flush()?;
     }
     Ok(())

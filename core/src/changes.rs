@@ -26,10 +26,10 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::cursor::Start;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ledger::Ledger;
 use crate::op::{Kind, Layout};
+use crate::read::Start;
 
 /// What happened to a path over the range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -77,35 +77,18 @@ struct Touched {
     fso: Option<u64>,
 }
 
-/// The first seq of a range that starts at `since` (`Committed` has no
-/// meaning here); a start before the first retained event is a gap.
-pub(crate) fn since_seq(ledger: &Ledger, since: Start, b: &crate::ledger::Bounds) -> Result<u64> {
-    let start = match since {
-        Start::Seq(0) => return Err(Error::InvalidArgument("seq numbers start at 1".into())),
-        Start::Seq(n) => n,
-        Start::Position(p) => p.seq,
-        Start::Time(t) => ledger.seq_for_time(t)?,
-        Start::Earliest => b.first,
-        Start::Latest => b.head + 1,
-        Start::Committed => {
-            return Err(Error::InvalidArgument(
-                "since must be a seq, a time or a position (not committed)".into(),
-            ))
-        }
-    };
-    if start < b.first {
-        return Err(Error::Gap {
-            expected: start,
-            actual: b.first,
-        });
+impl Ledger {
+    /// The net changes between `since` (inclusive) and `until` (inclusive,
+    /// default the head): one row per path, see [`crate::changes`].
+    pub fn changes(&self, since: Start, until: Option<u64>) -> Result<Vec<Change>> {
+        changes(self, since, until)
     }
-    Ok(start)
 }
 
-pub(crate) fn changes(ledger: &Ledger, since: Start, until: Option<u64>) -> Result<Vec<Change>> {
+fn changes(ledger: &Ledger, since: Start, until: Option<u64>) -> Result<Vec<Change>> {
     let b = ledger.bounds()?;
     let until = until.unwrap_or(b.head).min(b.head);
-    let start = since_seq(ledger, since, &b)?;
+    let start = ledger.range_start(since, &b)?;
     let mut order: Vec<Identity> = Vec::new();
     let mut touched: HashMap<Identity, Touched> = HashMap::new();
     let mut failure = None;

@@ -1,4 +1,4 @@
-//! Cursors: where a consumer is, and how it reads (DESIGN section 5b).
+//! Cursors: where a consumer is, and how it reads (`ARCHITECTURE.md`, "A read").
 //!
 //! A [`Position`] is the *next* record to read, `(seq, sub)`; `sub` numbers
 //! the records one event expands into (0 for an event read as itself). A
@@ -17,162 +17,22 @@
 //! `batch.next` after every batch does not rescan them.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
-use crate::expand::{expands, ExpIter, ExpandOptions, Expansion, LiveFiles};
+use crate::expand::{expands, ExpIter, ExpandOptions, LiveFiles};
 use crate::filter::Filter;
 use crate::ledger::{check_cursor_name, lag, Ledger};
+use crate::notify::{Notifier, Wake};
 use crate::proto::Event;
+use crate::read::{Batch, Gap, OnGap, Position, Record, Start};
+use crate::render::{Format, Renderer};
 
 /// Events a read scans per pass before it looks at the clock again.
 const SCAN_CHUNK: usize = 4096;
-
-/// The next record to read: event `seq`, record `sub` of its expansion.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-pub struct Position {
-    /// Sequence number of the event.
-    pub seq: u64,
-    /// Index of the record within the event's expansion (0 when not expanded).
-    #[serde(default)]
-    pub sub: u32,
-}
-
-impl Position {
-    /// A position.
-    pub const fn new(seq: u64, sub: u32) -> Position {
-        Position { seq, sub }
-    }
-}
-
-/// `SEQ` or `SEQ:SUB`.
-impl fmt::Display for Position {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.seq, self.sub)
-    }
-}
-
-impl FromStr for Position {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Position> {
-        let bad = || Error::InvalidArgument(format!("position {s:?} is not SEQ or SEQ:SUB"));
-        let (seq, sub) = match s.split_once(':') {
-            Some((a, b)) => (a, b),
-            None => (s, "0"),
-        };
-        Ok(Position {
-            seq: seq.parse().map_err(|_| bad())?,
-            sub: sub.parse().map_err(|_| bad())?,
-        })
-    }
-}
-
-/// Where a cursor starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Start {
-    /// The first retained event.
-    Earliest,
-    /// After the head: only what is appended from now on.
-    Latest,
-    /// This seq (older than the first retained one: a gap is reported).
-    Seq(u64),
-    /// The first event whose running-max op time is at or after this many
-    /// microseconds since the epoch.
-    Time(i64),
-    /// An exact position.
-    Position(Position),
-    /// The cursor's committed position; the `on_missing` choice when it has none.
-    #[default]
-    Committed,
-}
-
-impl FromStr for Start {
-    type Err = Error;
-
-    /// `earliest`, `latest`, `committed`, a seq, `SEQ:SUB`, or an RFC 3339 time.
-    fn from_str(s: &str) -> Result<Start> {
-        match s {
-            "earliest" => return Ok(Start::Earliest),
-            "latest" => return Ok(Start::Latest),
-            "committed" => return Ok(Start::Committed),
-            _ => {}
-        }
-        if let Ok(seq) = s.parse::<u64>() {
-            return Ok(Start::Seq(seq));
-        }
-        if s.contains(':') && !s.contains('T') {
-            return Ok(Start::Position(s.parse()?));
-        }
-        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| {
-                Error::InvalidArgument(format!(
-                    "start {s:?} is not earliest, latest, committed, a seq, SEQ:SUB or an RFC 3339 time"
-                ))
-            })?;
-        Ok(Start::Time((t.unix_timestamp_nanos() / 1000) as i64))
-    }
-}
-
-impl Start {
-    /// A start as JSON from a binding: a seq (number), a string as
-    /// [`Start::from_str`] takes it, or a position `{"seq", "sub"}`.
-    pub fn from_json_value(v: &serde_json::Value) -> Result<Start> {
-        match v {
-            serde_json::Value::Number(n) => match n.as_u64() {
-                Some(0) | None => Err(Error::InvalidArgument(format!(
-                    "start seq must be a whole number >= 1, not {n}"
-                ))),
-                Some(seq) => Ok(Start::Seq(seq)),
-            },
-            serde_json::Value::String(s) => s.parse(),
-            serde_json::Value::Object(_) => serde_json::from_value::<Position>(v.clone())
-                .map(Start::Position)
-                .map_err(|e| Error::InvalidArgument(format!("start position: {e}"))),
-            other => Err(Error::InvalidArgument(format!(
-                "start must be a seq, a string or a position, not {other}"
-            ))),
-        }
-    }
-}
-
-/// What a cursor does when its position is older than the first retained event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OnGap {
-    /// Put a [`Gap`] first in the batch and continue from the first retained event.
-    #[default]
-    Report,
-    /// Fail the read with `Error::Gap`; the cursor does not move.
-    Error,
-    /// Put the [`Gap`] first, then list the live tree at the head as creates
-    /// marked `resync`, then continue after the head (FSO buckets: the ones
-    /// the shadow namespace knows).
-    Resync,
-}
-
-impl FromStr for OnGap {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<OnGap> {
-        match s {
-            "report" => Ok(OnGap::Report),
-            "error" => Ok(OnGap::Error),
-            "resync" => Ok(OnGap::Resync),
-            other => Err(Error::InvalidArgument(format!(
-                "unknown gap policy {other:?} (report, error, resync)"
-            ))),
-        }
-    }
-}
 
 /// How a cursor is opened.
 #[derive(Debug, Clone, Default)]
@@ -188,59 +48,10 @@ pub struct CursorOptions {
     pub filter: Filter,
     /// Which events to expand into per-object records.
     pub expand: ExpandOptions,
-}
-
-/// Events between where a cursor was and where the ledger now starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Gap {
-    /// The seq the cursor wanted next.
-    pub expected: u64,
-    /// The first seq the ledger still held.
-    pub actual: u64,
-}
-
-/// One delivered record: an event at a position.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    /// Where this record is (commit the batch's `next`, not this).
-    pub position: Position,
-    /// The stored event (for a resync record: a synthetic commit).
-    pub event: Event,
-    /// For a record expanded from a rename or recursive delete: which object
-    /// and what happened to it.
-    pub expansion: Option<Expansion>,
-    /// True for the synthetic creates of a resync.
-    pub resync: bool,
-}
-
-impl Record {
-    /// A record of an event read as itself.
-    pub fn plain(event: Event) -> Record {
-        Record {
-            position: Position::new(event.seq, 0),
-            event,
-            expansion: None,
-            resync: false,
-        }
-    }
-}
-
-/// What one read returns.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Batch {
-    /// The records, in order.
-    pub records: Vec<Record>,
-    /// A gap before the records, if the cursor fell behind retention.
-    pub gap: Option<Gap>,
-    /// The position after this batch: commit it once the batch is handled.
-    pub next: Position,
-}
-
-impl Batch {
-    /// True when the batch holds no record and no gap.
-    pub fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.gap.is_none()
-    }
+    /// The output format. The cursor skips records that have no form in it
+    /// (an op with no S3 event, in S3 format), so a batch is never empty
+    /// while events remain; its position still moves past them.
+    pub format: Format,
 }
 
 /// A listing of the live tree in progress.
@@ -261,6 +72,7 @@ pub struct Cursor {
     opts: CursorOptions,
     exp: Option<ExpIter>,
     resync: Option<Resync>,
+    renderer: Arc<dyn Renderer>,
 }
 
 impl fmt::Debug for Cursor {
@@ -272,12 +84,20 @@ impl fmt::Debug for Cursor {
     }
 }
 
+impl Ledger {
+    /// A cursor (named: durable; `None`: ephemeral) over this ledger.
+    pub fn cursor(&self, name: Option<&str>, opts: CursorOptions) -> Result<Cursor> {
+        Cursor::open(self.clone(), name, opts)
+    }
+}
+
 impl Cursor {
-    pub(crate) fn open(ledger: Ledger, name: Option<&str>, opts: CursorOptions) -> Result<Cursor> {
+    fn open(ledger: Ledger, name: Option<&str>, opts: CursorOptions) -> Result<Cursor> {
         if let Some(n) = name {
             check_cursor_name(n)?;
         }
         opts.filter.validate()?;
+        let renderer: Arc<dyn Renderer> = Arc::from(opts.format.renderer());
         let mut c = Cursor {
             ledger,
             name: name.map(str::to_string),
@@ -285,6 +105,7 @@ impl Cursor {
             opts,
             exp: None,
             resync: None,
+            renderer,
         };
         c.seek(c.opts.start)?;
         Ok(c)
@@ -305,21 +126,67 @@ impl Cursor {
         &self.ledger
     }
 
+    /// The cursor's output format.
+    pub fn format(&self) -> &Format {
+        &self.opts.format
+    }
+
+    /// The renderer of the cursor's format: every record a read returns has
+    /// a form in it.
+    pub fn renderer(&self) -> &dyn Renderer {
+        self.renderer.as_ref()
+    }
+
+    /// The position after the record at `pos`: what committing that record
+    /// stores. `(seq, sub + 1)` inside an event this cursor expands,
+    /// `(seq + 1, 0)` after an event read as itself.
+    pub fn position_after(&self, pos: Position) -> Result<Position> {
+        let expanding = match self.ledger.get(pos.seq)? {
+            Some(e) => expands(&e, self.opts.expand),
+            None => false,
+        };
+        Ok(if expanding {
+            Position::new(pos.seq, pos.sub.saturating_add(1))
+        } else {
+            Position::new(pos.seq + 1, 0)
+        })
+    }
+
+    /// Consume the record named by an event id (the S3 `eventId`, the pull
+    /// service's ack id): commit the position after it. Returns the position
+    /// committed. A string that is no fsfeed event id is `invalid_event_id`;
+    /// an id past the head is `position_out_of_range`. Nothing changes on error.
+    pub fn ack(&self, event_id: &str) -> Result<Position> {
+        let id = crate::event_id::EventId::parse(event_id)?;
+        let next = self.position_after(id.position())?;
+        self.commit(next)?;
+        Ok(next)
+    }
+
+    /// Read what is there now; when nothing is, register `wake` to be called
+    /// once the ledger's head moves past this cursor's position (`true`), or
+    /// the notifier stops or the ledger closes (`false`), and return `None`.
+    /// The one wait of the event-loop readers (Python's `aiter`, Node's
+    /// Promise reads): they read again when woken, and no thread waits per
+    /// reader. `wake` is called from the notifier's thread, possibly at once.
+    pub fn read_or_notify(
+        &mut self,
+        max: usize,
+        notifier: &Notifier,
+        wake: Wake,
+    ) -> Result<Option<Batch>> {
+        let b = self.read(max, Duration::ZERO)?;
+        if !b.is_empty() {
+            return Ok(Some(b));
+        }
+        notifier.when_head_reaches(self.pos.seq, wake)?;
+        Ok(None)
+    }
+
     /// Move the cursor.
     pub fn seek(&mut self, start: Start) -> Result<()> {
         let b = self.ledger.bounds()?;
         let pos = match start {
-            Start::Earliest => Position::new(b.first, 0),
-            Start::Latest => Position::new(b.head + 1, 0),
-            Start::Seq(0) => {
-                return Err(Error::InvalidArgument("seq numbers start at 1".into()));
-            }
-            Start::Seq(s) => Position::new(s, 0),
-            Start::Position(p) if p.seq == 0 => {
-                return Err(Error::InvalidArgument("seq numbers start at 1".into()));
-            }
-            Start::Position(p) => p,
-            Start::Time(t) => Position::new(self.ledger.seq_for_time(t)?, 0),
             Start::Committed => {
                 let committed = match &self.name {
                     Some(n) => self.ledger.committed(n)?,
@@ -338,6 +205,7 @@ impl Cursor {
                     }
                 }
             }
+            other => self.ledger.resolve_start(other, &b)?,
         };
         if pos.seq > b.head + 1 || (pos.seq == b.head + 1 && pos.sub != 0) {
             return Err(Error::PositionOutOfRange {
@@ -420,9 +288,12 @@ impl Cursor {
                         next: self.pos,
                     });
                 }
-                // Everything scanned was filtered out: look again (the head
-                // may be further) before waiting.
-                if self.pos.seq <= b.head && Instant::now() < deadline {
+                // Everything scanned was filtered out or had no form in the
+                // format: scan on (the head may be further) before waiting,
+                // whatever the timeout, so that no batch comes back empty
+                // while events remain.
+                let cancelled = cancel.map(|c| c.load(Ordering::SeqCst)).unwrap_or(false);
+                if self.pos.seq <= b.head && !cancelled {
                     continue;
                 }
             }
@@ -494,13 +365,14 @@ impl Cursor {
                         to_path: String::new(),
                         offset: 0,
                     };
-                    if filter.matches(&event) {
-                        records.push(Record {
-                            position: Position::new(r.head + 1, 0),
-                            event,
-                            expansion: None,
-                            resync: true,
-                        });
+                    let rec = Record {
+                        position: Position::new(r.head + 1, 0),
+                        event,
+                        expansion: None,
+                        resync: true,
+                    };
+                    if filter.matches(&rec.event) && self.renderer.has_form(&rec) {
+                        records.push(rec);
                     }
                 }
             }
@@ -544,12 +416,15 @@ impl Cursor {
                 Some(Err(e)) => return Err(e),
                 Some(Ok((sub, x))) => {
                     if self.opts.filter.matches_expanded(event, &x) {
-                        records.push(Record {
+                        let rec = Record {
                             position: Position::new(seq, sub),
                             event: event.clone(),
                             expansion: Some(x),
                             resync: false,
-                        });
+                        };
+                        if self.renderer.has_form(&rec) {
+                            records.push(rec);
+                        }
                     }
                 }
             }
@@ -578,6 +453,7 @@ impl Cursor {
         let mut expected = self.pos.seq;
         let mut err = None;
         let filter = self.opts.filter.clone();
+        let renderer = self.renderer.clone();
         let ledger = self.ledger.clone();
         ledger.scan_with(expected, |seq, event| {
             if seq != expected {
@@ -609,7 +485,10 @@ impl Cursor {
                 }
             } else {
                 if filter.matches(&event) {
-                    records.push(Record::plain(event));
+                    let rec = Record::plain(event);
+                    if renderer.has_form(&rec) {
+                        records.push(rec);
+                    }
                 }
                 self.pos = Position::new(expected, 0);
             }

@@ -144,6 +144,15 @@ pub enum Error {
     /// unknown format or policy name, a bad cursor name ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A string that is not an event id fsfeed wrote (see [`crate::event_id`]):
+    /// another system's id, or one altered or cut short.
+    #[error("invalid event id {id:?}: {reason}")]
+    InvalidEventId {
+        /// The id given (at most 64 characters of it).
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A subscription's callback returned an error (or panicked); the
     /// subscription stopped and did not commit that batch.
     #[error("callback failed: {0}")]
@@ -188,6 +197,7 @@ impl Error {
             Error::ReadOnly => "read_only",
             Error::PositionOutOfRange { .. } => "position_out_of_range",
             Error::InvalidArgument(_) => "invalid_argument",
+            Error::InvalidEventId { .. } => "invalid_event_id",
             Error::Callback(_) => "callback_failed",
             Error::Storage(_) => "storage",
             Error::Io(_) => "io",
@@ -212,6 +222,7 @@ impl Error {
                 | Error::DirectoryNotEmpty { .. }
                 | Error::RenameIntoSubtree { .. }
                 | Error::InvalidArgument(_)
+                | Error::InvalidEventId { .. }
         )
     }
 
@@ -264,6 +275,7 @@ pub const ERROR_CODES: &[&str] = &[
     "read_only",
     "position_out_of_range",
     "invalid_argument",
+    "invalid_event_id",
     "callback_failed",
     "storage",
     "io",

@@ -1,5 +1,5 @@
 //! Expansion of renames and recursive deletes into per-object records, and
-//! the resync listing (DESIGN section 5).
+//! the resync listing (`ARCHITECTURE.md`, "The shadow namespace").
 //!
 //! | event | expanded into (each record carries the event's seq and a sub-index) |
 //! |---|---|

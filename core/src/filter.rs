@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::event_name;
 use crate::op::KINDS;
 use crate::proto::Event;
 
@@ -88,14 +89,14 @@ impl Filter {
                 "filter: event pattern {p:?} must be an S3 event name, optionally ending in `*`"
             )));
         }
-        if let Some(p) = self.events.iter().find(|p| {
-            !crate::render::s3::EVENT_NAMES
-                .iter()
-                .any(|n| crate::render::s3::event_name_matches(p, n))
-        }) {
+        if let Some(p) = self
+            .events
+            .iter()
+            .find(|p| !event_name::all().any(|n| event_name::matches(p, n)))
+        {
             return Err(Error::InvalidArgument(format!(
                 "filter: event pattern {p:?} matches no S3 event fsfeed writes ({})",
-                crate::render::s3::EVENT_NAMES.join(", ")
+                event_name::all().collect::<Vec<_>>().join(", ")
             )));
         }
         if let Some(k) = self.kinds.iter().find(|k| !KINDS.contains(&k.as_str())) {
@@ -123,13 +124,8 @@ impl Filter {
         if !self.kinds.is_empty() && !self.kinds.iter().any(|k| k == op.kind_name()) {
             return false;
         }
-        let name = crate::render::s3::expanded_event_name(x.action);
-        if !self.events.is_empty()
-            && !self
-                .events
-                .iter()
-                .any(|p| crate::render::s3::event_name_matches(p, name))
-        {
+        let name = event_name::expanded(x.action);
+        if !self.events.is_empty() && !self.events.iter().any(|p| event_name::matches(p, name)) {
             return false;
         }
         self.prefix.as_deref().is_none_or(|p| x.key.starts_with(p))
@@ -146,14 +142,10 @@ impl Filter {
             return false;
         }
         if !self.events.is_empty() {
-            let Some(name) = crate::render::s3::event_name(op) else {
+            let Some(name) = event_name::of_op(op) else {
                 return false;
             };
-            if !self
-                .events
-                .iter()
-                .any(|p| crate::render::s3::event_name_matches(p, name))
-            {
+            if !self.events.iter().any(|p| event_name::matches(p, name)) {
                 return false;
             }
         }

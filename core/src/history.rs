@@ -42,10 +42,10 @@ use arrow_array::{ArrayRef, RecordBatch};
 pub use arrow_schema::ArrowError;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use crate::cursor::Start;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::ledger::Ledger;
+use crate::read::Start;
 use crossbeam_channel::Receiver;
 use prost::encoding::{decode_key, decode_varint, skip_field, DecodeContext, WireType};
 
@@ -121,8 +121,16 @@ const CHECK_ROWS: u64 = 1024;
 /// Most threads one history reads with.
 const MAX_WORKERS: usize = 4;
 
+impl Ledger {
+    /// The stored events of a range as Arrow record batches, streamed (see
+    /// [`crate::history`]).
+    pub fn history(&self, opts: HistoryOptions) -> Result<History> {
+        History::open(self, opts)
+    }
+}
+
 impl History {
-    pub(crate) fn open(ledger: &Ledger, opts: HistoryOptions) -> Result<History> {
+    fn open(ledger: &Ledger, opts: HistoryOptions) -> Result<History> {
         if opts.batch_rows == 0 {
             return Err(Error::InvalidArgument(
                 "batch_rows must be at least 1".into(),
@@ -130,7 +138,7 @@ impl History {
         }
         opts.filter.validate()?;
         let b = ledger.bounds()?;
-        let since = crate::changes::since_seq(ledger, opts.since, &b)?;
+        let since = ledger.range_start(opts.since, &b)?;
         let until = match opts.until {
             None | Some(Start::Latest) => b.head,
             Some(Start::Seq(n)) => n.min(b.head),

@@ -62,18 +62,27 @@
 //! named cursors in `LEDGER/cursors/`, which the writer's retention guard
 //! also counts.
 
+// The modules, lowest layer first: each imports only modules listed above
+// it (ARCHITECTURE.md draws the layers).
 pub mod changes;
 pub mod cursor;
 pub mod error;
+pub mod event_id;
+pub mod event_name;
 pub mod expand;
 pub mod filter;
+pub mod frame;
 #[cfg(feature = "arrow")]
 pub mod history;
 pub mod ledger;
 pub mod namespace;
 pub mod notify;
 pub mod op;
+pub mod read;
 pub mod render;
+/// A deterministic demo workload (feature `workload`: the CLI's `fsfeed
+/// workload`, the benches and the tests); not part of the library's API.
+#[cfg(any(test, feature = "workload"))]
 pub mod workload;
 
 /// Generated protobuf types of `proto/fsfeed/v1/fsfeed.proto`.
@@ -87,10 +96,17 @@ pub mod proto {
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
-pub use cursor::{Batch, Cursor, CursorOptions, Gap, OnGap, Position, Record, Start, Subscription};
+// The public API, on purpose: the nouns a user names. Everything else is
+// reached through its module (`fsfeed::render::s3::S3Options`, ...).
+pub use cursor::{Cursor, CursorOptions, Subscription};
 pub use error::{Error, Result};
+pub use event_id::EventId;
 pub use expand::{Action, ExpandOptions, Expansion};
 pub use filter::Filter;
+pub use frame::Framing;
 pub use ledger::{CursorInfo, Durability, Ledger, OpenOptions, Retention, Stats, FORMAT_VERSION};
+pub use notify::{Notifier, Wake};
 pub use op::{Acl, Layout, Op};
 pub use proto::Event;
+pub use read::{Batch, Gap, OnGap, Position, Record, Start};
+pub use render::Format;

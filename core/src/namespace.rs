@@ -1,4 +1,4 @@
-//! The versioned shadow namespace (DESIGN section 5).
+//! The versioned shadow namespace (`ARCHITECTURE.md`, "The shadow namespace").
 //!
 //! For FSO-layout buckets the ledger keeps, in CF `ns` and in the same write
 //! batch as the event, the edges of the tree with the seq range each was

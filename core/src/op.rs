@@ -1,4 +1,4 @@
-//! The operation model: what a producer appends (DESIGN section 3).
+//! The operation model: what a producer appends (`ARCHITECTURE.md`, "The ladder").
 //!
 //! [`Op`] is the prost message `fsfeed.v1.Op`; this module adds builders,
 //! the canonical JSON form shared by the CLI and the bindings, and the

@@ -60,8 +60,18 @@ fn golden_renderings_match_byte_for_byte() {
             profile,
             ..Default::default()
         };
-        let recs = render_all(&Format::S3(opts), &records);
+        let recs = render_all(&Format::S3(opts.clone()), &records);
         check(&format!("s3-{name}.json"), pretty(&s3::message(recs)));
+        // fsfeed's own event kinds, which a cursor gets only when it asks.
+        let ext = S3Options {
+            extensions: true,
+            ..opts
+        };
+        let recs = render_all(&Format::S3(ext), &records);
+        check(
+            &format!("s3-{name}-extensions.json"),
+            pretty(&s3::message(recs)),
+        );
     }
     check(
         "hdfs.json",

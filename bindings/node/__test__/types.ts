@@ -1,20 +1,34 @@
 // Type-checked by `tsc --strict` (npm run typecheck), never run: rendered
 // records are assignable to @types/aws-lambda's types, and the declarations
 // describe each format.
-import type { S3Event, S3EventRecord } from 'aws-lambda'
-import { Ledger, type Batch, type FsfeedError, type HdfsBatch, type NativeRecord, type Position } from '..'
+import type { S3EventRecord } from 'aws-lambda'
+import { Ledger, eventId, positionFromEventId, type Batch, type FsfeedError, type HdfsBatch, type NativeRecord, type Position } from '..'
 
-export async function s3Records(led: Ledger): Promise<S3Event> {
+/** @types/aws-lambda's record with `size` and `eTag` optional, as AWS sends
+ * them (absent on deletes): what fsfeed's S3 records are assignable to. */
+type Obj = S3EventRecord['s3']['object']
+export type S3EventRecordAsSent = Omit<S3EventRecord, 's3'> & {
+  s3: Omit<S3EventRecord['s3'], 'object'> & {
+    object: Omit<Obj, 'size' | 'eTag'> & Partial<Pick<Obj, 'size' | 'eTag'>>
+  }
+}
+
+export async function s3Records(led: Ledger): Promise<{ Records: S3EventRecordAsSent[] }> {
   const cur = led.cursor('svc', { format: 's3', s3Profile: 'aws', filter: { prefix: 'a/' } })
   const batch = await cur.read({ max: 100, timeoutMs: 1000 })
-  const records: S3EventRecord[] = batch.records
-  const one: S3EventRecord = batch.records[0]
+  const records: S3EventRecordAsSent[] = batch.records
+  const one: S3EventRecordAsSent = batch.records[0]
   const key: string = one.s3.object.key
-  const size: number = one.s3.object.size
-  cur.commit(batch.next)
+  const size: number | undefined = one.s3.object.size
+  const next: Position = cur.ack(batch.records[0].fsfeedEventData.eventId)
   void key
   void size
+  void next
   return { Records: records }
+}
+
+export function ids(p: Position): Position {
+  return positionFromEventId(eventId(p))
 }
 
 export async function nativeAndHdfs(led: Ledger): Promise<void> {

@@ -1,6 +1,6 @@
 //! The native half of the `fsfeed` npm package (napi-rs).
 //!
-//! Thin by rule (DESIGN section 2): options are converted at the edge and the
+//! Thin by rule (`ARCHITECTURE.md`, "Front ends"): options are converted at the edge and the
 //! core does the work; records are the core renderers' JSON. What lives here
 //! is what Node needs: no call blocks the event loop (reads that find nothing
 //! park a Promise on the core's [`Notifier`], one thread per ledger for all
@@ -18,8 +18,8 @@ use fsfeed::notify::Notifier;
 use fsfeed::render::{Format, Renderer};
 use fsfeed::{
     Batch as CoreBatch, Cursor as CoreCursor, CursorOptions, Durability, Error as CoreError,
-    ExpandOptions, Filter, Ledger as CoreLedger, OnGap, Op, OpenOptions, Position, Retention,
-    Start,
+    EventId, ExpandOptions, Filter, Ledger as CoreLedger, OnGap, Op, OpenOptions, Position,
+    Retention, Start,
 };
 use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{
@@ -166,29 +166,11 @@ fn position_json(p: Position) -> Value {
     json!({ "seq": p.seq, "sub": p.sub })
 }
 
-/// A batch as JSON text: V8's `JSON.parse` builds the objects several times
-/// faster than N-API calls per field would (see bench/read.mjs).
+/// A batch as JSON text (the core's framing): V8's `JSON.parse` builds the
+/// objects several times faster than N-API calls per field would (see
+/// bench/read.mjs).
 fn batch_text(b: &CoreBatch, renderer: &dyn Renderer) -> String {
-    let mut out = Vec::with_capacity(64 + b.records.len() * 512);
-    out.extend_from_slice(b"{\"records\":[");
-    let mut first = true;
-    for r in &b.records {
-        let mark = out.len();
-        if !first {
-            out.push(b',');
-        }
-        if renderer.render_to(r, &mut out) {
-            first = false;
-        } else {
-            out.truncate(mark);
-        }
-    }
-    out.extend_from_slice(b"],\"gap\":");
-    serde_json::to_writer(&mut out, &b.gap).expect("writing to a Vec");
-    out.extend_from_slice(b",\"next\":");
-    serde_json::to_writer(&mut out, &position_json(b.next)).expect("writing to a Vec");
-    out.push(b'}');
-    String::from_utf8(out).expect("serde_json writes UTF-8")
+    String::from_utf8(fsfeed::frame::batch_json(b, renderer)).expect("serde_json writes UTF-8")
 }
 
 // ---------------------------------------------------------------- Ledger
@@ -296,6 +278,7 @@ impl NativeLedger {
                 renames: bool_opt(&o, "expandRenames")?,
                 deletes: bool_opt(&o, "expandDeletes")?,
             },
+            format: format.clone(),
         };
         let c = self.inner.cursor(name.as_deref(), opts).js()?;
         Ok(NativeCursor {
@@ -451,26 +434,33 @@ impl NativeCursor {
         let deadline = millis(timeout_ms, "timeoutMs")?
             .map(|t| tokio::time::Instant::now() + t.min(Duration::from_secs(86_400 * 365)));
         loop {
-            let (batch, seq) = with(&self.inner, |c| {
-                let b = c.read(max, Duration::ZERO)?;
-                Ok((b, c.position().seq))
-            })?;
-            if !batch.is_empty() {
-                return Ok(batch_text(&batch, self.renderer.as_ref()));
-            }
+            // The core's one wait: the batch there is now, or a wake-up
+            // registered with the ledger's notifier (no thread waits here).
             let (tx, rx) = tokio::sync::oneshot::channel();
-            self.notifier
-                .when_head_reaches(
-                    seq,
+            let notifier = self.notifier.clone();
+            let got = with(&self.inner, |c| {
+                c.read_or_notify(
+                    max,
+                    &notifier,
                     Box::new(move |ok| {
                         let _ = tx.send(ok);
                     }),
                 )
-                .js()?;
+            })?;
+            if let Some(batch) = got {
+                return Ok(batch_text(&batch, self.renderer.as_ref()));
+            }
             let woke = match deadline {
                 Some(d) => match tokio::time::timeout_at(d, rx).await {
                     Ok(r) => r.unwrap_or(false),
-                    Err(_) => return Ok(batch_text(&batch, self.renderer.as_ref())),
+                    Err(_) => {
+                        let empty = CoreBatch {
+                            records: Vec::new(),
+                            gap: None,
+                            next: with(&self.inner, |c| Ok(c.position()))?,
+                        };
+                        return Ok(batch_text(&empty, self.renderer.as_ref()));
+                    }
                 },
                 None => rx.await.unwrap_or(false),
             };
@@ -482,13 +472,19 @@ impl NativeCursor {
         }
     }
 
+    /// Consume the record an event id names: commit the position after it
+    /// and return that position (`{seq, sub}`).
+    #[napi]
+    pub fn ack(&self, event_id: String) -> Result<Value> {
+        self.with(|c| c.ack(&event_id)).map(position_json)
+    }
+
     /// Benchmark baseline: read and render up to `limit` records to JSON in
     /// Rust alone (same reads and renderer, no JS); returns how many rendered.
     #[napi]
     pub fn read_core(&self, limit: f64) -> Result<i64> {
         let limit = count(Some(limit), 1, "limit")? as u64;
-        let renderer = self.renderer.as_ref();
-        self.with(|c| fsfeed::render::read_rendered(c, renderer, limit))
+        self.with(|c| fsfeed::render::read_rendered(c, limit))
             .map(|n| n as i64)
     }
 
@@ -632,6 +628,25 @@ impl NativeSubscription {
 }
 
 /// Every error code of the core, in order.
+/// The event id of the record at a position `{seq, sub}` (what S3 records
+/// carry as `eventId`).
+#[napi]
+pub fn event_id(position: Value) -> Result<String> {
+    match Start::from_json_value(&ints(position)).js()? {
+        Start::Position(p) => Ok(EventId::new(p).to_string()),
+        Start::Seq(s) => Ok(EventId::new(Position::new(s, 0)).to_string()),
+        _ => Err(invalid("a position is {seq, sub}")),
+    }
+}
+
+/// The position `{seq, sub}` of the record an event id names.
+#[napi]
+pub fn position_from_event_id(event_id: String) -> Result<Value> {
+    EventId::parse(&event_id)
+        .map(|id| position_json(id.position()))
+        .js()
+}
+
 #[napi]
 pub fn error_codes() -> Vec<String> {
     fsfeed::error::ERROR_CODES

@@ -1,6 +1,6 @@
 //! `fsfeed._native`: the Python face of the `fsfeed` crate.
 //!
-//! Thin by rule (DESIGN section 2): arguments are converted at the edge and
+//! Thin by rule (`ARCHITECTURE.md`, "Front ends"): arguments are converted at the edge and
 //! the core does the work. Records are rendered by the core's renderers and
 //! handed over as dicts; filters, formats, gaps, expansion and errors are the
 //! core's. What lives here is only what Python itself needs: the GIL released
@@ -20,9 +20,9 @@ use fsfeed::history::{History as CoreHistory, HistoryOptions};
 use fsfeed::notify::Notifier;
 use fsfeed::render::{Format, Renderer};
 use fsfeed::{
-    Batch as CoreBatch, Cursor as CoreCursor, CursorOptions, Durability, Error, ExpandOptions,
-    Filter, Layout, Ledger as CoreLedger, OnGap, Op as CoreOp, OpenOptions, Position as CorePos,
-    Retention, Start,
+    Batch as CoreBatch, Cursor as CoreCursor, CursorOptions, Durability, Error, EventId,
+    ExpandOptions, Filter, Layout, Ledger as CoreLedger, OnGap, Op as CoreOp, OpenOptions,
+    Position as CorePos, Retention, Start,
 };
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -57,6 +57,7 @@ const ERROR_CLASSES: &[(&str, &str)] = &[
     ("read_only", "ReadOnly"),
     ("position_out_of_range", "PositionOutOfRange"),
     ("invalid_argument", "InvalidArgument"),
+    ("invalid_event_id", "InvalidEventId"),
     ("callback_failed", "CallbackFailed"),
     ("storage", "StorageError"),
     ("io", "IoError"),
@@ -288,6 +289,22 @@ impl Position {
         serde_json::from_value::<CorePos>(v)
             .map(Position)
             .map_err(|e| invalid(format!("position: {e}")))
+    }
+
+    /// The event id of the record at this position (the S3 records'
+    /// `eventId`, the pull service's ack id): stable, `SEQ-SUB` in hex.
+    #[getter]
+    fn event_id(&self) -> String {
+        EventId::new(self.0).to_string()
+    }
+
+    /// The position of the record an event id names; anything that is not
+    /// an fsfeed event id raises `InvalidEventId`.
+    #[staticmethod]
+    fn from_event_id(event_id: &str) -> PyResult<Position> {
+        EventId::parse(event_id)
+            .map(|id| Position(id.position()))
+            .py_err()
     }
 
     fn __repr__(&self) -> String {
@@ -621,6 +638,7 @@ impl Ledger {
                 renames: expand_renames,
                 deletes: expand_deletes,
             },
+            format: format.clone(),
         };
         let c = py.detach(|| self.inner.cursor(name, opts)).py_err()?;
         Ok(Cursor {
@@ -835,22 +853,42 @@ impl Cursor {
             .call_method1("aiter", (slf, max))
     }
 
-    /// Call `wake(reached: bool)` from the notifier thread once an event
-    /// past this cursor's position exists (the asyncio reader's wake-up).
-    fn _notify(&self, wake: Py<PyAny>) -> PyResult<()> {
-        let seq = self.with(|c| Ok(c.position().seq))?;
-        self.notifier
-            .when_head_reaches(
-                seq,
-                Box::new(move |reached| {
-                    Python::attach(|py| {
-                        if let Err(e) = wake.call1(py, (reached,)) {
-                            e.write_unraisable(py, None);
-                        }
-                    })
-                }),
-            )
-            .py_err()
+    /// The asyncio reader's one step (the core's `read_or_notify`): the
+    /// batch there is now, or `None` after registering `wake(reached: bool)`,
+    /// which the notifier thread calls once the head moves past this
+    /// cursor's position (`False`: the ledger closed).
+    fn _read_or_notify(
+        &self,
+        py: Python<'_>,
+        max: i64,
+        wake: Py<PyAny>,
+    ) -> PyResult<Option<Batch>> {
+        let max = count(max, "max")?;
+        let notifier = self.notifier.clone();
+        let got = py.detach(|| {
+            self.with(|c| {
+                c.read_or_notify(
+                    max,
+                    &notifier,
+                    Box::new(move |reached| {
+                        Python::attach(|py| {
+                            if let Err(e) = wake.call1(py, (reached,)) {
+                                e.write_unraisable(py, None);
+                            }
+                        })
+                    }),
+                )
+            })
+        })?;
+        got.map(|b| to_batch(py, &b, self.renderer.as_ref()))
+            .transpose()
+    }
+
+    /// Consume the record an event id names: commit the position after it
+    /// (named cursors) and return that position. `InvalidEventId` for a
+    /// string that is not an fsfeed event id; nothing changes on error.
+    fn ack(&self, py: Python<'_>, event_id: &str) -> PyResult<Position> {
+        py.detach(|| self.with(|c| c.ack(event_id))).map(Position)
     }
 
     /// Store a position as this (named) cursor's committed one; default: the
@@ -894,8 +932,7 @@ impl Cursor {
     /// many rendered (what `read()` would have handed to Python). The binding's overhead is `read()` against this, same cursor kind.
     fn _read_core(&self, py: Python<'_>, limit: i64) -> PyResult<u64> {
         let limit = count(limit, "limit")? as u64;
-        let renderer = self.renderer.as_ref();
-        py.detach(|| self.with(|c| fsfeed::render::read_rendered(c, renderer, limit)))
+        py.detach(|| self.with(|c| fsfeed::render::read_rendered(c, limit)))
     }
 
     /// Events between the cursor's position and the head.

@@ -1,5 +1,5 @@
 //! The ledger: one RocksDB database holding the events, their time index,
-//! cursor positions and metadata (DESIGN section 4).
+//! cursor positions and metadata (`ARCHITECTURE.md`, "On disk").
 //!
 //! # On disk
 //!
@@ -29,6 +29,7 @@
 //! writer process and another process without losing its place. The writer's
 //! retention guard counts both.
 
+mod beacon;
 mod keys;
 pub(crate) mod retention;
 mod writer;
@@ -49,11 +50,11 @@ use rocksdb::{
 };
 use serde::Serialize;
 
-use crate::cursor::{Cursor, CursorOptions, Position};
 use crate::error::{Error, Result};
 use crate::op::Op;
 pub use crate::proto::Retention;
 use crate::proto::{CursorState, Event};
+use crate::read::{Position, Start};
 use keys::*;
 
 /// The on-disk format version this build writes and reads. 2: the shadow
@@ -66,6 +67,8 @@ pub const FORMAT_VERSION: u32 = 3;
 
 /// How long a read-only opener waits between looks at the primary.
 const SECONDARY_POLL: Duration = Duration::from_millis(20);
+/// How often a read-only opener whose beacon watcher runs catches up anyway.
+const WATCHED_POLL: Duration = Duration::from_secs(1);
 /// Longest [`Ledger::close`] waits for other threads' calls to let go of the
 /// database.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -276,6 +279,10 @@ pub(crate) struct Inner {
     signal: Arc<Signal>,
     writer: Mutex<Option<writer::WriterHandle>>,
     secondary_dir: Option<PathBuf>,
+    /// The writer's announcer of its head to other processes.
+    announcer: Mutex<Option<beacon::Announcer>>,
+    /// A read-only opener's watcher of the writer's announcements.
+    watcher: Mutex<Option<beacon::Watcher>>,
     /// Wakes waiting readers when a cursor's subscription is stopped.
     pub(crate) generation: AtomicU64,
 }
@@ -543,10 +550,20 @@ impl Ledger {
             }),
             writer: Mutex::new(None),
             secondary_dir,
+            announcer: Mutex::new(None),
+            watcher: Mutex::new(None),
             generation: AtomicU64::new(0),
         });
         let ledger = Ledger { inner };
-        if !opts.read_only {
+        if opts.read_only {
+            // Watch first, then catch up: an append between the two is seen
+            // by one or the other.
+            let w = beacon::Watcher::start(&path, Arc::downgrade(&ledger.inner));
+            *ledger.inner.watcher.lock() = w;
+            ledger.refresh()?;
+        } else {
+            let a = beacon::Announcer::start(&path, ledger.inner.signal.clone())?;
+            *ledger.inner.announcer.lock() = Some(a);
             let handle = writer::spawn(
                 ledger.inner.signal.clone(),
                 path.clone(),
@@ -655,6 +672,39 @@ impl Ledger {
         Ok(s.bounds)
     }
 
+    /// The one resolver from a [`Start`] to a position. `Committed` is the
+    /// caller's to resolve (it knows which cursor): here it is an error.
+    pub(crate) fn resolve_start(&self, start: Start, b: &Bounds) -> Result<Position> {
+        Ok(match start {
+            Start::Seq(0) | Start::Position(Position { seq: 0, .. }) => {
+                return Err(Error::InvalidArgument("seq numbers start at 1".into()))
+            }
+            Start::Earliest => Position::new(b.first, 0),
+            Start::Latest => Position::new(b.head + 1, 0),
+            Start::Seq(s) => Position::new(s, 0),
+            Start::Position(p) => p,
+            Start::Time(t) => Position::new(self.seq_for_time(t)?, 0),
+            Start::Committed => {
+                return Err(Error::InvalidArgument(
+                    "since must be a seq, a time or a position (not committed)".into(),
+                ))
+            }
+        })
+    }
+
+    /// The first seq of a range that starts at `since`; a start before the
+    /// first retained event is a gap.
+    pub(crate) fn range_start(&self, since: Start, b: &Bounds) -> Result<u64> {
+        let start = self.resolve_start(since, b)?.seq;
+        if start < b.first {
+            return Err(Error::Gap {
+                expected: start,
+                actual: b.first,
+            });
+        }
+        Ok(start)
+    }
+
     /// Last appended seq (0 when none).
     pub fn head_seq(&self) -> Result<u64> {
         Ok(self.bounds()?.head)
@@ -675,6 +725,15 @@ impl Ledger {
         Ok(())
     }
 
+    /// Read-only openers: catch up with the writer and wake every waiting
+    /// reader (the beacon watcher calls it when the writer announces).
+    pub(crate) fn catch_up_and_wake(&self) -> Result<()> {
+        self.refresh()?;
+        let _s = self.inner.signal.shared.lock();
+        self.inner.signal.cond.notify_all();
+        Ok(())
+    }
+
     /// Wake every waiting reader (used to stop subscriptions promptly).
     pub(crate) fn wake_readers(&self) {
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
@@ -691,17 +750,16 @@ impl Ledger {
         cancel: Option<&AtomicBool>,
     ) -> Result<bool> {
         let cancelled = || cancel.map(|c| c.load(Ordering::SeqCst)).unwrap_or(false);
-        if self.inner.read_only {
-            loop {
-                if self.bounds()?.head >= seq {
-                    return Ok(true);
-                }
-                let now = Instant::now();
-                if now >= deadline || cancelled() {
-                    return Ok(false);
-                }
-                std::thread::sleep(SECONDARY_POLL.min(deadline - now));
-            }
+        // A read-only opener is woken by its beacon watcher; it also catches
+        // up on a timer, every 20 ms without a watcher (no beacon yet: a
+        // writer from before it) and every second with one (a safety net).
+        let tick = match (self.inner.read_only, self.inner.watcher.lock().is_some()) {
+            (false, _) => None,
+            (true, true) => Some(WATCHED_POLL),
+            (true, false) => Some(SECONDARY_POLL),
+        };
+        if tick.is_some() {
+            self.refresh()?;
         }
         let mut s = self.inner.signal.shared.lock();
         loop {
@@ -711,10 +769,28 @@ impl Ledger {
             if s.bounds.head >= seq {
                 return Ok(true);
             }
-            if cancelled() || Instant::now() >= deadline {
+            let now = Instant::now();
+            if cancelled() || now >= deadline {
                 return Ok(false);
             }
-            self.inner.signal.cond.wait_until(&mut s, deadline);
+            match tick {
+                None => {
+                    self.inner.signal.cond.wait_until(&mut s, deadline);
+                }
+                Some(t) => {
+                    let woke = !self
+                        .inner
+                        .signal
+                        .cond
+                        .wait_until(&mut s, deadline.min(now + t))
+                        .timed_out();
+                    if !woke {
+                        drop(s);
+                        self.refresh()?;
+                        s = self.inner.signal.shared.lock();
+                    }
+                }
+            }
         }
     }
 
@@ -846,28 +922,6 @@ impl Ledger {
     pub fn namespace_keys(&self) -> Result<usize> {
         let db = self.db()?;
         crate::namespace::key_count(&db)
-    }
-
-    /// The net changes between `since` (inclusive) and `until` (inclusive,
-    /// default the head): one row per path, see [`crate::changes`].
-    pub fn changes(
-        &self,
-        since: crate::cursor::Start,
-        until: Option<u64>,
-    ) -> Result<Vec<crate::changes::Change>> {
-        crate::changes::changes(self, since, until)
-    }
-
-    /// The stored events of a range as Arrow record batches, streamed (see
-    /// [`crate::history`]).
-    #[cfg(feature = "arrow")]
-    pub fn history(&self, opts: crate::history::HistoryOptions) -> Result<crate::history::History> {
-        crate::history::History::open(self, opts)
-    }
-
-    /// A cursor (named: durable; `None`: ephemeral) over this ledger.
-    pub fn cursor(&self, name: Option<&str>, opts: CursorOptions) -> Result<Cursor> {
-        Cursor::open(self.clone(), name, opts)
     }
 
     /// The committed position of a named cursor, from either store.
@@ -1074,6 +1128,7 @@ impl Ledger {
             s.closed = true;
             self.inner.signal.cond.notify_all();
         }
+        self.inner.stop_beacon();
         let db = self.inner.db.write().take();
         let mut flushed = Ok(());
         if let Some(db) = db {
@@ -1105,11 +1160,29 @@ impl Ledger {
     }
 }
 
+impl Inner {
+    /// End the beacon's thread (announcer or watcher); the signal is closed.
+    fn stop_beacon(&self) {
+        if let Some(mut a) = self.announcer.lock().take() {
+            a.join();
+        }
+        if let Some(w) = self.watcher.lock().take() {
+            w.stop();
+        }
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Some(w) = self.writer.lock().take() {
             w.stop();
         }
+        {
+            let mut s = self.signal.shared.lock();
+            s.closed = true;
+            self.signal.cond.notify_all();
+        }
+        self.stop_beacon();
         self.db.write().take();
         if let Some(sec) = &self.secondary_dir {
             let _ = fs::remove_dir_all(sec);

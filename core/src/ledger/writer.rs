@@ -95,7 +95,7 @@ struct State {
 }
 
 /// Reader-store cursors: name -> (position, updated_us).
-type FileCursors = BTreeMap<String, (crate::cursor::Position, i64)>;
+type FileCursors = BTreeMap<String, (crate::read::Position, i64)>;
 
 struct Writer {
     signal: Arc<Signal>,

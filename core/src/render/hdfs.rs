@@ -1,4 +1,4 @@
-//! HDFS inotify events (DESIGN section 6), as JSON and as Hadoop's protobuf.
+//! HDFS inotify events (`ARCHITECTURE.md`, "Renderers"), as JSON and as Hadoop's protobuf.
 //!
 //! Each ledger event becomes one event batch `{"txid", "events": [..]}`, with
 //! the field names of Hadoop's Java classes (`org.apache.hadoop.hdfs.inotify.Event.*`).
@@ -34,11 +34,11 @@ use prost::Message;
 use serde_json::{json, Map, Value};
 
 use super::Renderer;
-use crate::cursor::Record;
 use crate::error::{Error, Result};
 use crate::expand::Action;
 use crate::op::{Acl, Kind, Op};
 use crate::proto::Event;
+use crate::read::Record;
 
 /// Hadoop's inotify protobuf types, generated from `proto/hadoop/inotify.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -762,6 +762,10 @@ pub struct Hdfs;
 impl Renderer for Hdfs {
     fn name(&self) -> &'static str {
         "hdfs"
+    }
+
+    fn has_form(&self, record: &Record) -> bool {
+        !record_events(record).is_empty()
     }
 
     fn render(&self, record: &Record) -> Option<Value> {

@@ -1,8 +1,12 @@
-//! Renderers turn records into what a consumer reads (DESIGN section 6).
+//! Renderers turn records into what a consumer reads: the Record -> rendered
+//! record rung of the ladder in `ARCHITECTURE.md`.
 //!
 //! A renderer is pure (no I/O) and works one record at a time, so output
-//! streams. A record may render to nothing (an op that has no S3
-//! notification, such as `create_file`); a cursor in that format skips it.
+//! streams. A record may have no form in a format (an op that has no S3
+//! notification, such as `create_file`): [`Renderer::has_form`] says so, and
+//! a cursor in that format ([`crate::CursorOptions::format`]) skips it, so
+//! its batches hold only records that render. Putting records on the wire
+//! (envelopes, batches, lines) is [`crate::frame`]'s job.
 
 pub mod hdfs;
 pub mod native;
@@ -10,8 +14,8 @@ pub mod s3;
 
 use std::str::FromStr;
 
-use crate::cursor::Record;
 use crate::error::{Error, Result};
+use crate::read::Record;
 
 /// Turns records into JSON values.
 pub trait Renderer: Send + Sync {
@@ -19,6 +23,14 @@ pub trait Renderer: Send + Sync {
     fn name(&self) -> &'static str;
     /// Render one record (`None`: this record has no form in this format).
     fn render(&self, record: &Record) -> Option<serde_json::Value>;
+
+    /// Does the record have a form in this format? What a cursor asks
+    /// before it puts a record in a batch; cheaper than rendering.
+    fn has_form(&self, record: &Record) -> bool {
+        let mut any = false;
+        self.render_with(record, &mut |_| any = true);
+        any
+    }
 
     /// Append the record's JSON to `out`; false when it has no form in this
     /// format. Written from what [`Renderer::render_with`] hands over, so a
@@ -46,31 +58,26 @@ pub trait Renderer: Send + Sync {
 }
 
 /// Read up to `limit` records from `cursor` and render each to JSON with
-/// `renderer`, discarding the bytes; returns how many had a form in the
-/// format. The bindings' benchmarks use it as the core's own rate on the
-/// same cursor kind (`_read_core` in Python, `readCore` in Node).
-pub fn read_rendered(
-    cursor: &mut crate::cursor::Cursor,
-    renderer: &dyn Renderer,
-    limit: u64,
-) -> Result<u64> {
-    let (mut read, mut rendered) = (0u64, 0u64);
+/// the cursor's renderer, discarding the bytes; returns how many were read.
+/// The bindings' benchmarks use it as the core's own rate on the same
+/// cursor (`_read_core` in Python, `readCore` in Node).
+pub fn read_rendered(cursor: &mut crate::cursor::Cursor, limit: u64) -> Result<u64> {
+    let mut read = 0u64;
     let mut buf = Vec::new();
     while read < limit {
         let b = cursor.read((limit - read).min(1000) as usize, std::time::Duration::ZERO)?;
         if b.is_empty() {
             break;
         }
+        let renderer = cursor.renderer();
         for r in &b.records {
             buf.clear();
-            if renderer.render_to(r, &mut buf) {
-                std::hint::black_box(&buf);
-                rendered += 1;
-            }
+            renderer.render_to(r, &mut buf);
+            std::hint::black_box(&buf);
         }
         read += b.records.len() as u64;
     }
-    Ok(rendered)
+    Ok(read)
 }
 
 /// The output formats.

@@ -11,9 +11,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Renderer;
-use crate::cursor::Record;
 use crate::error::{Error, Result};
 use crate::proto::Event;
+use crate::read::Record;
 
 /// The native renderer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,6 +22,10 @@ pub struct Native;
 impl Renderer for Native {
     fn name(&self) -> &'static str {
         "native"
+    }
+
+    fn has_form(&self, _record: &Record) -> bool {
+        true
     }
 
     fn render(&self, record: &Record) -> Option<Value> {

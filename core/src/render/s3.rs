@@ -1,4 +1,4 @@
-//! S3 event notifications (DESIGN section 6).
+//! S3 event notifications (`ARCHITECTURE.md`, "Renderers").
 //!
 //! Each record renders to one object of the `"Records"` array of an S3 event
 //! message, in the shape AWS documents and that real consumers parse
@@ -7,26 +7,21 @@
 //! prefix, `eventTime` RFC 3339 with milliseconds and `Z` (the op's time,
 //! never the time of rendering), `userIdentity`, `requestParameters`,
 //! `responseElements`, `s3.{s3SchemaVersion, configurationId, bucket, object}`
-//! always present; `object.size` (an integer) and `object.eTag` on every
-//! record (0 and `""` where the op does not carry them); `versionId` only when
-//! the op has one; `sequencer` the seq as 18 uppercase hex digits.
+//! always present; `object.size` (an integer) and `object.eTag` only where
+//! the ledger knows them (never a made-up 0 or `""`: a delete, as on AWS,
+//! and an expanded or resync record carry neither; a directory marker
+//! `dir/` is the zero-byte object it is, with the MD5 of nothing as eTag);
+//! `versionId` only when the op has one; `sequencer` the seq as 18
+//! uppercase hex digits.
 //!
 //! # Event names
 //!
-//! | op kind | `eventName` | notes |
-//! |---|---|---|
-//! | `create_file` | none | an S3 object exists for readers only once committed |
-//! | `create_directory` | `ObjectCreated:Put` | key `dir/` |
-//! | `commit` | `ObjectCreated:Put`, `:Post`, `:Copy`, `:CompleteMultipartUpload` | per the op's `method` |
-//! | `append` | none | the commit that closes the append is the `ObjectCreated:Put` |
-//! | `truncate` | `ObjectCreated:Truncate` | extension: the content changed |
-//! | `delete` | `ObjectRemoved:Delete` | a directory as `dir/`; recursive flagged, not expanded |
-//! | `rename` | `ObjectRenamed:Rename` | extension; `object.key` is the new key, `renameFromKey` the old |
-//! | `acl_add`, `acl_remove`, `acl_set` | `ObjectAcl:Put` | |
-//! | `set_times` | `ObjectMetadata:SetTimes` | extension |
-//! | `set_attr` | `ObjectMetadata:SetAttr` | extension |
-//! | `bucket_create` / `bucket_delete` | `BucketCreated:Put` / `BucketRemoved:Delete` | extension; key `""` |
-//! | `volume_create` / `volume_delete` | none | S3 has no volumes |
+//! The table is [`crate::event_name`]'s. By default a profile writes only
+//! the names its server sends (`ObjectCreated:*`, `ObjectRemoved:Delete`);
+//! a record whose name is one of fsfeed's extensions has no S3 form unless
+//! [`S3Options::extensions`] is set, and a cursor in S3 format skips it.
+//! A rename reaches a consumer without extensions as one remove and one
+//! create per object when its cursor expands renames.
 //!
 //! # Profiles
 //!
@@ -35,13 +30,13 @@
 //! | `eventVersion` | `2.1` | `2.2` | `2.0` |
 //! | `eventSource` | `aws:s3` | `ceph:s3` | `minio:s3` |
 //! | `object.key` | form-urlencoded per `/` segment (space `+`, `/` kept) | raw | Go `url.QueryEscape` of the whole key (`/` as `%2F`) |
-//! | extra | | `eventId`, `opaqueData` | `source` |
+//! | extra | | `eventId` (top level, as Ceph writes it), `opaqueData` | `source` |
 //!
 //! The raw key and everything fsfeed knows beyond S3 sit in one extension
 //! map, `fsfeedEventData` (seq, sub, eventId, txid, op, layout, objectId,
 //! isDirectory, isRecursive, isOverwrite, renameFromKey, rawKey, resync).
-//! `eventId` is `SEQ-SUB` in hex, stable across redeliveries: an ack by id is
-//! a commit of that position.
+//! `eventId` is the record's [`crate::EventId`], stable across redeliveries:
+//! `Cursor::ack` of it commits the position after the record.
 
 use std::borrow::Cow;
 
@@ -49,11 +44,16 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::Renderer;
-use crate::cursor::Record;
 use crate::error::{Error, Result};
-use crate::expand::{Action, Expansion};
-use crate::op::{Kind, Op};
+use crate::event_id::EventId;
+use crate::event_name;
+use crate::expand::Expansion;
+use crate::op::Kind;
 use crate::proto::Event;
+use crate::read::{Position, Record};
+
+/// The eTag of a zero-byte object (a directory marker `dir/`): the MD5 of nothing.
+pub const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
 
 /// Which S3 implementation's dialect to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -85,7 +85,7 @@ impl std::str::FromStr for Profile {
 
 /// Settings of the S3 renderer. As JSON (the bindings' settings objects):
 /// `{"profile", "region", "event_source", "configuration_id",
-/// "bucket_owner", "arn_prefix"}`, every field optional.
+/// "bucket_owner", "arn_prefix", "extensions"}`, every field optional.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Options {
@@ -101,6 +101,11 @@ pub struct S3Options {
     pub bucket_owner: String,
     /// Prefix of `s3.bucket.arn`, followed by the bucket name.
     pub arn_prefix: String,
+    /// Also write fsfeed's own event kinds (renames, truncates, ACL and
+    /// metadata changes, bucket creates and deletes; see
+    /// [`crate::event_name::EXTENSIONS`]). Off: only what the profile's
+    /// server sends.
+    pub extensions: bool,
 }
 
 impl Default for S3Options {
@@ -112,65 +117,8 @@ impl Default for S3Options {
             configuration_id: "fsfeed".into(),
             bucket_owner: "fsfeed".into(),
             arn_prefix: "arn:aws:s3:::".into(),
+            extensions: false,
         }
-    }
-}
-
-/// The S3 event name of an op (without `s3:`), or `None` when the op has no
-/// S3 notification.
-pub fn event_name(op: &Op) -> Option<&'static str> {
-    Some(match op.kind.as_ref()? {
-        Kind::CreateFile(_) | Kind::Append(_) => return None,
-        Kind::VolumeCreate(_) | Kind::VolumeDelete(_) => return None,
-        Kind::CreateDirectory(_) => "ObjectCreated:Put",
-        Kind::Commit(c) => match c.method.as_str() {
-            "post" => "ObjectCreated:Post",
-            "copy" => "ObjectCreated:Copy",
-            "complete_multipart_upload" => "ObjectCreated:CompleteMultipartUpload",
-            _ => "ObjectCreated:Put",
-        },
-        Kind::Truncate(_) => "ObjectCreated:Truncate",
-        Kind::Delete(_) => "ObjectRemoved:Delete",
-        Kind::Rename(_) => "ObjectRenamed:Rename",
-        Kind::AclAdd(_) | Kind::AclRemove(_) | Kind::AclSet(_) => "ObjectAcl:Put",
-        Kind::SetTimes(_) => "ObjectMetadata:SetTimes",
-        Kind::SetAttr(_) => "ObjectMetadata:SetAttr",
-        Kind::BucketCreate(_) => "BucketCreated:Put",
-        Kind::BucketDelete(_) => "BucketRemoved:Delete",
-    })
-}
-
-/// Every S3 event name fsfeed writes (without `s3:`).
-pub const EVENT_NAMES: &[&str] = &[
-    "ObjectCreated:Put",
-    "ObjectCreated:Post",
-    "ObjectCreated:Copy",
-    "ObjectCreated:CompleteMultipartUpload",
-    "ObjectCreated:Truncate",
-    "ObjectRemoved:Delete",
-    "ObjectRenamed:Rename",
-    "ObjectAcl:Put",
-    "ObjectMetadata:SetTimes",
-    "ObjectMetadata:SetAttr",
-    "BucketCreated:Put",
-    "BucketRemoved:Delete",
-];
-
-/// The S3 event name of an expanded record.
-pub fn expanded_event_name(action: Action) -> &'static str {
-    match action {
-        Action::Remove => "ObjectRemoved:Delete",
-        Action::Create => "ObjectCreated:Put",
-    }
-}
-
-/// Does `name` (an S3 event name, without `s3:`) match `pattern`, which may
-/// carry the `s3:` prefix and end in `*` (`s3:ObjectCreated:*`)?
-pub fn event_name_matches(pattern: &str, name: &str) -> bool {
-    let p = pattern.strip_prefix("s3:").unwrap_or(pattern);
-    match p.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => p == name,
     }
 }
 
@@ -327,13 +275,11 @@ fn time_ms(time_us: i64) -> Small<24> {
     s
 }
 
-/// `prefix` + the event id of (seq, sub): 16 + `-` + 8 upper-case hex digits.
+/// `prefix` + the event id of (seq, sub).
 fn event_id_of(prefix: &[u8], seq: u64, sub: u32) -> Small<40> {
     let mut s = Small::new();
     s.push(prefix);
-    s.digits(seq, 16, 16);
-    s.push(b"-");
-    s.digits(u64::from(sub), 8, 16);
+    s.push(&EventId::new(Position::new(seq, sub)).to_bytes());
     s
 }
 
@@ -344,11 +290,6 @@ fn hex(value: u64, width: usize) -> Small<20> {
     let mut s = Small::new();
     s.digits(value, width, 16);
     s
-}
-
-/// The stable id of the record at (seq, sub).
-pub fn event_id(seq: u64, sub: u32) -> String {
-    event_id_of(b"", seq, sub).as_str().to_string()
 }
 
 /// A string that is either borrowed or built for this record.
@@ -395,6 +336,22 @@ impl S3 {
             .map(|r| serde_json::to_value(r).expect("S3 records serialise"))
     }
 
+    /// The event name of a record in this profile, or `None` when it has no
+    /// S3 form here (no name at all, or an extension without `extensions`).
+    fn name_of(
+        &self,
+        event: &Event,
+        resync: bool,
+        expansion: Option<&Expansion>,
+    ) -> Option<&'static str> {
+        let name = match expansion {
+            Some(x) => event_name::expanded(x.action),
+            None if resync => "ObjectCreated:Put",
+            None => event_name::of_op(event.op.as_ref()?)?,
+        };
+        (self.options.extensions || event_name::standard(name)).then_some(name)
+    }
+
     fn typed<'a>(
         &'a self,
         event: &'a Event,
@@ -403,11 +360,7 @@ impl S3 {
         expansion: Option<&'a Expansion>,
     ) -> Option<S3Record<'a>> {
         let op = event.op.as_ref()?;
-        let name = match expansion {
-            Some(x) => expanded_event_name(x.action),
-            None if resync => "ObjectCreated:Put",
-            None => event_name(op)?,
-        };
+        let name = self.name_of(event, resync, expansion)?;
         let o = &self.options;
         let profile = o.profile;
         let is_dir =
@@ -428,13 +381,15 @@ impl S3 {
             }
             Cow::Owned(k)
         };
+        // Only what the op says (or what a zero-byte directory marker is):
+        // the ledger keeps no object's last state, so anything else is left out.
         let (size, etag, version_id) = match (&op.kind, expansion) {
-            (_, Some(_)) => (0, "", ""),
-            (Some(Kind::Commit(c)), _) => {
-                (c.size.unwrap_or(0), c.etag.as_str(), c.version_id.as_str())
-            }
-            (Some(Kind::Truncate(t)), _) => (t.size, "", ""),
-            _ => (0, "", ""),
+            (_, Some(_)) => (None, "", ""),
+            _ if resync => (None, "", ""),
+            (Some(Kind::Commit(c)), _) => (c.size, c.etag.as_str(), c.version_id.as_str()),
+            (Some(Kind::CreateDirectory(_)), _) => (Some(0), EMPTY_ETAG, ""),
+            (Some(Kind::Truncate(t)), _) => (Some(t.size), "", ""),
+            _ => (None, "", ""),
         };
         let principal = if op.principal.is_empty() {
             "fsfeed"
@@ -459,6 +414,8 @@ impl S3 {
             _ => false,
         };
         let (version, source) = match profile {
+            // AWS writes 2.3 for object ACL events (and 2.1 for the rest).
+            Profile::Aws if name == "ObjectAcl:Put" => ("2.3", "aws:s3"),
             Profile::Aws => ("2.1", "aws:s3"),
             Profile::Ceph => ("2.2", "ceph:s3"),
             Profile::Minio => ("2.0", "minio:s3"),
@@ -492,7 +449,7 @@ impl S3 {
                 object: Object {
                     key,
                     size,
-                    e_tag: etag,
+                    e_tag: (!etag.is_empty()).then_some(etag),
                     version_id: (!version_id.is_empty()).then_some(version_id),
                     sequencer: hex(seq, 18),
                 },
@@ -589,9 +546,10 @@ struct Bucket<'a> {
 #[serde(rename_all = "camelCase")]
 struct Object<'a> {
     key: Cow<'a, str>,
-    size: u64,
-    #[serde(rename = "eTag")]
-    e_tag: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(rename = "eTag", skip_serializing_if = "Option::is_none")]
+    e_tag: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     version_id: Option<&'a str>,
     sequencer: Small<20>,
@@ -633,6 +591,13 @@ struct Ext<'a> {
 impl Renderer for S3 {
     fn name(&self) -> &'static str {
         "s3"
+    }
+
+    fn has_form(&self, record: &Record) -> bool {
+        record.event.op.is_some()
+            && self
+                .name_of(&record.event, record.resync, record.expansion.as_ref())
+                .is_some()
     }
 
     fn render_with(&self, record: &Record, f: &mut dyn FnMut(&dyn erased_serde::Serialize)) {
@@ -714,24 +679,10 @@ mod tests {
         }
         assert!(checked > 100_000);
         assert_eq!(rfc3339_ms(951_782_400_000_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(event_id(0xABC, 7), "0000000000000ABC-00000007");
+        assert_eq!(
+            event_id_of(b"", 0xABC, 7).as_str(),
+            "0000000000000ABC-00000007"
+        );
         assert_eq!(hex(u64::MAX, 18).as_str(), "00FFFFFFFFFFFFFFFF");
-    }
-
-    #[test]
-    fn event_name_globs() {
-        assert!(event_name_matches(
-            "s3:ObjectCreated:*",
-            "ObjectCreated:Put"
-        ));
-        assert!(event_name_matches(
-            "ObjectRemoved:Delete",
-            "ObjectRemoved:Delete"
-        ));
-        assert!(!event_name_matches(
-            "s3:ObjectRemoved:*",
-            "ObjectCreated:Put"
-        ));
-        assert!(event_name_matches("*", "ObjectAcl:Put"));
     }
 }

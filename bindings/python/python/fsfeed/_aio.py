@@ -1,10 +1,10 @@
 """asyncio reads: ``async for batch in cursor.aiter()``.
 
-A read that finds nothing registers a wake-up with the ledger's notifier (one
-thread per ledger, shared by every waiting reader) and awaits a future that the
-notifier resolves through ``loop.call_soon_threadsafe``. No thread waits per
-reader, and the event loop never blocks: the reads themselves use
-``timeout=0``.
+Each step is the core's one wait, ``read_or_notify``: the batch there is now,
+or a wake-up registered with the ledger's notifier (one thread per ledger,
+shared by every waiting reader) that resolves a future through
+``loop.call_soon_threadsafe``. No thread waits per reader, and the event loop
+never blocks.
 """
 
 from __future__ import annotations
@@ -25,10 +25,6 @@ def _resolve(fut: asyncio.Future[bool], reached: bool) -> None:
 async def aiter(cursor: Cursor, max: int) -> AsyncIterator[Batch]:
     loop = asyncio.get_running_loop()
     while True:
-        batch = cursor.read(max=max, timeout=0)
-        if not batch.empty:
-            yield batch
-            continue
         fut: asyncio.Future[bool] = loop.create_future()
 
         def wake(reached: bool, fut: asyncio.Future[bool] = fut) -> None:
@@ -37,7 +33,10 @@ async def aiter(cursor: Cursor, max: int) -> AsyncIterator[Batch]:
             except RuntimeError:
                 pass  # The loop closed while this reader waited.
 
-        cursor._notify(wake)
+        batch = cursor._read_or_notify(max, wake)
+        if batch is not None:
+            yield batch
+            continue
         if not await fut:
             # The ledger closed or failed: the read says why.
             batch = cursor.read(max=max, timeout=0)
