@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'read_only'
   | 'position_out_of_range'
   | 'invalid_argument'
+  | 'invalid_event_id'
   | 'callback_failed'
   | 'storage'
   | 'io'

@@ -66,7 +66,7 @@ def test_no_record_has_a_made_up_etag_or_aws_unknown_name():
 def test_a_broken_record_is_rejected():
     # The check can fail: a record without eTag on a create is not valid.
     message = load("s3-aws.json")
-    broken = json.loads(json.dumps([r for r in message["Records"] if known(r)][0]))
+    broken = json.loads(json.dumps(next(r for r in message["Records"] if known(r))))
     assert ":Delete" not in broken["eventName"]
     del broken["s3"]["object"]["eTag"]
     with pytest.raises(ValueError):

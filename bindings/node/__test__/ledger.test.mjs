@@ -7,7 +7,7 @@ import { tableFromIPC } from 'apache-arrow'
 import { T0, FIXTURES, commit, corpus, dir } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
-const { Ledger, ERROR_CODES } = require('..')
+const { Ledger, ERROR_CODES, eventId, positionFromEventId } = require('..')
 
 test('append and appendBatch give dense seqs', async () => {
   const led = Ledger.open(dir(), { durability: 'buffered' })
@@ -121,7 +121,7 @@ test('history is Arrow IPC that apache-arrow reads; changes and stats', async ()
 })
 
 test('every bad input rejects or throws with its code, and writes nothing', async () => {
-  assert.deepEqual(new Set(ERROR_CODES).size, 22)
+  assert.deepEqual(new Set(ERROR_CODES).size, 23)
   const path = dir()
   const led = Ledger.open(path)
   const code = async (code, f) => {
@@ -170,6 +170,12 @@ test('every bad input rejects or throws with its code, and writes nothing', asyn
   await code('invalid_argument', () => c.subscribe('not a function'))
   await code('invalid_argument', () => c.subscribe(() => true, { max: 0 }))
   await code('invalid_argument', () => led.cursor().commit())
+  for (const bad of ['', 'x', '0000000000000000-00000000', '000000000000000g-00000000', 'a'.repeat(10000)]) {
+    await code('invalid_event_id', () => positionFromEventId(bad))
+    await code('invalid_event_id', () => c.ack(bad))
+  }
+  await code('invalid_argument', () => c.ack(42))
+  await code('invalid_argument', () => eventId({ seq: -1 }))
   await code('invalid_argument', () => led.history({ batchRows: 0 }))
   await code('invalid_argument', () => led.changes({}))
   await code('invalid_argument', () => Ledger.open(dir(), { durability: 'maybe' }))
@@ -186,4 +192,19 @@ test('every bad input rejects or throws with its code, and writes nothing', asyn
   await code('ledger_closed', () => c.read({ timeoutMs: 0 }))
   await code('ledger_closed', () => led.stats())
   await code('ledger_closed', () => led.headSeq)
+})
+
+test('event ids round-trip, name the record, and ack commits the position after it', async () => {
+  const led = Ledger.open(dir())
+  for (const p of [{ seq: 1, sub: 0 }, { seq: 42, sub: 7 }, { seq: 2 ** 52, sub: 2 ** 32 - 1 }]) {
+    assert.deepEqual(positionFromEventId(eventId(p)), p)
+  }
+  for (let i = 0; i < 3; i++) await led.append(commit(`k${i}`, i))
+  const c = led.cursor('svc', { format: 's3', start: 'earliest' })
+  const recs = (await c.read({ timeoutMs: 0 })).records
+  assert.deepEqual(positionFromEventId(recs[1].fsfeedEventData.eventId), { seq: 2, sub: 0 })
+  assert.deepEqual(c.ack(recs[1].fsfeedEventData.eventId), { seq: 3, sub: 0 })
+  const again = led.cursor('svc', { format: 's3' })
+  assert.deepEqual((await again.read({ timeoutMs: 0 })).records.map((r) => r.s3.object.key), ['k2'])
+  led.close()
 })

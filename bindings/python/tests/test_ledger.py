@@ -66,8 +66,22 @@ def test_s3_records_validate_with_powertools(ledger):
 
     ledger.append_batch(corpus())
     recs = ledger.cursor(start="earliest", format="s3").read(max=10_000, timeout=0).records
-    model = S3Model.model_validate({"Records": recs})
-    assert len(model.Records) == len(recs) > 20
+
+    def known(r: dict) -> bool:
+        obj = r["s3"]["object"]
+        return ":Delete" in r["eventName"] or ("size" in obj and "eTag" in obj)
+
+    # Two corpus commits give no eTag (one no size either): their records
+    # leave it out rather than invent one, and powertools, which requires it
+    # outside deletes, rejects them. Every other record validates.
+    complete = [r for r in recs if known(r)]
+    assert len(recs) - len(complete) == 2
+    model = S3Model.model_validate({"Records": complete})
+    assert len(model.Records) == len(complete) > 15
+    for r in recs:
+        if not known(r):
+            with pytest.raises(ValueError):
+                S3Model.model_validate({"Records": [r]})
 
 
 def test_named_cursor_resumes_where_it_committed(ledger):
