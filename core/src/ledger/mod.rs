@@ -8,7 +8,14 @@
 //!   db/                 the RocksDB database (column families in `keys`)
 //!   cursors/NAME.json   cursors committed by read-only openers (other processes)
 //!   secondary/ID/       scratch of a read-only opener's RocksDB secondary instance
+//!   head.beacon         the writer's head, for read-only openers to watch (`beacon`)
 //! ```
+//!
+//! The module's files: `mod.rs` opens (and appends through the writer),
+//! `read.rs` reads and waits, `cursor_store.rs` keeps named cursors,
+//! `admin.rs` has stats, checkpoints, checksums and close, `retention.rs`
+//! the retention settings and step, `writer.rs` the writer thread,
+//! `beacon.rs` the cross-process wake-ups, `keys.rs` the key encodings.
 //!
 //! # Writer and readers
 //!
@@ -18,7 +25,7 @@
 //! the retention range deletes, written once with the ledger's durability.
 //! Readers in the same process wait on a condition variable that the writer
 //! signals after each write. Read-only openers (other processes) use a RocksDB
-//! secondary instance and poll it for new data every 20 ms while they wait.
+//! secondary instance; the writer's beacon wakes them (see `beacon`).
 //!
 //! # Cursors of read-only openers
 //!
@@ -29,32 +36,36 @@
 //! writer process and another process without losing its place. The writer's
 //! retention guard counts both.
 
+mod admin;
 mod beacon;
+mod cursor_store;
 mod keys;
+mod read;
 pub(crate) mod retention;
 mod writer;
 
+pub(crate) use cursor_store::{check_cursor_name, lag, read_cursor_files};
 pub use keys::ALL_CFS;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, RwLock};
 use prost::Message;
 use rocksdb::{
-    BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, FlushOptions,
-    IteratorMode, Options, ReadOptions, WriteOptions, DB,
+    BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, IteratorMode, Options,
+    WriteOptions, DB,
 };
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::op::Op;
+use crate::proto::Event;
 pub use crate::proto::Retention;
-use crate::proto::{CursorState, Event};
-use crate::read::{Position, Start};
+use crate::read::Position;
 use keys::*;
 
 /// The on-disk format version this build writes and reads. 2: the shadow
@@ -109,112 +120,6 @@ impl Durability {
             Durability::None => w.disable_wal(true),
         }
         w
-    }
-}
-
-impl Retention {
-    /// No limits: keep everything.
-    pub fn unlimited() -> Retention {
-        Retention::default()
-    }
-
-    /// Keep at most `n` events.
-    pub fn with_max_events(mut self, n: u64) -> Retention {
-        self.max_events = Some(n);
-        self
-    }
-
-    /// Keep events whose running-max op time is within `d` of the newest.
-    pub fn with_max_age(mut self, d: Duration) -> Retention {
-        self.max_age_us = Some(d.as_micros() as u64);
-        self
-    }
-
-    /// Keep at most `b` bytes of events (keys + values).
-    pub fn with_max_bytes(mut self, b: u64) -> Retention {
-        self.max_bytes = Some(b);
-        self
-    }
-
-    /// Hold the limits above back for the slowest registered cursor, up to
-    /// the hard limits (`None`: no hard limit).
-    pub fn keeping_for_cursors(
-        mut self,
-        hard_max_events: Option<u64>,
-        hard_max_bytes: Option<u64>,
-    ) -> Retention {
-        self.keep_for_cursors = true;
-        self.hard_max_events = hard_max_events;
-        self.hard_max_bytes = hard_max_bytes;
-        self
-    }
-
-    /// Retention settings as the bindings take them, a JSON object:
-    /// `max_events`, `max_age` (seconds of op time), `max_bytes`,
-    /// `keep_for_cursors`, `hard_max_events`, `hard_max_bytes` (camelCase
-    /// accepted too); every key optional, unknown keys are an error.
-    pub fn from_settings(v: serde_json::Value) -> Result<Retention> {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Settings {
-            #[serde(default, alias = "maxEvents")]
-            max_events: Option<u64>,
-            #[serde(default, alias = "maxAge")]
-            max_age: Option<f64>,
-            #[serde(default, alias = "maxBytes")]
-            max_bytes: Option<u64>,
-            #[serde(default, alias = "keepForCursors")]
-            keep_for_cursors: bool,
-            #[serde(default, alias = "hardMaxEvents")]
-            hard_max_events: Option<u64>,
-            #[serde(default, alias = "hardMaxBytes")]
-            hard_max_bytes: Option<u64>,
-        }
-        let s: Settings = serde_json::from_value(v)
-            .map_err(|e| Error::InvalidArgument(format!("retention: {e}")))?;
-        let max_age_us = match s.max_age {
-            None => None,
-            Some(a) if a.is_finite() && a > 0.0 => Some((a * 1e6).ceil() as u64),
-            Some(a) => {
-                return Err(Error::InvalidArgument(format!(
-                    "retention: max_age is seconds > 0, not {a}"
-                )))
-            }
-        };
-        let r = Retention {
-            max_events: s.max_events,
-            max_age_us,
-            max_bytes: s.max_bytes,
-            keep_for_cursors: s.keep_for_cursors,
-            hard_max_events: s.hard_max_events,
-            hard_max_bytes: s.hard_max_bytes,
-        };
-        r.validate()?;
-        Ok(r)
-    }
-
-    fn validate(&self) -> Result<()> {
-        for (name, v) in [
-            ("max_events", self.max_events),
-            ("max_age_us", self.max_age_us),
-            ("max_bytes", self.max_bytes),
-            ("hard_max_events", self.hard_max_events),
-            ("hard_max_bytes", self.hard_max_bytes),
-        ] {
-            if v == Some(0) {
-                return Err(Error::InvalidArgument(format!(
-                    "retention {name} must be at least 1"
-                )));
-            }
-        }
-        if !self.keep_for_cursors
-            && (self.hard_max_events.is_some() || self.hard_max_bytes.is_some())
-        {
-            return Err(Error::InvalidArgument(
-                "hard retention limits only apply with keep_for_cursors".into(),
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -404,23 +309,6 @@ fn map_open_error(e: rocksdb::Error, path: &Path) -> Error {
         }
     } else {
         Error::Storage(e)
-    }
-}
-
-/// A valid cursor name: 1 to 128 of `[A-Za-z0-9._-]`, not starting with `.`.
-pub(crate) fn check_cursor_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidArgument(format!(
-            "cursor name {name:?} must be 1 to 128 of [A-Za-z0-9._-], not starting with `.`"
-        )))
     }
 }
 
@@ -657,513 +545,6 @@ impl Ledger {
         let db = self.db()?;
         read_retention(&db)
     }
-
-    /// First and last retained seq. A read-only opener catches up first.
-    pub(crate) fn bounds(&self) -> Result<Bounds> {
-        if self.inner.read_only {
-            self.refresh()?;
-        }
-        self.view()
-    }
-
-    /// First and last retained seq as this opener last saw them, without
-    /// catching up: what its database handle holds. Reads that follow a
-    /// `bounds()` (a cursor read, `changes`) use this instead of catching
-    /// up with the primary a second or third time.
-    fn view(&self) -> Result<Bounds> {
-        let s = self.inner.signal.shared.lock();
-        if s.closed {
-            return Err(Error::LedgerClosed);
-        }
-        Ok(s.bounds)
-    }
-
-    /// The one resolver from a [`Start`] to a position. `Committed` is the
-    /// caller's to resolve (it knows which cursor): here it is an error.
-    pub(crate) fn resolve_start(&self, start: Start, b: &Bounds) -> Result<Position> {
-        Ok(match start {
-            Start::Seq(0) | Start::Position(Position { seq: 0, .. }) => {
-                return Err(Error::InvalidArgument("seq numbers start at 1".into()))
-            }
-            Start::Earliest => Position::new(b.first, 0),
-            Start::Latest => Position::new(b.head + 1, 0),
-            Start::Seq(s) => Position::new(s, 0),
-            Start::Position(p) => p,
-            Start::Time(t) => Position::new(self.seq_for_time(t)?, 0),
-            Start::Committed => {
-                return Err(Error::InvalidArgument(
-                    "since must be a seq, a time or a position (not committed)".into(),
-                ))
-            }
-        })
-    }
-
-    /// The first seq of a range that starts at `since`; a start before the
-    /// first retained event is a gap.
-    pub(crate) fn range_start(&self, since: Start, b: &Bounds) -> Result<u64> {
-        let start = self.resolve_start(since, b)?.seq;
-        if start < b.first {
-            return Err(Error::Gap {
-                expected: start,
-                actual: b.first,
-            });
-        }
-        Ok(start)
-    }
-
-    /// Last appended seq (0 when none).
-    pub fn head_seq(&self) -> Result<u64> {
-        Ok(self.bounds()?.head)
-    }
-
-    /// First retained seq (`head_seq + 1` when nothing is retained).
-    pub fn first_seq(&self) -> Result<u64> {
-        Ok(self.bounds()?.first)
-    }
-
-    /// Read-only openers: catch up with the primary and reload the bounds.
-    fn refresh(&self) -> Result<()> {
-        let db = self.db()?;
-        db.try_catch_up_with_primary()?;
-        let b = read_bounds(&db)?;
-        let mut s = self.inner.signal.shared.lock();
-        s.bounds = b;
-        Ok(())
-    }
-
-    /// Read-only openers: catch up with the writer and wake every waiting
-    /// reader (the beacon watcher calls it when the writer announces).
-    pub(crate) fn catch_up_and_wake(&self) -> Result<()> {
-        self.refresh()?;
-        let _s = self.inner.signal.shared.lock();
-        self.inner.signal.cond.notify_all();
-        Ok(())
-    }
-
-    /// Wake every waiting reader (used to stop subscriptions promptly).
-    pub(crate) fn wake_readers(&self) {
-        self.inner.generation.fetch_add(1, Ordering::SeqCst);
-        let _s = self.inner.signal.shared.lock();
-        self.inner.signal.cond.notify_all();
-    }
-
-    /// Block until `head >= seq`, the deadline passes, or `cancel` is set.
-    /// Returns whether the head reached `seq`.
-    pub(crate) fn wait_for_head(
-        &self,
-        seq: u64,
-        deadline: Instant,
-        cancel: Option<&AtomicBool>,
-    ) -> Result<bool> {
-        let cancelled = || cancel.map(|c| c.load(Ordering::SeqCst)).unwrap_or(false);
-        // A read-only opener is woken by its beacon watcher; it also catches
-        // up on a timer, every 20 ms without a watcher (no beacon yet: a
-        // writer from before it) and every second with one (a safety net).
-        let tick = match (self.inner.read_only, self.inner.watcher.lock().is_some()) {
-            (false, _) => None,
-            (true, true) => Some(WATCHED_POLL),
-            (true, false) => Some(SECONDARY_POLL),
-        };
-        if tick.is_some() {
-            self.refresh()?;
-        }
-        let mut s = self.inner.signal.shared.lock();
-        loop {
-            if s.closed {
-                return Err(Error::LedgerClosed);
-            }
-            if s.bounds.head >= seq {
-                return Ok(true);
-            }
-            let now = Instant::now();
-            if cancelled() || now >= deadline {
-                return Ok(false);
-            }
-            match tick {
-                None => {
-                    self.inner.signal.cond.wait_until(&mut s, deadline);
-                }
-                Some(t) => {
-                    let woke = !self
-                        .inner
-                        .signal
-                        .cond
-                        .wait_until(&mut s, deadline.min(now + t))
-                        .timed_out();
-                    if !woke {
-                        drop(s);
-                        self.refresh()?;
-                        s = self.inner.signal.shared.lock();
-                    }
-                }
-            }
-        }
-    }
-
-    /// The event stored under `seq`, if retained. A read-only opener answers
-    /// from its last catch-up with the writer (every cursor read, `head_seq`
-    /// and `first_seq` catch up).
-    pub fn get(&self, seq: u64) -> Result<Option<Event>> {
-        if seq < self.view()?.first {
-            return Ok(None);
-        }
-        let db = self.db()?;
-        let cf = db.cf_handle(CF_EVENTS).expect("cf events");
-        let found = db.get_pinned_cf(cf, seq_key(seq))?;
-        found.map(|v| decode_event(&v)).transpose()
-    }
-
-    /// Up to `limit` retained events from `from` on, in seq order.
-    pub fn scan(&self, from: u64, limit: usize) -> Result<Vec<Event>> {
-        let mut out = Vec::new();
-        self.scan_with(from, |_, e| {
-            out.push(e);
-            out.len() < limit
-        })?;
-        Ok(out)
-    }
-
-    /// Visit retained events from `from` on; `f(seq, event)` returns false to stop.
-    pub(crate) fn scan_with(&self, from: u64, mut f: impl FnMut(u64, Event) -> bool) -> Result<()> {
-        let mut failed = None;
-        self.scan_raw(from, |seq, bytes| match decode_event(bytes) {
-            Ok(ev) => f(seq, ev),
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        })?;
-        failed.map_or(Ok(()), Err)
-    }
-
-    /// Visit the stored bytes (a prost `Event`) of retained events from
-    /// `from` on, without decoding; `f(seq, bytes)` returns false to stop.
-    pub(crate) fn scan_raw(&self, from: u64, mut f: impl FnMut(u64, &[u8]) -> bool) -> Result<()> {
-        let db = self.db()?;
-        let cf = db.cf_handle(CF_EVENTS).expect("cf events");
-        let mut ro = ReadOptions::default();
-        ro.fill_cache(true);
-        let mut it = db.raw_iterator_cf_opt(cf, ro);
-        // Events below first_seq may linger until their chunk is deleted.
-        it.seek(seq_key(from.max(self.view()?.first)));
-        while it.valid() {
-            let seq = it
-                .key()
-                .and_then(decode_seq)
-                .ok_or_else(|| Error::Corrupt("events key".into()))?;
-            if !f(seq, it.value().unwrap_or_default()) {
-                return Ok(());
-            }
-            it.next();
-        }
-        it.status()?;
-        Ok(())
-    }
-
-    /// The first seq whose running-max op time is at or after `time_us`
-    /// (Kafka's offsetsForTimes). `head + 1` when none is. May be older than
-    /// `first_seq` when events at or after that time were dropped by
-    /// retention: a cursor started there reports the gap.
-    pub fn seq_for_time(&self, time_us: i64) -> Result<u64> {
-        let b = self.bounds()?;
-        let db = self.db()?;
-        let cf = db.cf_handle(CF_TIME).expect("cf time");
-        let mut it = db.iterator_cf(
-            cf,
-            IteratorMode::From(&time_key(time_us, 0), Direction::Forward),
-        );
-        match it.next() {
-            Some(item) => {
-                let (k, _) = item?;
-                let (_, seq) =
-                    decode_time_key(&k).ok_or_else(|| Error::Corrupt("time key".into()))?;
-                Ok(seq)
-            }
-            None => Ok(b.head + 1),
-        }
-    }
-
-    /// Where object `object_id` was at `seq` (FSO buckets), if it existed then.
-    /// `seq` counts after event `seq` was applied.
-    pub fn path_at(
-        &self,
-        object_id: u64,
-        seq: u64,
-    ) -> Result<Option<crate::namespace::ObjectPath>> {
-        let db = self.db()?;
-        crate::namespace::path_at(&db, object_id, seq)
-    }
-
-    /// The object at `key` in an FSO bucket at `seq`: (object id, is a directory).
-    pub fn resolve_at(
-        &self,
-        volume: &str,
-        bucket: &str,
-        key: &str,
-        seq: u64,
-    ) -> Result<Option<(u64, bool)>> {
-        let db = self.db()?;
-        crate::namespace::resolve_at(&db, volume, bucket, key, seq)
-    }
-
-    /// The children of directory `dir` (0: the bucket root) at `seq`, in name
-    /// order, streaming.
-    pub fn children_at(
-        &self,
-        volume: &str,
-        bucket: &str,
-        dir: u64,
-        seq: u64,
-    ) -> Result<crate::namespace::Children> {
-        Ok(crate::namespace::Children::new(
-            &self.db()?,
-            volume,
-            bucket,
-            dir,
-            seq,
-        ))
-    }
-
-    /// Keys in the shadow namespace's column family (to see garbage collection work).
-    pub fn namespace_keys(&self) -> Result<usize> {
-        let db = self.db()?;
-        crate::namespace::key_count(&db)
-    }
-
-    /// The committed position of a named cursor, from either store.
-    pub fn committed(&self, name: &str) -> Result<Option<Position>> {
-        check_cursor_name(name)?;
-        Ok(self.cursor_state(name)?.map(|(p, _, _)| p))
-    }
-
-    fn cursor_state(&self, name: &str) -> Result<Option<(Position, i64, &'static str)>> {
-        let db = self.db()?;
-        let cf = db.cf_handle(CF_CURSORS).expect("cf cursors");
-        let in_db = match db.get_cf(cf, name.as_bytes())? {
-            Some(v) => {
-                let st = CursorState::decode(v.as_slice())
-                    .map_err(|e| Error::Corrupt(format!("cursor {name}: {e}")))?;
-                let p = st.position.unwrap_or_default();
-                Some((Position::new(p.seq, p.sub), st.updated_us, "writer"))
-            }
-            None => None,
-        };
-        let in_file = read_cursor_file(&self.inner.path, name)?.map(|(p, t)| (p, t, "reader"));
-        Ok(match (in_db, in_file) {
-            (Some(a), Some(b)) => Some(if b.1 > a.1 { b } else { a }),
-            (a, b) => a.or(b),
-        })
-    }
-
-    /// Store a cursor's committed position (durable per the ledger's durability;
-    /// read-only openers fsync their cursor file).
-    pub(crate) fn store_cursor(&self, name: &str, pos: Position) -> Result<()> {
-        let b = self.bounds()?;
-        if pos.seq > b.head + 1 || (pos.seq == b.head + 1 && pos.sub != 0) {
-            return Err(Error::PositionOutOfRange {
-                seq: pos.seq,
-                sub: pos.sub,
-                head: b.head,
-            });
-        }
-        let now = crate::op::now_us();
-        if self.inner.read_only {
-            return write_cursor_file(&self.inner.path, name, pos, now);
-        }
-        let db = self.db()?;
-        let cf = db.cf_handle(CF_CURSORS).expect("cf cursors");
-        let st = CursorState {
-            position: Some(crate::proto::Position {
-                seq: pos.seq,
-                sub: pos.sub,
-            }),
-            updated_us: now,
-        };
-        db.put_cf_opt(
-            cf,
-            name.as_bytes(),
-            st.encode_to_vec(),
-            &self.inner.durability.write_options(),
-        )?;
-        Ok(())
-    }
-
-    /// Forget a named cursor in both stores (it no longer holds retention back).
-    pub fn delete_cursor(&self, name: &str) -> Result<bool> {
-        check_cursor_name(name)?;
-        let mut found = false;
-        if !self.inner.read_only {
-            let db = self.db()?;
-            let cf = db.cf_handle(CF_CURSORS).expect("cf cursors");
-            found |= db.get_cf(cf, name.as_bytes())?.is_some();
-            db.delete_cf_opt(cf, name.as_bytes(), &self.inner.durability.write_options())?;
-        }
-        let f = cursor_file(&self.inner.path, name);
-        if f.exists() {
-            fs::remove_file(&f)?;
-            found = true;
-        }
-        Ok(found)
-    }
-
-    /// Every named cursor, by name, with its lag.
-    pub fn cursors(&self) -> Result<Vec<CursorInfo>> {
-        let b = self.bounds()?;
-        let db = self.db()?;
-        let mut all = all_cursor_states(&db, &self.inner.path)?;
-        all.sort_by(|a, b| a.name.cmp(&b.name));
-        for c in &mut all {
-            c.lag = lag(b.head, c.position);
-        }
-        Ok(all)
-    }
-
-    /// Counts and sizes, with every cursor.
-    pub fn stats(&self) -> Result<Stats> {
-        let b = self.bounds()?;
-        let db = self.db()?;
-        let meta = db.cf_handle(CF_META).expect("cf meta");
-        let total = get_u64(&db, meta, META_TOTAL_BYTES)?.unwrap_or(0);
-        let first_offset = if b.first <= b.head {
-            self.get(b.first)?.map(|e| e.offset).unwrap_or(total)
-        } else {
-            total
-        };
-        let last_txid = get_u64(&db, meta, META_LAST_TXID)?.filter(|t| *t > 0);
-        let retention = read_retention(&db)?;
-        Ok(Stats {
-            first_seq: b.first,
-            head_seq: b.head,
-            events: (b.head + 1).saturating_sub(b.first),
-            bytes: total.saturating_sub(first_offset),
-            last_txid,
-            retention: (&retention).into(),
-            cursors: self.cursors()?,
-        })
-    }
-
-    /// A consistent copy of the ledger in `dir` (which must not exist or be
-    /// empty): a RocksDB checkpoint of the database plus the reader cursor files.
-    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
-        if self.inner.read_only {
-            return Err(Error::ReadOnly);
-        }
-        let dir = dir.as_ref();
-        if dir.exists() && fs::read_dir(dir)?.next().is_some() {
-            return Err(Error::InvalidArgument(format!(
-                "checkpoint target {} is not empty",
-                dir.display()
-            )));
-        }
-        fs::create_dir_all(dir)?;
-        let db = self.db()?;
-        if self.inner.durability == Durability::None {
-            for name in ALL_CFS {
-                db.flush_cf(db.cf_handle(name).expect("cf"))?;
-            }
-        }
-        rocksdb::checkpoint::Checkpoint::new(&db)?.create_checkpoint(dir.join("db"))?;
-        let src = self.inner.path.join("cursors");
-        if src.is_dir() {
-            let dst = dir.join("cursors");
-            fs::create_dir_all(&dst)?;
-            for entry in fs::read_dir(&src)? {
-                let entry = entry?;
-                if entry
-                    .path()
-                    .extension()
-                    .map(|e| e == "json")
-                    .unwrap_or(false)
-                {
-                    fs::copy(entry.path(), dst.join(entry.file_name()))?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A checksum over every retained event (seq and stored bytes), FNV-1a
-    /// 64: replicas fed the same ops agree on it.
-    pub fn checksum(&self) -> Result<u64> {
-        let db = self.db()?;
-        let cf = db.cf_handle(CF_EVENTS).expect("cf events");
-        let mut h: u64 = 0xcbf29ce484222325;
-        let mut feed = |bytes: &[u8]| {
-            for b in bytes {
-                h ^= *b as u64;
-                h = h.wrapping_mul(0x100000001b3);
-            }
-        };
-        let mut it = db.raw_iterator_cf(cf);
-        it.seek(seq_key(self.bounds()?.first));
-        while it.valid() {
-            feed(it.key().unwrap_or_default());
-            feed(it.value().unwrap_or_default());
-            it.next();
-        }
-        it.status()?;
-        Ok(h)
-    }
-
-    /// Stop the writer, wake every reader with `LedgerClosed`, and release
-    /// the database. Idempotent.
-    ///
-    /// It waits (up to 2 s) for calls still running in other
-    /// threads to let go of the database, so that once it returns the
-    /// directory can be opened again, here or by another process. None holds
-    /// it long: history readers look every 1,024 rows and stop, and
-    /// iterators over the namespace (`children_at`, expansions, resync) hold
-    /// it only while they read a chunk. A call that holds it past the wait
-    /// keeps the database open until it returns.
-    ///
-    /// A writable ledger also flushes its memtables to table files first, so
-    /// a clean close leaves no write-ahead log behind: the next open replays
-    /// nothing, and the directory holds the compressed tables only (after a
-    /// million workload ops: 118 MB of tables, where the unflushed ledger
-    /// also held 124 MB of log). Everything acknowledged was already durable
-    /// (or, with `buffered`, in the log); a flush that fails is reported, and
-    /// the ledger is closed all the same.
-    pub fn close(&self) -> Result<()> {
-        let writer = self.inner.writer.lock().take();
-        let flush = writer.is_some();
-        if let Some(w) = writer {
-            w.stop();
-        }
-        {
-            let mut s = self.inner.signal.shared.lock();
-            s.closed = true;
-            self.inner.signal.cond.notify_all();
-        }
-        self.inner.stop_beacon();
-        let db = self.inner.db.write().take();
-        let mut flushed = Ok(());
-        if let Some(db) = db {
-            // Holders do not signal when they let go, and they let go within
-            // a chunk of work: a short poll, bounded.
-            let since = Instant::now();
-            while Arc::strong_count(&db) > 1 && since.elapsed() < CLOSE_WAIT {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            if flush {
-                let cfs: Vec<_> = ALL_CFS
-                    .iter()
-                    .map(|n| db.cf_handle(n).expect("every column family is open"))
-                    .collect();
-                flushed = db
-                    .flush_cfs_opt(&cfs, &FlushOptions::default())
-                    .map_err(Error::from);
-            }
-        }
-        if let Some(sec) = &self.inner.secondary_dir {
-            let _ = fs::remove_dir_all(sec);
-        }
-        flushed
-    }
-
-    /// True once `close` was called.
-    pub fn is_closed(&self) -> bool {
-        self.inner.signal.shared.lock().closed
-    }
 }
 
 impl Inner {
@@ -1216,11 +597,6 @@ fn remove_stale_secondaries(dir: &Path) {
     }
 }
 
-/// Events between a committed position and the head.
-pub(crate) fn lag(head: u64, pos: Position) -> u64 {
-    (head + 1).saturating_sub(pos.seq)
-}
-
 pub(crate) fn decode_event(bytes: &[u8]) -> Result<Event> {
     Event::decode(bytes).map_err(|e| Error::Corrupt(format!("event: {e}")))
 }
@@ -1248,118 +624,4 @@ fn read_retention(db: &DB) -> Result<Retention> {
         Some(v) => Retention::decode(&*v).map_err(|e| Error::Corrupt(format!("retention: {e}"))),
         None => Ok(Retention::default()),
     }
-}
-
-fn cursor_file(ledger: &Path, name: &str) -> PathBuf {
-    ledger.join("cursors").join(format!("{name}.json"))
-}
-
-#[derive(serde::Deserialize, Serialize)]
-struct CursorFile {
-    name: String,
-    seq: u64,
-    sub: u32,
-    updated_us: i64,
-}
-
-fn read_cursor_file(ledger: &Path, name: &str) -> Result<Option<(Position, i64)>> {
-    let f = cursor_file(ledger, name);
-    match fs::read(&f) {
-        Ok(bytes) => {
-            let c: CursorFile = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Corrupt(format!("{}: {e}", f.display())))?;
-            Ok(Some((Position::new(c.seq, c.sub), c.updated_us)))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn write_cursor_file(ledger: &Path, name: &str, pos: Position, now: i64) -> Result<()> {
-    use std::io::Write;
-    let dir = ledger.join("cursors");
-    fs::create_dir_all(&dir)?;
-    let body = serde_json::to_vec(&CursorFile {
-        name: name.to_string(),
-        seq: pos.seq,
-        sub: pos.sub,
-        updated_us: now,
-    })
-    .expect("cursor file JSON");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&body)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, cursor_file(ledger, name))?;
-    fs::File::open(&dir)?.sync_all()?;
-    Ok(())
-}
-
-/// Every cursor of the reader store: name -> (position, updated_us).
-pub(crate) fn read_cursor_files(
-    ledger: &Path,
-) -> Result<std::collections::BTreeMap<String, (Position, i64)>> {
-    let mut out = std::collections::BTreeMap::new();
-    let dir = ledger.join("cursors");
-    if !dir.is_dir() {
-        return Ok(out);
-    }
-    for entry in fs::read_dir(&dir)? {
-        let path = entry?.path();
-        let Some(name) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".json"))
-        else {
-            continue;
-        };
-        if check_cursor_name(name).is_err() {
-            continue;
-        }
-        if let Some(state) = read_cursor_file(ledger, name)? {
-            out.insert(name.to_string(), state);
-        }
-    }
-    Ok(out)
-}
-
-/// Every cursor from both stores; for a name in both, the newer wins.
-pub(crate) fn all_cursor_states(db: &DB, ledger: &Path) -> Result<Vec<CursorInfo>> {
-    let mut out: std::collections::BTreeMap<String, CursorInfo> = Default::default();
-    let cf = db.cf_handle(CF_CURSORS).expect("cf cursors");
-    for item in db.iterator_cf(cf, IteratorMode::Start) {
-        let (k, v) = item?;
-        let name = String::from_utf8_lossy(&k).into_owned();
-        let st =
-            CursorState::decode(&*v).map_err(|e| Error::Corrupt(format!("cursor {name}: {e}")))?;
-        let p = st.position.unwrap_or_default();
-        out.insert(
-            name.clone(),
-            CursorInfo {
-                name,
-                position: Position::new(p.seq, p.sub),
-                lag: 0,
-                store: "writer",
-                updated_us: st.updated_us,
-            },
-        );
-    }
-    for (name, (pos, t)) in read_cursor_files(ledger)? {
-        let newer = out.get(&name).map(|c| t > c.updated_us).unwrap_or(true);
-        if newer {
-            out.insert(
-                name.clone(),
-                CursorInfo {
-                    name,
-                    position: pos,
-                    lag: 0,
-                    store: "reader",
-                    updated_us: t,
-                },
-            );
-        }
-    }
-    Ok(out.into_values().collect())
 }

@@ -21,7 +21,9 @@
 //! limits (`hard_max_events`, `hard_max_bytes`). The newest event is always
 //! kept, so `head_seq` stays readable.
 
-use crate::error::Result;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
 use crate::proto::Retention;
 
 /// The writer's view of the log when it decides.
@@ -130,6 +132,112 @@ pub(crate) fn new_first(r: &Retention, v: &View, src: &mut impl Source) -> Resul
         }
     }
     Ok(target.min(v.head).max(v.first))
+}
+
+impl Retention {
+    /// No limits: keep everything.
+    pub fn unlimited() -> Retention {
+        Retention::default()
+    }
+
+    /// Keep at most `n` events.
+    pub fn with_max_events(mut self, n: u64) -> Retention {
+        self.max_events = Some(n);
+        self
+    }
+
+    /// Keep events whose running-max op time is within `d` of the newest.
+    pub fn with_max_age(mut self, d: Duration) -> Retention {
+        self.max_age_us = Some(d.as_micros() as u64);
+        self
+    }
+
+    /// Keep at most `b` bytes of events (keys + values).
+    pub fn with_max_bytes(mut self, b: u64) -> Retention {
+        self.max_bytes = Some(b);
+        self
+    }
+
+    /// Hold the limits above back for the slowest registered cursor, up to
+    /// the hard limits (`None`: no hard limit).
+    pub fn keeping_for_cursors(
+        mut self,
+        hard_max_events: Option<u64>,
+        hard_max_bytes: Option<u64>,
+    ) -> Retention {
+        self.keep_for_cursors = true;
+        self.hard_max_events = hard_max_events;
+        self.hard_max_bytes = hard_max_bytes;
+        self
+    }
+
+    /// Retention settings as the bindings take them, a JSON object:
+    /// `max_events`, `max_age` (seconds of op time), `max_bytes`,
+    /// `keep_for_cursors`, `hard_max_events`, `hard_max_bytes` (camelCase
+    /// accepted too); every key optional, unknown keys are an error.
+    pub fn from_settings(v: serde_json::Value) -> Result<Retention> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Settings {
+            #[serde(default, alias = "maxEvents")]
+            max_events: Option<u64>,
+            #[serde(default, alias = "maxAge")]
+            max_age: Option<f64>,
+            #[serde(default, alias = "maxBytes")]
+            max_bytes: Option<u64>,
+            #[serde(default, alias = "keepForCursors")]
+            keep_for_cursors: bool,
+            #[serde(default, alias = "hardMaxEvents")]
+            hard_max_events: Option<u64>,
+            #[serde(default, alias = "hardMaxBytes")]
+            hard_max_bytes: Option<u64>,
+        }
+        let s: Settings = serde_json::from_value(v)
+            .map_err(|e| Error::InvalidArgument(format!("retention: {e}")))?;
+        let max_age_us = match s.max_age {
+            None => None,
+            Some(a) if a.is_finite() && a > 0.0 => Some((a * 1e6).ceil() as u64),
+            Some(a) => {
+                return Err(Error::InvalidArgument(format!(
+                    "retention: max_age is seconds > 0, not {a}"
+                )))
+            }
+        };
+        let r = Retention {
+            max_events: s.max_events,
+            max_age_us,
+            max_bytes: s.max_bytes,
+            keep_for_cursors: s.keep_for_cursors,
+            hard_max_events: s.hard_max_events,
+            hard_max_bytes: s.hard_max_bytes,
+        };
+        r.validate()?;
+        Ok(r)
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("max_events", self.max_events),
+            ("max_age_us", self.max_age_us),
+            ("max_bytes", self.max_bytes),
+            ("hard_max_events", self.hard_max_events),
+            ("hard_max_bytes", self.hard_max_bytes),
+        ] {
+            if v == Some(0) {
+                return Err(Error::InvalidArgument(format!(
+                    "retention {name} must be at least 1"
+                )));
+            }
+        }
+        if !self.keep_for_cursors
+            && (self.hard_max_events.is_some() || self.hard_max_bytes.is_some())
+        {
+            return Err(Error::InvalidArgument(
+                "hard retention limits only apply with keep_for_cursors".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,287 @@
+//! Reading the ledger: bounds, the one `Start` resolver, the one wait, and
+//! events by seq, range and time; the shadow namespace's questions at a seq.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rocksdb::{Direction, IteratorMode, ReadOptions};
+
+use super::keys::*;
+use super::*;
+use crate::error::{Error, Result};
+use crate::proto::Event;
+use crate::read::{Position, Start};
+
+impl Ledger {
+    /// First and last retained seq. A read-only opener catches up first.
+    pub(crate) fn bounds(&self) -> Result<Bounds> {
+        if self.inner.read_only {
+            self.refresh()?;
+        }
+        self.view()
+    }
+
+    /// First and last retained seq as this opener last saw them, without
+    /// catching up: what its database handle holds. Reads that follow a
+    /// `bounds()` (a cursor read, `changes`) use this instead of catching
+    /// up with the primary a second or third time.
+    pub(super) fn view(&self) -> Result<Bounds> {
+        let s = self.inner.signal.shared.lock();
+        if s.closed {
+            return Err(Error::LedgerClosed);
+        }
+        Ok(s.bounds)
+    }
+
+    /// The one resolver from a [`Start`] to a position. `Committed` is the
+    /// caller's to resolve (it knows which cursor): here it is an error.
+    pub(crate) fn resolve_start(&self, start: Start, b: &Bounds) -> Result<Position> {
+        Ok(match start {
+            Start::Seq(0) | Start::Position(Position { seq: 0, .. }) => {
+                return Err(Error::InvalidArgument("seq numbers start at 1".into()))
+            }
+            Start::Earliest => Position::new(b.first, 0),
+            Start::Latest => Position::new(b.head + 1, 0),
+            Start::Seq(s) => Position::new(s, 0),
+            Start::Position(p) => p,
+            Start::Time(t) => Position::new(self.seq_for_time(t)?, 0),
+            Start::Committed => {
+                return Err(Error::InvalidArgument(
+                    "since must be a seq, a time or a position (not committed)".into(),
+                ))
+            }
+        })
+    }
+
+    /// The first seq of a range that starts at `since`; a start before the
+    /// first retained event is a gap.
+    pub(crate) fn range_start(&self, since: Start, b: &Bounds) -> Result<u64> {
+        let start = self.resolve_start(since, b)?.seq;
+        if start < b.first {
+            return Err(Error::Gap {
+                expected: start,
+                actual: b.first,
+            });
+        }
+        Ok(start)
+    }
+
+    /// Last appended seq (0 when none).
+    pub fn head_seq(&self) -> Result<u64> {
+        Ok(self.bounds()?.head)
+    }
+
+    /// First retained seq (`head_seq + 1` when nothing is retained).
+    pub fn first_seq(&self) -> Result<u64> {
+        Ok(self.bounds()?.first)
+    }
+
+    /// Read-only openers: catch up with the primary and reload the bounds.
+    pub(super) fn refresh(&self) -> Result<()> {
+        let db = self.db()?;
+        db.try_catch_up_with_primary()?;
+        let b = read_bounds(&db)?;
+        let mut s = self.inner.signal.shared.lock();
+        s.bounds = b;
+        Ok(())
+    }
+
+    /// Read-only openers: catch up with the writer and wake every waiting
+    /// reader (the beacon watcher calls it when the writer announces).
+    pub(crate) fn catch_up_and_wake(&self) -> Result<()> {
+        self.refresh()?;
+        let _s = self.inner.signal.shared.lock();
+        self.inner.signal.cond.notify_all();
+        Ok(())
+    }
+
+    /// Wake every waiting reader (used to stop subscriptions promptly).
+    pub(crate) fn wake_readers(&self) {
+        self.inner.generation.fetch_add(1, Ordering::SeqCst);
+        let _s = self.inner.signal.shared.lock();
+        self.inner.signal.cond.notify_all();
+    }
+
+    /// Block until `head >= seq`, the deadline passes, or `cancel` is set.
+    /// Returns whether the head reached `seq`.
+    pub(crate) fn wait_for_head(
+        &self,
+        seq: u64,
+        deadline: Instant,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<bool> {
+        let cancelled = || cancel.map(|c| c.load(Ordering::SeqCst)).unwrap_or(false);
+        // A read-only opener is woken by its beacon watcher; it also catches
+        // up on a timer, every 20 ms without a watcher (no beacon yet: a
+        // writer from before it) and every second with one (a safety net).
+        let tick = match (self.inner.read_only, self.inner.watcher.lock().is_some()) {
+            (false, _) => None,
+            (true, true) => Some(WATCHED_POLL),
+            (true, false) => Some(SECONDARY_POLL),
+        };
+        if tick.is_some() {
+            self.refresh()?;
+        }
+        let mut s = self.inner.signal.shared.lock();
+        loop {
+            if s.closed {
+                return Err(Error::LedgerClosed);
+            }
+            if s.bounds.head >= seq {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if cancelled() || now >= deadline {
+                return Ok(false);
+            }
+            match tick {
+                None => {
+                    self.inner.signal.cond.wait_until(&mut s, deadline);
+                }
+                Some(t) => {
+                    let woke = !self
+                        .inner
+                        .signal
+                        .cond
+                        .wait_until(&mut s, deadline.min(now + t))
+                        .timed_out();
+                    if !woke {
+                        drop(s);
+                        self.refresh()?;
+                        s = self.inner.signal.shared.lock();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The event stored under `seq`, if retained. A read-only opener answers
+    /// from its last catch-up with the writer (every cursor read, `head_seq`
+    /// and `first_seq` catch up).
+    pub fn get(&self, seq: u64) -> Result<Option<Event>> {
+        if seq < self.view()?.first {
+            return Ok(None);
+        }
+        let db = self.db()?;
+        let cf = db.cf_handle(CF_EVENTS).expect("cf events");
+        let found = db.get_pinned_cf(cf, seq_key(seq))?;
+        found.map(|v| decode_event(&v)).transpose()
+    }
+
+    /// Up to `limit` retained events from `from` on, in seq order.
+    pub fn scan(&self, from: u64, limit: usize) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        self.scan_with(from, |_, e| {
+            out.push(e);
+            out.len() < limit
+        })?;
+        Ok(out)
+    }
+
+    /// Visit retained events from `from` on; `f(seq, event)` returns false to stop.
+    pub(crate) fn scan_with(&self, from: u64, mut f: impl FnMut(u64, Event) -> bool) -> Result<()> {
+        let mut failed = None;
+        self.scan_raw(from, |seq, bytes| match decode_event(bytes) {
+            Ok(ev) => f(seq, ev),
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        })?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Visit the stored bytes (a prost `Event`) of retained events from
+    /// `from` on, without decoding; `f(seq, bytes)` returns false to stop.
+    pub(crate) fn scan_raw(&self, from: u64, mut f: impl FnMut(u64, &[u8]) -> bool) -> Result<()> {
+        let db = self.db()?;
+        let cf = db.cf_handle(CF_EVENTS).expect("cf events");
+        let mut ro = ReadOptions::default();
+        ro.fill_cache(true);
+        let mut it = db.raw_iterator_cf_opt(cf, ro);
+        // Events below first_seq may linger until their chunk is deleted.
+        it.seek(seq_key(from.max(self.view()?.first)));
+        while it.valid() {
+            let seq = it
+                .key()
+                .and_then(decode_seq)
+                .ok_or_else(|| Error::Corrupt("events key".into()))?;
+            if !f(seq, it.value().unwrap_or_default()) {
+                return Ok(());
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(())
+    }
+
+    /// The first seq whose running-max op time is at or after `time_us`
+    /// (Kafka's offsetsForTimes). `head + 1` when none is. May be older than
+    /// `first_seq` when events at or after that time were dropped by
+    /// retention: a cursor started there reports the gap.
+    pub fn seq_for_time(&self, time_us: i64) -> Result<u64> {
+        let b = self.bounds()?;
+        let db = self.db()?;
+        let cf = db.cf_handle(CF_TIME).expect("cf time");
+        let mut it = db.iterator_cf(
+            cf,
+            IteratorMode::From(&time_key(time_us, 0), Direction::Forward),
+        );
+        match it.next() {
+            Some(item) => {
+                let (k, _) = item?;
+                let (_, seq) =
+                    decode_time_key(&k).ok_or_else(|| Error::Corrupt("time key".into()))?;
+                Ok(seq)
+            }
+            None => Ok(b.head + 1),
+        }
+    }
+
+    /// Where object `object_id` was at `seq` (FSO buckets), if it existed then.
+    /// `seq` counts after event `seq` was applied.
+    pub fn path_at(
+        &self,
+        object_id: u64,
+        seq: u64,
+    ) -> Result<Option<crate::namespace::ObjectPath>> {
+        let db = self.db()?;
+        crate::namespace::path_at(&db, object_id, seq)
+    }
+
+    /// The object at `key` in an FSO bucket at `seq`: (object id, is a directory).
+    pub fn resolve_at(
+        &self,
+        volume: &str,
+        bucket: &str,
+        key: &str,
+        seq: u64,
+    ) -> Result<Option<(u64, bool)>> {
+        let db = self.db()?;
+        crate::namespace::resolve_at(&db, volume, bucket, key, seq)
+    }
+
+    /// The children of directory `dir` (0: the bucket root) at `seq`, in name
+    /// order, streaming.
+    pub fn children_at(
+        &self,
+        volume: &str,
+        bucket: &str,
+        dir: u64,
+        seq: u64,
+    ) -> Result<crate::namespace::Children> {
+        Ok(crate::namespace::Children::new(
+            &self.db()?,
+            volume,
+            bucket,
+            dir,
+            seq,
+        ))
+    }
+
+    /// Keys in the shadow namespace's column family (to see garbage collection work).
+    pub fn namespace_keys(&self) -> Result<usize> {
+        let db = self.db()?;
+        crate::namespace::key_count(&db)
+    }
+}
