@@ -1,0 +1,226 @@
+//! Validation: every rule an op must meet before anything is written.
+
+use std::net::IpAddr;
+
+use super::*;
+use crate::error::{Error, Result};
+
+fn bad(index: usize, reason: impl Into<String>) -> Error {
+    Error::InvalidOp {
+        index,
+        reason: reason.into(),
+    }
+}
+
+/// Check a key (or rename target) for the given layout.
+pub fn validate_key(key: &str, layout: Layout, index: usize) -> Result<()> {
+    let err = |reason: String| Error::InvalidKey { index, reason };
+    if key.is_empty() {
+        return Err(err("key is empty".into()));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(err(format!(
+            "key is {} bytes, the limit is {MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    if key.contains('\0') {
+        return Err(err("key holds a NUL byte".into()));
+    }
+    if layout == Layout::Fso {
+        if key.starts_with('/') {
+            return Err(err("FSO key starts with `/`".into()));
+        }
+        for seg in key.split('/') {
+            match seg {
+                "" => return Err(err("FSO key has an empty segment".into())),
+                "." | ".." => return Err(err(format!("FSO key has a `{seg}` segment"))),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_name(what: &str, name: &str, index: usize) -> Result<()> {
+    if name.is_empty() {
+        return Err(bad(index, format!("`{what}` is required")));
+    }
+    if name.len() > MAX_NAME_BYTES || name.contains('\0') || name.contains('/') {
+        return Err(bad(
+            index,
+            format!("`{what}` must be 1..={MAX_NAME_BYTES} bytes without `/` or NUL"),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_acls(acls: &[Acl], index: usize, allow_empty: bool) -> Result<()> {
+    if acls.is_empty() && !allow_empty {
+        return Err(bad(index, "`acls` needs at least one entry"));
+    }
+    for a in acls {
+        if !ACL_TYPES.contains(&a.r#type.as_str()) {
+            return Err(bad(index, format!("unknown ACL type {:?}", a.r#type)));
+        }
+        if let Some(r) = a.rights.iter().find(|r| !ACL_RIGHTS.contains(&r.as_str())) {
+            return Err(bad(index, format!("unknown ACL right {r:?}")));
+        }
+        if !ACL_SCOPES.contains(&a.scope.as_str()) {
+            return Err(bad(index, format!("unknown ACL scope {:?}", a.scope)));
+        }
+    }
+    Ok(())
+}
+
+fn validate_perms(perms: Option<u32>, index: usize) -> Result<()> {
+    match perms {
+        Some(p) if p > 0o7777 => Err(bad(index, format!("perms {p} is over 0o7777 (4095)"))),
+        _ => Ok(()),
+    }
+}
+
+/// Stateless validation of one op: everything that can be checked without
+/// the ledger. `index` is the op's place in its batch, used in the error.
+pub fn validate(op: &Op, index: usize) -> Result<()> {
+    let kind = op
+        .kind
+        .as_ref()
+        .ok_or_else(|| bad(index, "op has no kind"))?;
+    if op.time_us <= 0 {
+        return Err(bad(
+            index,
+            "`time_us` must be > 0 (microseconds since the epoch)",
+        ));
+    }
+    if Layout::try_from(op.layout).is_err() {
+        return Err(bad(index, format!("unknown layout number {}", op.layout)));
+    }
+    if !op.source_ip.is_empty() && op.source_ip.parse::<IpAddr>().is_err() {
+        return Err(bad(
+            index,
+            format!("`source_ip` {:?} is not an IP address", op.source_ip),
+        ));
+    }
+    match kind {
+        Kind::VolumeCreate(_) | Kind::VolumeDelete(_) => {
+            validate_name("volume", &op.volume, index)?;
+            if !op.bucket.is_empty() || !op.key.is_empty() {
+                return Err(bad(index, "volume ops take no `bucket` or `key`"));
+            }
+            return Ok(());
+        }
+        Kind::BucketCreate(_) | Kind::BucketDelete(_) => {
+            if !op.volume.is_empty() {
+                validate_name("volume", &op.volume, index)?;
+            }
+            validate_name("bucket", &op.bucket, index)?;
+            if !op.key.is_empty() {
+                return Err(bad(index, "bucket ops take no `key`"));
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
+    if !op.volume.is_empty() {
+        validate_name("volume", &op.volume, index)?;
+    }
+    validate_name("bucket", &op.bucket, index)?;
+    let layout = op.layout_enum();
+    match (op.key.is_empty(), op.parent_id) {
+        (false, None) => {
+            validate_key(&op.key, layout, index)?;
+            if !op.name.is_empty() {
+                return Err(bad(index, "`name` goes with `parent_id`, not with `key`"));
+            }
+        }
+        (true, Some(_)) => {
+            if layout != Layout::Fso {
+                return Err(bad(index, "`parent_id` + `name` need the FSO layout"));
+            }
+            validate_name("name", &op.name, index).map_err(|_| Error::InvalidKey {
+                index,
+                reason: "`name` must be one non-empty path segment".into(),
+            })?;
+            if op.name == "." || op.name == ".." {
+                return Err(Error::InvalidKey {
+                    index,
+                    reason: format!("`name` {:?} is not allowed", op.name),
+                });
+            }
+        }
+        (false, Some(_)) => return Err(bad(index, "give `key` or `parent_id` + `name`, not both")),
+        (true, None) => {
+            return Err(Error::InvalidKey {
+                index,
+                reason: "key is empty".into(),
+            })
+        }
+    }
+    match kind {
+        Kind::CreateFile(c) => validate_perms(c.perms, index)?,
+        Kind::CreateDirectory(c) => validate_perms(c.perms, index)?,
+        Kind::Commit(c) if !c.method.is_empty() && !COMMIT_METHODS.contains(&c.method.as_str()) => {
+            return Err(bad(
+                index,
+                format!(
+                    "unknown commit method {:?} ({})",
+                    c.method,
+                    COMMIT_METHODS.join(", ")
+                ),
+            ));
+        }
+        Kind::Rename(r) => match (r.to_key.is_empty(), r.to_parent_id) {
+            (false, None) => {
+                validate_key(&r.to_key, layout, index)?;
+                if !r.to_name.is_empty() {
+                    return Err(bad(index, "`to_name` goes with `to_parent_id`"));
+                }
+                if op.parent_id.is_none() && r.to_key == op.key {
+                    return Err(Error::RenameToSelf { index });
+                }
+            }
+            (true, Some(to_parent)) => {
+                if layout != Layout::Fso {
+                    return Err(bad(index, "`to_parent_id` + `to_name` need the FSO layout"));
+                }
+                validate_name("to_name", &r.to_name, index).map_err(|_| Error::InvalidKey {
+                    index,
+                    reason: "`to_name` must be one non-empty path segment".into(),
+                })?;
+                if op.parent_id == Some(to_parent) && r.to_name == op.name {
+                    return Err(Error::RenameToSelf { index });
+                }
+            }
+            (false, Some(_)) => {
+                return Err(bad(
+                    index,
+                    "give `to_key` or `to_parent_id` + `to_name`, not both",
+                ))
+            }
+            (true, None) => return Err(bad(index, "rename needs `to_key`")),
+        },
+        Kind::AclAdd(a) | Kind::AclRemove(a) => validate_acls(&a.acls, index, false)?,
+        Kind::AclSet(a) => validate_acls(&a.acls, index, true)?,
+        Kind::SetTimes(t) if t.mtime.is_none() && t.atime.is_none() => {
+            return Err(bad(index, "set_times needs `mtime` or `atime`"));
+        }
+        Kind::SetAttr(s) => {
+            let groups = [
+                s.replication.is_some(),
+                s.owner.is_some() || s.group.is_some(),
+                s.perms.is_some(),
+                !s.xattrs.is_empty() || !s.xattrs_removed.is_empty(),
+            ];
+            if groups.iter().filter(|g| **g).count() != 1 {
+                return Err(bad(
+                    index,
+                    "set_attr sets exactly one of: replication; owner/group; perms; xattrs/xattrs_removed",
+                ));
+            }
+            validate_perms(s.perms, index)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
