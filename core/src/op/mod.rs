@@ -35,13 +35,13 @@ use crate::error::{Error, Result};
 mod json;
 mod validate;
 
-pub(crate) use json::OpJson;
-pub use validate::{validate, validate_key};
 pub use crate::proto::op::Kind;
 pub use crate::proto::{
     Acl, AclChange, Append, Commit, CreateDirectory, CreateFile, Delete, Empty, Layout, Op, Rename,
     SetAttr, SetTimes, Truncate,
 };
+pub(crate) use json::OpJson;
+pub use validate::{validate, validate_key};
 
 /// S3's limit on key length, in bytes; fsfeed applies it to every layout.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -340,4 +340,3 @@ fn json_error(e: serde_json::Error, index: usize) -> Error {
         },
     }
 }
-

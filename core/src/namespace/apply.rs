@@ -1,0 +1,214 @@
+//! Applying an op to the namespace (paths, edges, ids) and collecting garbage behind retention.
+
+use super::keys::*;
+use super::*;
+use crate::error::{Error, Result};
+use crate::op::{Kind, Layout, Op};
+
+/// What the namespace resolved for one op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    pub path: String,
+    pub to_path: String,
+    pub object_id: Option<u64>,
+    pub is_dir: bool,
+}
+
+/// The key an op names: `key`, or the live path of directory `parent` (0:
+/// the bucket root) joined with `name`.
+pub(super) fn key_of(
+    tx: &mut Tx<'_>,
+    op: &Op,
+    parent: Option<u64>,
+    key: &str,
+    name: &str,
+    index: usize,
+) -> Result<String> {
+    match parent {
+        None => Ok(key.to_string()),
+        Some(0) => Ok(name.to_string()),
+        Some(p) => {
+            let (node, path) = tx.live_path(p, index)?;
+            if !node.is_dir || node.volume != op.volume || node.bucket != op.bucket {
+                return Err(Error::UnknownParent {
+                    index,
+                    parent_id: p,
+                });
+            }
+            Ok(format!("{path}/{name}"))
+        }
+    }
+}
+
+/// Apply one op to the namespace at `seq`. Non-FSO ops pass through.
+pub(crate) fn apply(tx: &mut Tx<'_>, op: &Op, seq: u64, index: usize) -> Result<Resolved> {
+    let plain = || Resolved {
+        path: op.key.clone(),
+        to_path: match &op.kind {
+            Some(Kind::Rename(r)) => r.to_key.clone(),
+            _ => String::new(),
+        },
+        object_id: op.object_id,
+        is_dir: op.is_dir,
+    };
+    let kind = op.kind.as_ref().expect("validated op has a kind");
+    if op.layout_enum() != Layout::Fso
+        || op.bucket.is_empty()
+        || matches!(
+            kind,
+            Kind::BucketCreate(_)
+                | Kind::BucketDelete(_)
+                | Kind::VolumeCreate(_)
+                | Kind::VolumeDelete(_)
+        )
+    {
+        return Ok(plain());
+    }
+    // The key: given, or the parent's live path + name.
+    let key = key_of(tx, op, op.parent_id, &op.key, &op.name, index)?;
+    let b = bucket_id(&op.volume, &op.bucket);
+    let mut next_k = 1u64;
+    let parts: Vec<&str> = key.split('/').collect();
+    let (name, dirs) = parts.split_last().expect("non-empty key");
+    let mut out = Resolved {
+        path: key.clone(),
+        to_path: String::new(),
+        object_id: op.object_id,
+        is_dir: op.is_dir,
+    };
+    match kind {
+        Kind::CreateDirectory(_) => {
+            let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
+            match tx.live(op, &b, parent, name)? {
+                Some(n) if n.is_dir => out.object_id = Some(n.object_id),
+                Some(_) => {
+                    return Err(Error::AlreadyExists { index, path: key });
+                }
+                None => {
+                    let id = op.object_id.unwrap_or(derived_id(seq, 0));
+                    tx.open_edge(op, parent, name, id, true, seq);
+                    out.object_id = Some(id);
+                }
+            }
+            out.is_dir = true;
+        }
+        Kind::CreateFile(c) => {
+            let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
+            if let Some(existing) = tx.live(op, &b, parent, name)? {
+                if !c.overwrite || existing.is_dir {
+                    return Err(Error::AlreadyExists { index, path: key });
+                }
+                tx.close_edge(&existing, seq);
+            }
+            let id = op.object_id.unwrap_or(derived_id(seq, 0));
+            tx.open_edge(op, parent, name, id, op.is_dir, seq);
+            out.object_id = Some(id);
+        }
+        Kind::Delete(d) => {
+            let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
+            if let Some(existing) = tx.live(op, &b, parent, name)? {
+                if existing.is_dir
+                    && !d.recursive
+                    && tx.has_live_children(&b, existing.object_id)?
+                {
+                    return Err(Error::DirectoryNotEmpty { index, path: key });
+                }
+                tx.close_edge(&existing, seq);
+                out.object_id = Some(existing.object_id);
+                out.is_dir = existing.is_dir;
+            }
+        }
+        Kind::Rename(r) => {
+            let src = tx.find_or_adopt(op, &key, op.is_dir, seq, &mut next_k, index)?;
+            let to_key = key_of(tx, op, r.to_parent_id, &r.to_key, &r.to_name, index)?;
+            if to_key == key {
+                return Err(Error::RenameToSelf { index });
+            }
+            let to_parts: Vec<&str> = to_key.split('/').collect();
+            let (to_name, to_dirs) = to_parts.split_last().expect("non-empty key");
+            let (to_parent, walked) = tx.ensure_dirs(op, to_dirs, seq, &mut next_k, index)?;
+            if walked.contains(&src.object_id) {
+                return Err(Error::RenameIntoSubtree {
+                    index,
+                    from: key,
+                    to: to_key,
+                });
+            }
+            if tx.live(op, &b, to_parent, to_name)?.is_some() {
+                return Err(Error::AlreadyExists {
+                    index,
+                    path: to_key,
+                });
+            }
+            tx.close_edge(&src, seq);
+            tx.open_edge(op, to_parent, to_name, src.object_id, src.is_dir, seq);
+            out.to_path = to_key;
+            out.object_id = Some(src.object_id);
+            out.is_dir = src.is_dir;
+        }
+        _ => {
+            // Commit, append, truncate, ACLs, times, attributes: the object
+            // is there (adopted if the namespace never saw it).
+            let node = tx.find_or_adopt(op, &key, op.is_dir, seq, &mut next_k, index)?;
+            out.object_id = Some(node.object_id);
+            out.is_dir = node.is_dir;
+        }
+    }
+    Ok(out)
+}
+
+/// Remove every edge closed before `first` (and what hung below a deleted
+/// directory). Called by the writer's retention step, in the same batch.
+pub(crate) fn collect_garbage(tx: &mut Tx<'_>, first: u64) -> Result<()> {
+    let mut closed = Vec::new();
+    tx.scan_prefix(&[TAG_C], |k, _| {
+        let deleted = u64_at(k, 1);
+        if deleted >= first {
+            return Ok(false);
+        }
+        closed.push((k.to_vec(), deleted, u64_at(k, 9)));
+        Ok(true)
+    })?;
+    for (ckey, deleted, object) in closed {
+        tx.del(ckey);
+        let Some(node) = tx.get_node(&r_key(object, deleted))? else {
+            continue;
+        };
+        let b = bucket_id(&node.volume, &node.bucket);
+        tx.del(r_key(object, deleted));
+        tx.del(g_key(&b, node.parent_id, &node.name, deleted));
+        // A deleted directory: collect what was below it, at every version.
+        if node.is_dir && tx.place(object)?.is_none() {
+            drop_subtree(tx, &b, object)?;
+        }
+    }
+    Ok(())
+}
+
+/// Remove every edge below `dir`, whose own edge is gone. Edges below it
+/// that closed earlier were collected (or are collected in this pass: their
+/// `C` keys come first); open ones are unreachable, and so is what hangs
+/// below the open directories among them.
+pub(super) fn drop_subtree(tx: &mut Tx<'_>, b: &[u8], dir: u64) -> Result<()> {
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        let mut entries = Vec::new();
+        for tag in [TAG_F, TAG_G] {
+            tx.scan_prefix(&dir_prefix_in(tag, b, d), |k, v| {
+                entries.push((k.to_vec(), decode(v)?));
+                Ok(true)
+            })?;
+        }
+        for (fk, node) in entries {
+            let deleted = deleted_of(&fk);
+            tx.del(fk);
+            tx.del(r_key(node.object_id, deleted));
+            if deleted != LIVE {
+                tx.del(c_key(deleted, node.object_id));
+            } else if node.is_dir {
+                stack.push(node.object_id);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Key encodings of the `ns` column family (layout in the module docs).
+
+use prost::Message;
+
+use crate::error::{Error, Result};
+use crate::proto::NsNode;
+
+/// Column family of the namespace.
+pub(crate) const CF_NS: &str = "ns";
+
+pub(super) const TAG_F: u8 = b'F';
+pub(super) const TAG_G: u8 = b'G';
+pub(super) const TAG_R: u8 = b'R';
+pub(super) const TAG_C: u8 = b'C';
+
+/// The `deleted` of an open edge in keys.
+pub(super) const LIVE: u64 = u64::MAX;
+
+pub(super) fn bucket_id(volume: &str, bucket: &str) -> Vec<u8> {
+    let mut b = Vec::with_capacity(volume.len() + bucket.len() + 2);
+    b.extend_from_slice(volume.as_bytes());
+    b.push(0);
+    b.extend_from_slice(bucket.as_bytes());
+    b.push(0);
+    b
+}
+
+/// `tag B parent`: the edges of one directory, open (`F`) or closed (`G`).
+pub(super) fn dir_prefix_in(tag: u8, bucket: &[u8], parent: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + bucket.len() + 8 + 40);
+    k.push(tag);
+    k.extend_from_slice(bucket);
+    k.extend_from_slice(&parent.to_be_bytes());
+    k
+}
+
+/// `F B parent`: the open edges of one directory.
+pub(super) fn dir_prefix(bucket: &[u8], parent: u64) -> Vec<u8> {
+    dir_prefix_in(TAG_F, bucket, parent)
+}
+
+/// `tag B parent name NUL`: the open (`F`) or closed (`G`) versions of a name.
+pub(super) fn name_prefix_in(tag: u8, bucket: &[u8], parent: u64, name: &str) -> Vec<u8> {
+    let mut k = dir_prefix_in(tag, bucket, parent);
+    k.extend_from_slice(name.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The open edge at `parent/name` (its `deleted` is always `LIVE`).
+pub(super) fn f_key(bucket: &[u8], parent: u64, name: &str) -> Vec<u8> {
+    let mut k = name_prefix_in(TAG_F, bucket, parent, name);
+    k.extend_from_slice(&LIVE.to_be_bytes());
+    k
+}
+
+/// A version of `parent/name` closed at `deleted`.
+pub(super) fn g_key(bucket: &[u8], parent: u64, name: &str, deleted: u64) -> Vec<u8> {
+    let mut k = name_prefix_in(TAG_G, bucket, parent, name);
+    k.extend_from_slice(&deleted.to_be_bytes());
+    k
+}
+
+pub(super) fn r_key(object: u64, deleted: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.push(TAG_R);
+    k.extend_from_slice(&object.to_be_bytes());
+    k.extend_from_slice(&deleted.to_be_bytes());
+    k
+}
+
+pub(super) fn c_key(deleted: u64, object: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.push(TAG_C);
+    k.extend_from_slice(&deleted.to_be_bytes());
+    k.extend_from_slice(&object.to_be_bytes());
+    k
+}
+
+pub(super) fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(a)
+}
+
+/// The `deleted` half of a versioned key (its last 8 bytes).
+pub(super) fn deleted_of(key: &[u8]) -> u64 {
+    u64_at(key, key.len() - 8)
+}
+
+pub(super) fn decode(v: &[u8]) -> Result<NsNode> {
+    NsNode::decode(v).map_err(|e| Error::Corrupt(format!("namespace node: {e}")))
+}
+
+/// An F key's name: the tail after the dir prefix is `name NUL deleted`.
+pub(super) fn name_of(tail: &[u8]) -> Result<String> {
+    if tail.len() < 9 || tail[tail.len() - 9] != 0 || tail[..tail.len() - 9].contains(&0) {
+        return Err(Error::Corrupt("namespace key shape".into()));
+    }
+    String::from_utf8(tail[..tail.len() - 9].to_vec())
+        .map_err(|_| Error::Corrupt("namespace name is not UTF-8".into()))
+}
+
+/// What an F value stores of an edge.
+pub(super) fn f_value(n: &NsNode) -> NsNode {
+    NsNode {
+        object_id: n.object_id,
+        is_dir: n.is_dir,
+        created_seq: n.created_seq,
+        deleted_seq: n.deleted_seq,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,386 @@
+//! The write side: a transaction over the namespace inside the append's batch, with its read cache.
+
+use std::collections::HashMap;
+
+use prost::Message;
+use rocksdb::DB;
+
+use super::keys::*;
+use super::*;
+use crate::error::{Error, Result};
+use crate::op::Op;
+use crate::proto::NsNode;
+
+/// The writer's cache of open-edge lookups (`F .. LIVE` and `R .. LIVE`
+/// keys), present and absent. The writer is the only one that writes the
+/// namespace, so the cache stays true as long as it absorbs every batch that
+/// was written and is cleared when a write fails. Two generations: when the
+/// young one is full it becomes the old one, and a hit in the old one moves
+/// back, so what the workload keeps touching stays (a cache that started
+/// over when full missed on every hot name right after).
+#[derive(Default)]
+pub(crate) struct Cache {
+    pub(super) young: CacheMap,
+    pub(super) old: CacheMap,
+}
+
+/// SipHash was a tenth of the writer's time in lookups of short keys.
+pub(super) type CacheMap = HashMap<Vec<u8>, Option<Vec<u8>>, foldhash::fast::RandomState>;
+
+/// Most entries one generation of the cache holds (about 100 bytes each).
+pub(super) const CACHE_ENTRIES: usize = 65_536;
+
+impl Cache {
+    pub(super) fn cacheable(key: &[u8]) -> bool {
+        matches!(key.first(), Some(&TAG_F) | Some(&TAG_R))
+            && key.len() >= 17
+            && deleted_of(key) == LIVE
+    }
+
+    pub(super) fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        if self.young.len() >= CACHE_ENTRIES && !self.young.contains_key(&key) {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(key, value);
+    }
+
+    /// The cached value, decoded from the cache's own bytes.
+    pub(super) fn get_node(&mut self, key: &[u8]) -> Option<Result<Option<NsNode>>> {
+        if let Some(v) = self.young.get(key) {
+            return Some(v.as_deref().map(decode).transpose());
+        }
+        let (k, v) = self.old.remove_entry(key)?;
+        let node = v.as_deref().map(decode).transpose();
+        self.insert(k, v);
+        Some(node)
+    }
+
+    /// Forget everything (after a failed write).
+    pub(crate) fn clear(&mut self) {
+        self.young.clear();
+        self.old.clear();
+    }
+}
+
+/// A pending write: the new value, or `None` for a delete.
+pub(super) type Write = Option<Vec<u8>>;
+
+/// Pending namespace writes of one group commit, over the database. Writes
+/// of the request being checked can be taken back: each records what it
+/// replaced. A hash map: the writer asks for single keys on every op, and
+/// for a prefix in order only when it deletes a directory or collects
+/// garbage; those sort the few pending keys with the prefix. (An ordered
+/// map spent a tenth of the writer's time comparing long keys.)
+pub(crate) struct Tx<'a> {
+    pub(super) db: &'a DB,
+    pub(super) writes: HashMap<Vec<u8>, Write, foldhash::fast::RandomState>,
+    /// For the request being checked: (key, what `writes` held before).
+    pub(super) undo: Vec<(Vec<u8>, Option<Write>)>,
+    pub(super) cache: Cache,
+}
+
+impl<'a> Tx<'a> {
+    pub(crate) fn new(db: &'a DB, cache: Cache) -> Tx<'a> {
+        Tx {
+            db,
+            // A group of 1,000 workload ops writes about 1,600 keys.
+            writes: HashMap::with_capacity_and_hasher(2048, Default::default()),
+            undo: Vec::new(),
+            cache,
+        }
+    }
+
+    pub(super) fn cf(&self) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(CF_NS).expect("cf ns")
+    }
+
+    /// The node at `key`: pending writes, then the cache, then the
+    /// database. Decoded from the bytes where they lie (no copy of them).
+    pub(super) fn get_node(&mut self, key: &[u8]) -> Result<Option<NsNode>> {
+        if let Some(v) = self.writes.get(key) {
+            return v.as_deref().map(decode).transpose();
+        }
+        let cacheable = Cache::cacheable(key);
+        if cacheable {
+            if let Some(node) = self.cache.get_node(key) {
+                return node;
+            }
+        }
+        let v = self.db.get_cf(self.cf(), key)?;
+        let node = v.as_deref().map(decode).transpose();
+        if cacheable {
+            self.cache.insert(key.to_vec(), v);
+        }
+        node
+    }
+
+    pub(super) fn set(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
+        let before = self.writes.insert(key.clone(), value);
+        self.undo.push((key, before));
+    }
+
+    pub(super) fn put(&mut self, key: Vec<u8>, node: &NsNode) {
+        self.set(key, Some(node.encode_to_vec()));
+    }
+
+    pub(super) fn del(&mut self, key: Vec<u8>) {
+        self.set(key, None);
+    }
+
+    /// Visit every stored key with `prefix` in order (pending writes win);
+    /// `f` returns false to stop.
+    pub(super) fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let mut pending: Vec<(&Vec<u8>, &Write)> = self
+            .writes
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .collect();
+        pending.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut pend = pending.into_iter().peekable();
+        let mut it = self.db.raw_iterator_cf(self.cf());
+        it.seek(prefix);
+        loop {
+            let db_key = match it.key() {
+                Some(k) if it.valid() && k.starts_with(prefix) => Some(k.to_vec()),
+                _ => None,
+            };
+            let take_pending = match (&db_key, pend.peek()) {
+                (None, None) => break,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (Some(d), Some((p, _))) => p.as_slice() <= d.as_slice(),
+            };
+            if take_pending {
+                let (k, v) = pend.next().expect("peeked");
+                if db_key.as_deref() == Some(k.as_slice()) {
+                    it.next();
+                }
+                if let Some(v) = v {
+                    if !f(k, v)? {
+                        return Ok(());
+                    }
+                }
+            } else {
+                let k = db_key.expect("db key");
+                let v = it.value().unwrap_or_default().to_vec();
+                it.next();
+                if !f(&k, &v)? {
+                    return Ok(());
+                }
+            }
+        }
+        it.status()?;
+        Ok(())
+    }
+
+    /// Keep the checked request's writes.
+    pub(crate) fn accept(&mut self) {
+        self.undo.clear();
+    }
+
+    /// Drop the checked request's writes.
+    pub(crate) fn reject(&mut self) {
+        while let Some((key, before)) = self.undo.pop() {
+            match before {
+                Some(v) => {
+                    self.writes.insert(key, v);
+                }
+                None => {
+                    self.writes.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Add every accepted write to the batch. Returns the cache with those
+    /// writes in it: keep it if the batch is written, clear it if not.
+    pub(crate) fn write_into(mut self, batch: &mut rocksdb::WriteBatch) -> Cache {
+        self.reject();
+        let cf = self.db.cf_handle(CF_NS).expect("cf ns");
+        let mut cache = self.cache;
+        // In key order: RocksDB inserts neighbours into its memtable faster
+        // than keys in hash order (75k against 80k ops/s when unsorted).
+        let mut writes: Vec<(Vec<u8>, Write)> = self.writes.into_iter().collect();
+        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (k, v) in writes {
+            match &v {
+                Some(v) => batch.put_cf(cf, &k, v),
+                None => batch.delete_cf(cf, &k),
+            }
+            if Cache::cacheable(&k) {
+                cache.insert(k, v);
+            }
+        }
+        cache
+    }
+
+    /// The open edge at `parent/name`, as its F value holds it (object id,
+    /// is_dir, created): enough to walk through a directory.
+    pub(super) fn live_slim(
+        &mut self,
+        b: &[u8],
+        parent: u64,
+        name: &str,
+    ) -> Result<Option<NsNode>> {
+        self.get_node(&f_key(b, parent, name))
+    }
+
+    /// The open edge at `parent/name`, if any.
+    pub(super) fn live(
+        &mut self,
+        op: &Op,
+        b: &[u8],
+        parent: u64,
+        name: &str,
+    ) -> Result<Option<NsNode>> {
+        Ok(self.live_slim(b, parent, name)?.map(|mut n| {
+            n.volume = op.volume.clone();
+            n.bucket = op.bucket.clone();
+            n.parent_id = parent;
+            n.name = name.to_string();
+            n
+        }))
+    }
+
+    /// The open edge of `object`, if any.
+    pub(super) fn place(&mut self, object: u64) -> Result<Option<NsNode>> {
+        self.get_node(&r_key(object, LIVE))
+    }
+
+    /// Whether `dir` has an open child: its first `F` key, if any. Closed
+    /// versions live under `G`, so however much history the directory
+    /// retains, this reads one key (format 2 walked every closed version).
+    pub(super) fn has_live_children(&self, bucket: &[u8], dir: u64) -> Result<bool> {
+        let mut found = false;
+        self.scan_prefix(&dir_prefix(bucket, dir), |_, _| {
+            found = true;
+            Ok(false)
+        })?;
+        Ok(found)
+    }
+
+    /// Open a live edge `(parent, name) -> object` at `seq`; returns it.
+    pub(super) fn open_edge(
+        &mut self,
+        op: &Op,
+        parent: u64,
+        name: &str,
+        object: u64,
+        is_dir: bool,
+        seq: u64,
+    ) -> NsNode {
+        let b = bucket_id(&op.volume, &op.bucket);
+        let node = NsNode {
+            volume: op.volume.clone(),
+            bucket: op.bucket.clone(),
+            parent_id: parent,
+            name: name.to_string(),
+            object_id: object,
+            is_dir,
+            created_seq: seq,
+            deleted_seq: 0,
+        };
+        self.put(f_key(&b, parent, name), &f_value(&node));
+        self.put(r_key(object, LIVE), &node);
+        node
+    }
+
+    /// Close the live edge described by `live` at `seq`: its versions move
+    /// from `LIVE` to `seq` (the forward one from `F` to `G`).
+    pub(super) fn close_edge(&mut self, live: &NsNode, seq: u64) {
+        let b = bucket_id(&live.volume, &live.bucket);
+        let mut closed = live.clone();
+        closed.deleted_seq = seq;
+        self.del(f_key(&b, live.parent_id, &live.name));
+        self.put(
+            g_key(&b, live.parent_id, &live.name, seq),
+            &f_value(&closed),
+        );
+        self.del(r_key(live.object_id, LIVE));
+        self.put(r_key(live.object_id, seq), &closed);
+        self.put(c_key(seq, live.object_id), &NsNode::default());
+    }
+
+    /// The live path (key within its bucket) of a live object.
+    pub(super) fn live_path(&mut self, object: u64, index: usize) -> Result<(NsNode, String)> {
+        let unknown = || Error::UnknownParent {
+            index,
+            parent_id: object,
+        };
+        let node = self.place(object)?.ok_or_else(unknown)?;
+        let mut parts = vec![node.name.clone()];
+        let mut parent = node.parent_id;
+        let mut guard = 0;
+        while parent != 0 {
+            let p = self.place(parent)?.ok_or_else(unknown)?;
+            parts.push(p.name.clone());
+            parent = p.parent_id;
+            guard += 1;
+            if guard > 4096 {
+                return Err(Error::Corrupt("namespace cycle".into()));
+            }
+        }
+        parts.reverse();
+        Ok((node, parts.join("/")))
+    }
+
+    /// Walk `dirs` from the bucket root, creating missing directories.
+    /// Returns the id of the last one (0: the root) and the ids walked.
+    pub(super) fn ensure_dirs(
+        &mut self,
+        op: &Op,
+        dirs: &[&str],
+        seq: u64,
+        next_k: &mut u64,
+        index: usize,
+    ) -> Result<(u64, Vec<u64>)> {
+        let b = bucket_id(&op.volume, &op.bucket);
+        let mut parent = 0u64;
+        let mut walked = Vec::with_capacity(dirs.len());
+        for (i, name) in dirs.iter().enumerate() {
+            match self.live_slim(&b, parent, name)? {
+                Some(n) if n.is_dir => parent = n.object_id,
+                Some(_) => {
+                    return Err(Error::InvalidOp {
+                        index,
+                        reason: format!("`{}` is a file, not a directory", dirs[..=i].join("/")),
+                    })
+                }
+                None => {
+                    let id = derived_id(seq, *next_k);
+                    *next_k += 1;
+                    self.open_edge(op, parent, name, id, true, seq);
+                    parent = id;
+                }
+            }
+            walked.push(parent);
+        }
+        Ok((parent, walked))
+    }
+
+    /// Find the object at `key`, creating it (and its parents) when the
+    /// namespace has not seen it. Returns its live node.
+    pub(super) fn find_or_adopt(
+        &mut self,
+        op: &Op,
+        key: &str,
+        is_dir: bool,
+        seq: u64,
+        next_k: &mut u64,
+        index: usize,
+    ) -> Result<NsNode> {
+        let parts: Vec<&str> = key.split('/').collect();
+        let (name, dirs) = parts.split_last().expect("non-empty key");
+        let (parent, _) = self.ensure_dirs(op, dirs, seq, next_k, index)?;
+        let b = bucket_id(&op.volume, &op.bucket);
+        if let Some(n) = self.live(op, &b, parent, name)? {
+            return Ok(n);
+        }
+        let id = op.object_id.unwrap_or(derived_id(seq, 0));
+        Ok(self.open_edge(op, parent, name, id, is_dir, seq))
+    }
+}
