@@ -152,6 +152,28 @@ impl Cursor {
         })
     }
 
+    /// Read up to `limit` records and render each to JSON with the cursor's
+    /// renderer, discarding the bytes; returns how many were read. The
+    /// bindings' benchmarks use it as the core's own rate on the same cursor
+    /// (`_read_core` in Python, `readCore` in Node).
+    pub fn read_rendered(&mut self, limit: u64) -> Result<u64> {
+        let mut read = 0u64;
+        let mut buf = Vec::new();
+        while read < limit {
+            let b = self.read((limit - read).min(1000) as usize, Duration::ZERO)?;
+            if b.is_empty() {
+                break;
+            }
+            for r in &b.records {
+                buf.clear();
+                self.renderer.render_to(r, &mut buf);
+                std::hint::black_box(&buf);
+            }
+            read += b.records.len() as u64;
+        }
+        Ok(read)
+    }
+
     /// Consume the record named by an event id (the S3 `eventId`, the pull
     /// service's ack id): commit the position after it. Returns the position
     /// committed. A string that is no fsfeed event id is `invalid_event_id`;

@@ -144,7 +144,7 @@ pub enum Error {
     /// unknown format or policy name, a bad cursor name ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// A string that is not an event id fsfeed wrote (see [`crate::event_id`]):
+    /// A string that is not an event id fsfeed wrote (see the `event_id` module):
     /// another system's id, or one altered or cut short.
     #[error("invalid event id {id:?}: {reason}")]
     InvalidEventId {

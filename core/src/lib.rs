@@ -62,24 +62,24 @@
 //! named cursors in `LEDGER/cursors/`, which the writer's retention guard
 //! also counts.
 
-// The modules, lowest layer first: each imports only modules listed above
-// it (ARCHITECTURE.md draws the layers).
-pub mod changes;
-pub mod cursor;
+// The modules, lowest layer first: each imports only modules declared above
+// it (ARCHITECTURE.md, "Layers"; core/tests/layers.rs checks it).
 pub mod error;
+pub mod op;
+pub mod namespace;
+pub mod expand;
+pub mod read;
 pub mod event_id;
 pub mod event_name;
-pub mod expand;
 pub mod filter;
+pub mod render;
 pub mod frame;
+pub mod ledger;
+pub mod notify;
+pub mod cursor;
+pub mod changes;
 #[cfg(feature = "arrow")]
 pub mod history;
-pub mod ledger;
-pub mod namespace;
-pub mod notify;
-pub mod op;
-pub mod read;
-pub mod render;
 /// A deterministic demo workload (feature `workload`: the CLI's `fsfeed
 /// workload`, the benches and the tests); not part of the library's API.
 #[cfg(any(test, feature = "workload"))]

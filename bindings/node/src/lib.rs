@@ -484,8 +484,7 @@ impl NativeCursor {
     #[napi]
     pub fn read_core(&self, limit: f64) -> Result<i64> {
         let limit = count(Some(limit), 1, "limit")? as u64;
-        self.with(|c| fsfeed::render::read_rendered(c, limit))
-            .map(|n| n as i64)
+        self.with(|c| c.read_rendered(limit)).map(|n| n as i64)
     }
 
     /// Commit a position (`{seq, sub}`); none: the position after all read.

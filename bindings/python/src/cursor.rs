@@ -169,7 +169,7 @@ impl Cursor {
     /// many rendered (what `read()` would have handed to Python). The binding's overhead is `read()` against this, same cursor kind.
     fn _read_core(&self, py: Python<'_>, limit: i64) -> PyResult<u64> {
         let limit = count(limit, "limit")? as u64;
-        py.detach(|| self.with(|c| fsfeed::render::read_rendered(c, limit)))
+        py.detach(|| self.with(|c| c.read_rendered(limit)))
     }
 
     /// Events between the cursor's position and the head.

@@ -6,7 +6,7 @@
 //! notification, such as `create_file`): [`Renderer::has_form`] says so, and
 //! a cursor in that format ([`crate::CursorOptions::format`]) skips it, so
 //! its batches hold only records that render. Putting records on the wire
-//! (envelopes, batches, lines) is [`crate::frame`]'s job.
+//! (envelopes, batches, lines) is the `frame` module's job.
 
 pub mod hdfs;
 pub mod native;
@@ -55,29 +55,6 @@ pub trait Renderer: Send + Sync {
             f(&v);
         }
     }
-}
-
-/// Read up to `limit` records from `cursor` and render each to JSON with
-/// the cursor's renderer, discarding the bytes; returns how many were read.
-/// The bindings' benchmarks use it as the core's own rate on the same
-/// cursor (`_read_core` in Python, `readCore` in Node).
-pub fn read_rendered(cursor: &mut crate::cursor::Cursor, limit: u64) -> Result<u64> {
-    let mut read = 0u64;
-    let mut buf = Vec::new();
-    while read < limit {
-        let b = cursor.read((limit - read).min(1000) as usize, std::time::Duration::ZERO)?;
-        if b.is_empty() {
-            break;
-        }
-        let renderer = cursor.renderer();
-        for r in &b.records {
-            buf.clear();
-            renderer.render_to(r, &mut buf);
-            std::hint::black_box(&buf);
-        }
-        read += b.records.len() as u64;
-    }
-    Ok(read)
 }
 
 /// The output formats.
