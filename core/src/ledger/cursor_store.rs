@@ -35,7 +35,7 @@ impl Ledger {
         };
         let in_file = read_cursor_file(&self.inner.path, name)?.map(|(p, t)| (p, t, "reader"));
         Ok(match (in_db, in_file) {
-            (Some(a), Some(b)) => Some(if b.1 > a.1 { b } else { a }),
+            (Some(a), Some(b)) => Some(if reader_wins(a.1, b.1) { b } else { a }),
             (a, b) => a.or(b),
         })
     }
@@ -218,7 +218,10 @@ pub(crate) fn all_cursor_states(db: &DB, ledger: &Path) -> Result<Vec<CursorInfo
         );
     }
     for (name, (pos, t)) in read_cursor_files(ledger)? {
-        let newer = out.get(&name).map(|c| t > c.updated_us).unwrap_or(true);
+        let newer = out
+            .get(&name)
+            .map(|c| reader_wins(c.updated_us, t))
+            .unwrap_or(true);
         if newer {
             out.insert(
                 name.clone(),
@@ -233,6 +236,12 @@ pub(crate) fn all_cursor_states(db: &DB, ledger: &Path) -> Result<Vec<CursorInfo
         }
     }
     Ok(out.into_values().collect())
+}
+
+/// The one rule for a name committed in both stores: the newer commit wins,
+/// and the writer's on a tie. Times are the commits' `updated_us`.
+pub(crate) fn reader_wins(writer_us: i64, reader_us: i64) -> bool {
+    reader_us > writer_us
 }
 
 /// Events between a committed position and the head.

@@ -369,7 +369,7 @@ impl Writer {
             let name = String::from_utf8_lossy(&k).into_owned();
             let newer = merged
                 .get(&name)
-                .map(|(_, t)| st.updated_us >= *t)
+                .map(|(_, t)| !super::reader_wins(st.updated_us, *t))
                 .unwrap_or(true);
             if newer {
                 merged.insert(name, (seq, st.updated_us));
