@@ -37,7 +37,12 @@ fn the_writer_announces_its_head_and_a_reader_watches_it() {
     }
     let before = threads_named("fsfeed-watcher");
     let reader = Ledger::open_read_only(dir.path()).unwrap();
-    assert_eq!(threads_named("fsfeed-watcher"), before + 1);
+    // A new thread names itself once it runs: look until it has.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while threads_named("fsfeed-watcher") != before + 1 {
+        assert!(Instant::now() < deadline, "no watcher thread");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let mut c = reader
         .cursor(
             None,
