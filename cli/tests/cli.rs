@@ -351,6 +351,34 @@ fn s3_and_hdfs_formats() {
         "",
     ));
     assert_eq!(only.len(), 1);
+    // fsfeed's own event kinds only with --s3-extensions: a rename and a
+    // truncate (and the bucket op) have no S3 form without it.
+    let more = format!(
+        "{}\n{}\n{}\n",
+        r#"{"kind":"commit","volume":"v","bucket":"b","key":"r","size":1,"etag":"e","time_us":1767225600003000,"txid":13}"#,
+        r#"{"kind":"rename","volume":"v","bucket":"b","key":"r","to_key":"s","time_us":1767225600004000,"txid":14}"#,
+        r#"{"kind":"truncate","volume":"v","bucket":"b","key":"s","size":0,"time_us":1767225600005000,"txid":15}"#
+    );
+    let ext = dir.path().join("ext").to_string_lossy().into_owned();
+    ok(&["init", "--ledger", &ext], "");
+    ok(&["append", "--ledger", &ext], &more);
+    let names = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["tail", "--ledger", &ext, "--format", "s3"];
+        args.extend_from_slice(extra);
+        lines(&ok(&args, ""))
+            .iter()
+            .map(|m| m["Records"][0]["eventName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&[]), ["ObjectCreated:Put"]);
+    assert_eq!(
+        names(&["--s3-extensions"]),
+        [
+            "ObjectCreated:Put",
+            "ObjectRenamed:Rename",
+            "ObjectCreated:Truncate"
+        ]
+    );
     let batches = lines(&ok(&["tail", "--ledger", &l, "--format", "hdfs"], ""));
     assert_eq!(batches.len(), 3);
     assert_eq!(batches[0]["txid"], 10);

@@ -109,6 +109,8 @@ def test_namespace_rejections(ledger):
         {"format": "native", "s3_profile": "aws"},
         {"format": "s3", "s3_profile": "azure"},
         {"format": "s3", "s3_settings": {"colour": "red"}},
+        {"format": "s3", "s3_settings": {"extensions": "yes"}},
+        {"format": "native", "s3_settings": {"extensions": True}},
         {"on_gap": "ignore"},
         {"start": "yesterday"},
         {"start": -3},

@@ -87,6 +87,19 @@ def test_an_s3_cursor_skips_events_without_an_s3_form(ledger):
     assert c.position == fsfeed.Position(5001, 0)
 
 
+def test_extensions_are_asked_for_in_the_s3_settings(ledger):
+    ledger.append(commit("r"))
+    ledger.append(fsfeed.Op.rename("vol1", "b1", "r", "s").at(T0 + 1))
+    plain = ledger.cursor(None, format="s3", start="earliest").read(timeout=0)
+    assert [r["eventName"] for r in plain.records] == ["ObjectCreated:Put"]
+    ext = ledger.cursor(None, format="s3", s3_settings={"extensions": True}, start="earliest").read(
+        timeout=0
+    )
+    assert [r["eventName"] for r in ext.records] == ["ObjectCreated:Put", "ObjectRenamed:Rename"]
+    assert ext.records[1]["s3"]["object"]["key"] == "s"
+    assert "size" not in ext.records[1]["s3"]["object"]
+
+
 WRITER = textwrap.dedent(
     """
     import sys, fsfeed
