@@ -2,41 +2,12 @@
 /**
  * fsfeed for Node: a thin layer over the native addon (the Rust core).
  *
- * What lives here is JavaScript plumbing only: async iteration, Date starts
- * as RFC 3339 strings, and the native errors' `[code] ` prefix moved into
- * `err.code`. Formats, filters, gaps and expansion are the core's.
+ * What lives here is JavaScript plumbing only: async iteration and Date
+ * starts as RFC 3339 strings. Formats, filters, gaps, expansion and errors
+ * are the core's: the native layer throws (or rejects with) `Error`s whose
+ * `code` property is the core's code.
  */
 const native = require('./fsfeed.node')
-
-const CODE = /^\[([a-z_]+)\] /
-
-/** Move the core's `[code] ` prefix into `err.code`. */
-function fix(e) {
-  if (e instanceof Error) {
-    const m = CODE.exec(e.message)
-    if (m) {
-      e.code = m[1]
-      e.message = e.message.slice(m[0].length)
-    }
-  }
-  return e
-}
-
-function call(f) {
-  try {
-    return f()
-  } catch (e) {
-    throw fix(e)
-  }
-}
-
-async function wait(p) {
-  try {
-    return await p
-  } catch (e) {
-    throw fix(e)
-  }
-}
 
 function invalid(message) {
   const e = new TypeError(message)
@@ -101,9 +72,7 @@ class Subscription {
       )
     }
     const o = numbers(options, ['max', 'maxWaitMs'])
-    this._native = call(() =>
-      cursor._native.subscribe(deliver, o.max ?? undefined, o.maxWaitMs ?? undefined),
-    )
+    this._native = cursor._native.subscribe(deliver, o.max ?? undefined, o.maxWaitMs ?? undefined)
   }
 
   get running() {
@@ -114,7 +83,7 @@ class Subscription {
     try {
       await this._native.end(stop)
     } catch (e) {
-      throw this._error !== undefined ? this._error : fix(e)
+      throw this._error !== undefined ? this._error : e
     }
   }
 
@@ -137,7 +106,7 @@ class Cursor {
   /** Up to `max` records, waiting up to `timeoutMs` (none: until one arrives). */
   async read(options) {
     const o = numbers(options, ['max', 'timeoutMs'])
-    return batch(await wait(call(() => this._native.read(o.max ?? undefined, o.timeoutMs ?? undefined))))
+    return batch(await this._native.read(o.max ?? undefined, o.timeoutMs ?? undefined))
   }
 
   /** Non-empty batches, forever (ends only by `break` or an error). */
@@ -149,25 +118,25 @@ class Cursor {
   }
 
   commit(position) {
-    return call(() => this._native.commit(position))
+    return this._native.commit(position)
   }
 
   /** Consume the record an event id names: commit the position after it; returns that position. */
   ack(eventId) {
     if (typeof eventId !== 'string') throw invalid('eventId must be a string')
-    return call(() => this._native.ack(eventId))
+    return this._native.ack(eventId)
   }
 
   seek(s) {
-    return call(() => this._native.seek(start(s)))
+    return this._native.seek(start(s))
   }
 
   lag() {
-    return call(() => this._native.lag())
+    return this._native.lag()
   }
 
   get position() {
-    return call(() => this._native.position)
+    return this._native.position
   }
 
   get name() {
@@ -183,7 +152,7 @@ class Cursor {
   /** Benchmark baseline: records read and rendered by the Rust core alone. */
   _readCore(limit) {
     numbers({ limit }, ['limit'])
-    return call(() => this._native.readCore(limit))
+    return this._native.readCore(limit)
   }
 }
 
@@ -194,40 +163,40 @@ class Ledger {
 
   static open(path, options) {
     if (typeof path !== 'string') throw invalid('path must be a string')
-    return new Ledger(call(() => native.NativeLedger.open(path, options)))
+    return new Ledger(native.NativeLedger.open(path, options))
   }
 
   append(op) {
-    return wait(call(() => this._native.append(op)))
+    return this._native.append(op)
   }
 
   appendBatch(ops) {
-    return wait(call(() => this._native.appendBatch(ops)))
+    return this._native.appendBatch(ops)
   }
 
   cursor(name, options) {
     if (name != null && typeof name !== 'string') throw invalid('name must be a string or null')
-    return new Cursor(call(() => this._native.cursor(name, withStarts(options, ['start']))))
+    return new Cursor(this._native.cursor(name, withStarts(options, ['start'])))
   }
 
   history(options) {
-    return wait(call(() => this._native.history(withStarts(options, ['since', 'until']))))
+    return this._native.history(withStarts(options, ['since', 'until']))
   }
 
   changes(options) {
-    return wait(call(() => this._native.changes(withStarts(options, ['since']))))
+    return this._native.changes(withStarts(options, ['since']))
   }
 
   stats() {
-    return call(() => this._native.stats())
+    return this._native.stats()
   }
 
   get headSeq() {
-    return call(() => this._native.headSeq)
+    return this._native.headSeq
   }
 
   get firstSeq() {
-    return call(() => this._native.firstSeq)
+    return this._native.firstSeq
   }
 
   get readOnly() {
@@ -239,19 +208,19 @@ class Ledger {
   }
 
   close() {
-    return call(() => this._native.close())
+    return this._native.close()
   }
 }
 
 /** The event id (an S3 record's `eventId`) of the record at `{seq, sub}`. */
 function eventId(position) {
-  return call(() => native.eventId(position))
+  return native.eventId(position)
 }
 
 /** The position `{seq, sub}` of the record an event id names. */
 function positionFromEventId(id) {
   if (typeof id !== 'string') throw invalid('event id must be a string')
-  return call(() => native.positionFromEventId(id))
+  return native.positionFromEventId(id)
 }
 
 module.exports = {

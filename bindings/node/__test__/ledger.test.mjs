@@ -133,6 +133,9 @@ test('every bad input rejects or throws with its code, and writes nothing', asyn
     }
     assert.ok(err instanceof Error, `expected ${code}`)
     assert.equal(err.code, code, err.message)
+    // The code is a property set where the error is made, not a message prefix.
+    assert.ok(!err.message.startsWith('['), err.message)
+    assert.ok(err.message.length > 0)
   }
   await code('unknown_kind', () => led.append({ kind: 'nope', volume: 'v', time_us: 1 }))
   await code('invalid_op', () => led.append({ kind: 'commit', volume: 'v', bucket: 'b', key: 'k' }))

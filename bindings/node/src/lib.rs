@@ -5,9 +5,11 @@
 //! is what Node needs: no call blocks the event loop (reads that find nothing
 //! park a Promise on the core's [`Notifier`], one thread per ledger for all
 //! waiting reads; appends run on tokio's blocking pool), callbacks reach
-//! JavaScript through an unref'd ThreadsafeFunction, and errors carry the
-//! core's stable code as a `[code] ` prefix that `index.js` moves into
-//! `err.code` (napi-rs 2 only sets its own status names as codes).
+//! JavaScript through an unref'd ThreadsafeFunction, and errors are `Error`s
+//! whose `code` property is the core's stable code: sync calls return
+//! `napi::Error<Code>`, and Promises are settled through `promise`, which
+//! makes the rejection's `Error` on the JS thread (an `async fn` of napi-rs 2
+//! rejects only with napi's own status names as codes).
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -25,7 +27,10 @@ use napi::bindgen_prelude::Buffer;
 use napi::threadsafe_function::{
     ErrorStrategy, ThreadSafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
 };
-use napi::{Env, JsFunction, Status};
+use std::future::Future;
+
+use napi::bindgen_prelude::ToNapiValue;
+use napi::{Env, JsFunction, JsObject, Status};
 use napi_derive::napi;
 use serde_json::{json, Map, Value};
 
@@ -33,14 +38,30 @@ use serde_json::{json, Map, Value};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-type Result<T> = napi::Result<T>;
+/// The `code` of a thrown or rejected JS error: the core's stable code
+/// (napi-rs sets an error's `code` from its status's string).
+#[derive(Debug, Clone)]
+pub struct Code(&'static str);
 
-/// A core error as a JS error whose message starts with `[code] `.
-fn to_js(e: CoreError) -> napi::Error {
-    napi::Error::new(Status::GenericFailure, format!("[{}] {e}", e.code()))
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
 }
 
-fn invalid(msg: impl Into<String>) -> napi::Error {
+type Result<T> = napi::Result<T, Code>;
+
+/// A core error as a JS error whose `code` is the core's.
+fn to_js(e: CoreError) -> napi::Error<Code> {
+    napi::Error::new(Code(e.code()), e.to_string())
+}
+
+/// An error from napi itself (creating a function, a buffer ...).
+fn from_napi(e: napi::Error) -> napi::Error<Code> {
+    to_js(CoreError::InvalidArgument(e.reason))
+}
+
+fn invalid(msg: impl Into<String>) -> napi::Error<Code> {
     to_js(CoreError::InvalidArgument(msg.into()))
 }
 
@@ -51,6 +72,39 @@ trait OrJs<T> {
 impl<T> OrJs<T> for fsfeed::Result<T> {
     fn js(self) -> Result<T> {
         self.map_err(to_js)
+    }
+}
+
+/// A Promise of `fut`'s value, run on napi's tokio runtime. A failure
+/// rejects it with a JS `Error` whose `code` is the core's, made on the JS
+/// thread (napi-rs 2 rejects `async fn`s only with its own status names).
+fn promise<T, F>(env: &Env, fut: F) -> Result<JsObject>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
+    let (deferred, promise) = env.create_deferred().map_err(from_napi)?;
+    napi::bindgen_prelude::spawn(async move {
+        let r = fut.await;
+        deferred.resolve(move |env: Env| match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(rejection(&env, e)),
+        });
+    });
+    Ok(promise)
+}
+
+/// The JS error of a rejection: message and `code` as a property.
+fn rejection(env: &Env, e: napi::Error<Code>) -> napi::Error {
+    let made = env
+        .create_error(napi::Error::new(Status::GenericFailure, e.reason.clone()))
+        .and_then(|mut obj| {
+            obj.set_named_property("code", e.status.0)?;
+            Ok(obj)
+        });
+    match made {
+        Ok(obj) => napi::Error::from(obj.into_unknown()),
+        Err(err) => err,
     }
 }
 
@@ -212,30 +266,34 @@ impl NativeLedger {
     }
 
     /// Append one op; resolves to its seq.
-    #[napi]
-    pub async fn append(&self, op: Value) -> Result<i64> {
-        let op = to_op(op, 0)?;
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn append(&self, env: Env, op: Value) -> Result<JsObject> {
         let l = self.inner.clone();
-        blocking(move || l.append(op)).await.map(|s| s as i64)
+        promise(&env, async move {
+            let op = to_op(op, 0)?;
+            blocking(move || l.append(op)).await.map(|s| s as i64)
+        })
     }
 
     /// Append ops atomically, in order; resolves to their seqs.
-    #[napi]
-    pub async fn append_batch(&self, ops: Value) -> Result<Vec<i64>> {
-        let Value::Array(ops) = ops else {
-            return Err(invalid("appendBatch takes an array of ops"));
-        };
-        let ops = ops
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| to_op(v, i))
-            .collect::<Result<Vec<_>>>()?;
-        if ops.is_empty() {
-            return Ok(Vec::new());
-        }
+    #[napi(ts_return_type = "Promise<number[]>")]
+    pub fn append_batch(&self, env: Env, ops: Value) -> Result<JsObject> {
         let l = self.inner.clone();
-        let (first, last) = blocking(move || l.append_batch(ops)).await?;
-        Ok((first..=last).map(|s| s as i64).collect())
+        promise(&env, async move {
+            let Value::Array(ops) = ops else {
+                return Err(invalid("appendBatch takes an array of ops"));
+            };
+            let ops = ops
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| to_op(v, i))
+                .collect::<Result<Vec<_>>>()?;
+            if ops.is_empty() {
+                return Ok(Vec::new());
+            }
+            let (first, last) = blocking(move || l.append_batch(ops)).await?;
+            Ok((first..=last).map(|s| s as i64).collect::<Vec<i64>>())
+        })
     }
 
     /// A cursor; `name` makes it durable (committed positions survive).
@@ -283,7 +341,7 @@ impl NativeLedger {
         let c = self.inner.cursor(name.as_deref(), opts).js()?;
         Ok(NativeCursor {
             inner: Arc::new(Mutex::new(Some(c))),
-            renderer: format.renderer(),
+            renderer: Arc::from(format.renderer()),
             format,
             name,
             notifier: self.notifier.clone(),
@@ -291,65 +349,72 @@ impl NativeLedger {
     }
 
     /// Events of a range as Arrow IPC stream bytes (`tableFromIPC`).
-    #[napi]
-    pub async fn history(&self, options_: Option<Value>) -> Result<Buffer> {
-        let o = options(options_, "history")?;
-        check_keys(&o, &["since", "until", "filter", "batchRows"], "history")?;
-        let opts = HistoryOptions {
-            since: match opt(&o, "since") {
-                Some(v) => Start::from_json_value(v).js()?,
-                None => Start::Earliest,
-            },
-            until: match opt(&o, "until") {
-                Some(v) => Some(Start::from_json_value(v).js()?),
-                None => None,
-            },
-            filter: to_filter(opt(&o, "filter"))?,
-            batch_rows: count(
-                opt(&o, "batchRows").and_then(Value::as_f64),
-                65_536,
-                "batchRows",
-            )?,
-        };
-        let l = self.inner.clone();
-        let bytes = blocking(move || {
-            let h = l.history(opts)?;
-            let schema = h.schema();
-            let mut out = Vec::new();
-            let ipc =
-                |e: fsfeed::history::ArrowError| CoreError::Corrupt(format!("arrow ipc: {e}"));
-            let mut w = arrow_ipc::writer::StreamWriter::try_new(&mut out, &schema).map_err(ipc)?;
-            let mut h = h;
-            while let Some(b) = h.next_batch()? {
-                w.write(&b).map_err(ipc)?;
-            }
-            w.finish().map_err(ipc)?;
-            drop(w);
-            Ok(out)
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn history(&self, env: Env, options_: Option<Value>) -> Result<JsObject> {
+        let this_inner = self.inner.clone();
+        promise(&env, async move {
+            let o = options(options_, "history")?;
+            check_keys(&o, &["since", "until", "filter", "batchRows"], "history")?;
+            let opts = HistoryOptions {
+                since: match opt(&o, "since") {
+                    Some(v) => Start::from_json_value(v).js()?,
+                    None => Start::Earliest,
+                },
+                until: match opt(&o, "until") {
+                    Some(v) => Some(Start::from_json_value(v).js()?),
+                    None => None,
+                },
+                filter: to_filter(opt(&o, "filter"))?,
+                batch_rows: count(
+                    opt(&o, "batchRows").and_then(Value::as_f64),
+                    65_536,
+                    "batchRows",
+                )?,
+            };
+            let l = this_inner.clone();
+            let bytes = blocking(move || {
+                let h = l.history(opts)?;
+                let schema = h.schema();
+                let mut out = Vec::new();
+                let ipc =
+                    |e: fsfeed::history::ArrowError| CoreError::Corrupt(format!("arrow ipc: {e}"));
+                let mut w =
+                    arrow_ipc::writer::StreamWriter::try_new(&mut out, &schema).map_err(ipc)?;
+                let mut h = h;
+                while let Some(b) = h.next_batch()? {
+                    w.write(&b).map_err(ipc)?;
+                }
+                w.finish().map_err(ipc)?;
+                drop(w);
+                Ok(out)
+            })
+            .await?;
+            Ok::<Buffer, _>(bytes.into())
         })
-        .await?;
-        Ok(bytes.into())
     }
 
     /// Net changes since `since`: one row per path.
-    #[napi]
-    pub async fn changes(&self, options_: Option<Value>) -> Result<Value> {
-        let o = options(options_, "changes")?;
-        check_keys(&o, &["since", "until"], "changes")?;
-        let since = match opt(&o, "since") {
-            Some(v) => Start::from_json_value(v).js()?,
-            None => return Err(invalid("changes needs `since`")),
-        };
-        let until = match opt(&o, "until") {
-            None => None,
-            Some(v) => match v.as_u64() {
-                Some(n) if n >= 1 => Some(n),
-                _ => return Err(invalid(format!("until must be a seq >= 1, not {v}"))),
-            },
-        };
-        let l = self.inner.clone();
-        let rows = blocking(move || l.changes(since, until)).await?;
-        serde_json::to_value(rows).map_err(|e| invalid(e.to_string()))
+    #[napi(ts_return_type = "Promise<unknown[]>")]
+    pub fn changes(&self, env: Env, options_: Option<Value>) -> Result<JsObject> {
+        let this_inner = self.inner.clone();
+        promise(&env, async move {
+            let o = options(options_, "changes")?;
+            check_keys(&o, &["since", "until"], "changes")?;
+            let since = match opt(&o, "since") {
+                Some(v) => Start::from_json_value(v).js()?,
+                None => return Err(invalid("changes needs `since`")),
+            };
+            let until = match opt(&o, "until") {
+                None => None,
+                Some(v) => match v.as_u64() {
+                    Some(n) if n >= 1 => Some(n),
+                    _ => return Err(invalid(format!("until must be a seq >= 1, not {v}"))),
+                },
+            };
+            let l = this_inner.clone();
+            let rows = blocking(move || l.changes(since, until)).await?;
+            serde_json::to_value(rows).map_err(|e| invalid(e.to_string()))
+        })
     }
 
     /// Counters and settings.
@@ -401,7 +466,7 @@ impl NativeLedger {
 pub struct NativeCursor {
     /// `None` once a subscription owns the core cursor.
     inner: Arc<Mutex<Option<CoreCursor>>>,
-    renderer: Box<dyn Renderer>,
+    renderer: Arc<dyn Renderer>,
     format: Format,
     name: Option<String>,
     notifier: Arc<Notifier>,
@@ -428,48 +493,53 @@ fn with<T>(
 impl NativeCursor {
     /// Up to `max` records; waits up to `timeoutMs` (none: until there is
     /// one) without blocking the event loop or holding a thread.
-    #[napi]
-    pub async fn read(&self, max: Option<f64>, timeout_ms: Option<f64>) -> Result<String> {
-        let max = count(max, 1000, "max")?;
-        let deadline = millis(timeout_ms, "timeoutMs")?
-            .map(|t| tokio::time::Instant::now() + t.min(Duration::from_secs(86_400 * 365)));
-        loop {
-            // The core's one wait: the batch there is now, or a wake-up
-            // registered with the ledger's notifier (no thread waits here).
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let notifier = self.notifier.clone();
-            let got = with(&self.inner, |c| {
-                c.read_or_notify(
-                    max,
-                    &notifier,
-                    Box::new(move |ok| {
-                        let _ = tx.send(ok);
-                    }),
-                )
-            })?;
-            if let Some(batch) = got {
-                return Ok(batch_text(&batch, self.renderer.as_ref()));
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn read(&self, env: Env, max: Option<f64>, timeout_ms: Option<f64>) -> Result<JsObject> {
+        let inner = self.inner.clone();
+        let notifier_ = self.notifier.clone();
+        let renderer = self.renderer.clone();
+        promise(&env, async move {
+            let max = count(max, 1000, "max")?;
+            let deadline = millis(timeout_ms, "timeoutMs")?
+                .map(|t| tokio::time::Instant::now() + t.min(Duration::from_secs(86_400 * 365)));
+            loop {
+                // The core's one wait: the batch there is now, or a wake-up
+                // registered with the ledger's notifier (no thread waits here).
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let notifier = notifier_.clone();
+                let got = with(&inner, |c| {
+                    c.read_or_notify(
+                        max,
+                        &notifier,
+                        Box::new(move |ok| {
+                            let _ = tx.send(ok);
+                        }),
+                    )
+                })?;
+                if let Some(batch) = got {
+                    return Ok(batch_text(&batch, renderer.as_ref()));
+                }
+                let woke = match deadline {
+                    Some(d) => match tokio::time::timeout_at(d, rx).await {
+                        Ok(r) => r.unwrap_or(false),
+                        Err(_) => {
+                            let empty = CoreBatch {
+                                records: Vec::new(),
+                                gap: None,
+                                next: with(&inner, |c| Ok(c.position()))?,
+                            };
+                            return Ok(batch_text(&empty, renderer.as_ref()));
+                        }
+                    },
+                    None => rx.await.unwrap_or(false),
+                };
+                if !woke {
+                    // Closed or failed: the next read says which.
+                    let b = with(&inner, |c| c.read(max, Duration::ZERO))?;
+                    return Ok(batch_text(&b, renderer.as_ref()));
+                }
             }
-            let woke = match deadline {
-                Some(d) => match tokio::time::timeout_at(d, rx).await {
-                    Ok(r) => r.unwrap_or(false),
-                    Err(_) => {
-                        let empty = CoreBatch {
-                            records: Vec::new(),
-                            gap: None,
-                            next: with(&self.inner, |c| Ok(c.position()))?,
-                        };
-                        return Ok(batch_text(&empty, self.renderer.as_ref()));
-                    }
-                },
-                None => rx.await.unwrap_or(false),
-            };
-            if !woke {
-                // Closed or failed: the next read says which.
-                let b = with(&self.inner, |c| c.read(max, Duration::ZERO))?;
-                return Ok(batch_text(&b, self.renderer.as_ref()));
-            }
-        }
+        })
     }
 
     /// Consume the record an event id names: commit the position after it
@@ -546,10 +616,9 @@ impl NativeCursor {
         let max = count(max, 1000, "max")?;
         let wait = millis(max_wait_ms, "maxWaitMs")?.unwrap_or(Duration::from_millis(100));
         let mut tsfn: ThreadsafeFunction<String, ErrorStrategy::Fatal> = callback
-            .create_threadsafe_function(0, |ctx: ThreadSafeCallContext<String>| {
-                Ok(vec![ctx.value])
-            })?;
-        tsfn.unref(&env)?;
+            .create_threadsafe_function(0, |ctx: ThreadSafeCallContext<String>| Ok(vec![ctx.value]))
+            .map_err(from_napi)?;
+        tsfn.unref(&env).map_err(from_napi)?;
         let core = self
             .inner
             .lock()
@@ -597,13 +666,16 @@ pub struct NativeSubscription {
 impl NativeSubscription {
     /// Stop (`stop = true`) or wait for the end, off the event loop; rejects
     /// with what stopped it.
-    #[napi]
-    pub async fn end(&self, stop: bool) -> Result<()> {
-        let sub = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
-        match sub {
-            Some(s) => blocking(move || if stop { s.stop() } else { s.join() }).await,
-            None => Ok(()),
-        }
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn end(&self, env: Env, stop: bool) -> Result<JsObject> {
+        let inner = self.inner.clone();
+        promise(&env, async move {
+            let sub = inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+            match sub {
+                Some(s) => blocking(move || if stop { s.stop() } else { s.join() }).await,
+                None => Ok(()),
+            }
+        })
     }
 
     /// The JS side's answer to the batch in hand: `true` commits and goes on.
