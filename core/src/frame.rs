@@ -155,18 +155,7 @@ impl Framer {
         match self.framing {
             Framing::S3Message | Framing::S3PerRecord => {
                 out.extend_from_slice(b"{\"Records\":[");
-                let mut first = true;
-                for r in records {
-                    let mark = out.len();
-                    if !first {
-                        out.push(b',');
-                    }
-                    if self.renderer.render_to(r, out) {
-                        first = false;
-                    } else {
-                        out.truncate(mark);
-                    }
-                }
+                joined(records, self.renderer.as_ref(), out);
                 out.extend_from_slice(b"]}");
             }
             Framing::JsonLines => self.lines(records, out),
@@ -188,6 +177,23 @@ impl Framer {
     }
 }
 
+/// The records that have a form, rendered and joined by commas (the inside
+/// of a JSON array).
+fn joined(records: &[Record], renderer: &dyn Renderer, out: &mut Vec<u8>) {
+    let mut first = true;
+    for r in records {
+        let mark = out.len();
+        if !first {
+            out.push(b',');
+        }
+        if renderer.render_to(r, out) {
+            first = false;
+        } else {
+            out.truncate(mark);
+        }
+    }
+}
+
 /// The JSON line a stream writes for a gap: `{"gap":{"expected","actual"}}`.
 pub fn gap_line(gap: &Gap) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "gap": gap })).expect("gap JSON")
@@ -199,18 +205,7 @@ pub fn gap_line(gap: &Gap) -> Vec<u8> {
 pub fn batch_json(batch: &Batch, renderer: &dyn Renderer) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + batch.records.len() * 512);
     out.extend_from_slice(b"{\"records\":[");
-    let mut first = true;
-    for r in &batch.records {
-        let mark = out.len();
-        if !first {
-            out.push(b',');
-        }
-        if renderer.render_to(r, &mut out) {
-            first = false;
-        } else {
-            out.truncate(mark);
-        }
-    }
+    joined(&batch.records, renderer, &mut out);
     out.extend_from_slice(b"],\"gap\":");
     serde_json::to_writer(&mut out, &batch.gap).expect("writing to a Vec");
     out.extend_from_slice(b",\"next\":");
