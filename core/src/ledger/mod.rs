@@ -157,6 +157,9 @@ pub(crate) struct Bounds {
 struct Shared {
     bounds: Bounds,
     closed: bool,
+    /// Read-only openers: how many times the writer's beacon was seen to
+    /// change; a waiting reader catches up when it moves.
+    beacon: u64,
 }
 
 /// What the writer shares with readers: the bounds and the signal they wait on.
@@ -439,6 +442,7 @@ impl Ledger {
                 shared: Mutex::new(Shared {
                     bounds,
                     closed: false,
+                    beacon: 0,
                 }),
                 cond: Condvar::new(),
             }),
@@ -452,7 +456,7 @@ impl Ledger {
         if opts.read_only {
             // Watch first, then catch up: an append between the two is seen
             // by one or the other.
-            let w = beacon::Watcher::start(&path, Arc::downgrade(&ledger.inner));
+            let w = beacon::Watcher::start(&path, ledger.inner.signal.clone());
             *ledger.inner.watcher.lock() = w;
             ledger.refresh()?;
         } else {

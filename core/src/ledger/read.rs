@@ -86,15 +86,6 @@ impl Ledger {
         Ok(())
     }
 
-    /// Read-only openers: catch up with the writer and wake every waiting
-    /// reader (the beacon watcher calls it when the writer announces).
-    pub(crate) fn catch_up_and_wake(&self) -> Result<()> {
-        self.refresh()?;
-        let _s = self.inner.signal.shared.lock();
-        self.inner.signal.cond.notify_all();
-        Ok(())
-    }
-
     /// Wake every waiting reader (used to stop subscriptions promptly).
     pub(crate) fn wake_readers(&self) {
         self.inner.generation.fetch_add(1, Ordering::SeqCst);
@@ -119,6 +110,9 @@ impl Ledger {
             (true, true) => Some(WATCHED_POLL),
             (true, false) => Some(SECONDARY_POLL),
         };
+        // The beacon count before this opener catches up: an announcement
+        // after it makes the loop below catch up again, so none is missed.
+        let mut seen = self.inner.signal.shared.lock().beacon;
         if tick.is_some() {
             self.refresh()?;
         }
@@ -139,13 +133,17 @@ impl Ledger {
                     self.inner.signal.cond.wait_until(&mut s, deadline);
                 }
                 Some(t) => {
-                    let woke = !self
+                    let timed_out = self
                         .inner
                         .signal
                         .cond
                         .wait_until(&mut s, deadline.min(now + t))
                         .timed_out();
-                    if !woke {
+                    // The reader catches up on its own thread: the watcher
+                    // only counts announcements, so no thread of ours is in
+                    // RocksDB when the process exits without closing.
+                    if timed_out || s.beacon != seen {
+                        seen = s.beacon;
                         drop(s);
                         self.refresh()?;
                         s = self.inner.signal.shared.lock();
