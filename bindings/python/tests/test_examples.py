@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,9 @@ from conftest import T0, commit
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "python"
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, *args], capture_output=True, text=True, timeout=300, check=False, env=env
     )
 
 
@@ -62,8 +63,10 @@ def test_backup_changes_refuses_to_skip_a_gap(tmp_path):
     assert r.returncode == 2 and "dropped by retention" in r.stderr
 
 
-def test_airflow_trigger_fires_on_new_events():
-    r = run(str(EXAMPLES / "airflow_trigger.py"), "--demo")
+def test_airflow_trigger_fires_on_new_events(tmp_path):
+    # The demo makes its ledger with tempfile.mkdtemp(): under pytest's tmp_path.
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    r = run(str(EXAMPLES / "airflow_trigger.py"), "--demo", env=env)
     assert r.returncode == 0, r.stderr
     assert "'keys': ['2026/01/02/new.csv']" in r.stdout
 
@@ -72,6 +75,8 @@ def test_the_notebook_runs_headless(tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     monkeypatch.setenv("FSFEED_NOTEBOOK_DIR", str(tmp_path))
+    # The kernel's own scratch directories too.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     nb = nbformat.read(EXAMPLES / "explore.ipynb", as_version=4)
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3").execute()
     png = tmp_path / "events_per_minute.png"

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
 
-def test_the_readme_python_example_runs(capsys):
+def test_the_readme_python_example_runs(capsys, tmp_path, monkeypatch):
+    # The block makes its ledger with tempfile.mkdtemp(): under pytest's tmp_path.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
     assert len(blocks) == 1
     exec(compile(blocks[0], str(README), "exec"), {})  # noqa: S102 - the point of the test
