@@ -132,9 +132,10 @@ impl Cursor {
     }
 
     /// The renderer of the cursor's format: every record a read returns has
-    /// a form in it.
-    pub fn renderer(&self) -> &dyn Renderer {
-        self.renderer.as_ref()
+    /// a form in it. Shared: a binding keeps a clone to render batches that
+    /// a subscription (which owns the cursor) hands it.
+    pub fn renderer(&self) -> &Arc<dyn Renderer> {
+        &self.renderer
     }
 
     /// The position after the record at `pos`: what committing that record

@@ -336,13 +336,12 @@ impl NativeLedger {
                 renames: bool_opt(&o, "expandRenames")?,
                 deletes: bool_opt(&o, "expandDeletes")?,
             },
-            format: format.clone(),
+            format,
         };
         let c = self.inner.cursor(name.as_deref(), opts).js()?;
         Ok(NativeCursor {
+            renderer: c.renderer().clone(),
             inner: Arc::new(Mutex::new(Some(c))),
-            renderer: Arc::from(format.renderer()),
-            format,
             name,
             notifier: self.notifier.clone(),
         })
@@ -466,8 +465,9 @@ impl NativeLedger {
 pub struct NativeCursor {
     /// `None` once a subscription owns the core cursor.
     inner: Arc<Mutex<Option<CoreCursor>>>,
+    /// The core cursor's renderer (it outlives the cursor's move into a
+    /// subscription).
     renderer: Arc<dyn Renderer>,
-    format: Format,
     name: Option<String>,
     notifier: Arc<Notifier>,
 }
@@ -625,7 +625,7 @@ impl NativeCursor {
             .unwrap_or_else(|p| p.into_inner())
             .take()
             .ok_or_else(|| invalid("this cursor already belongs to a subscription"))?;
-        let renderer = self.format.renderer();
+        let renderer = self.renderer.clone();
         let ack: Arc<Mutex<Option<mpsc::Sender<bool>>>> = Arc::new(Mutex::new(None));
         let slot = ack.clone();
         let sub = core

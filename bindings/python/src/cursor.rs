@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fsfeed::notify::Notifier;
-use fsfeed::render::{Format, Renderer};
+use fsfeed::render::Renderer;
 use fsfeed::{Cursor as CoreCursor, Position as CorePos, Start};
 use pyo3::prelude::*;
 
@@ -20,8 +20,9 @@ use crate::SIGNAL_SLICE;
 pub(crate) struct Cursor {
     /// `None` once a subscription owns the core cursor.
     pub(crate) inner: Mutex<Option<CoreCursor>>,
-    pub(crate) format: Format,
-    pub(crate) renderer: Box<dyn Renderer>,
+    /// The core cursor's renderer (it outlives the cursor's move into a
+    /// subscription).
+    pub(crate) renderer: Arc<dyn Renderer>,
     pub(crate) name: Option<String>,
     pub(crate) notifier: Arc<Notifier>,
 }
@@ -214,9 +215,8 @@ impl Cursor {
             .ok_or_else(|| invalid("this cursor already belongs to a subscription"))?;
         let failure: Arc<Mutex<Option<PyErr>>> = Arc::new(Mutex::new(None));
         let fail = failure.clone();
-        // The subscription's thread renders with its own renderer of the
-        // same format: renderers hold only settings.
-        let renderer = self.format.renderer();
+        // The subscription's thread renders with the cursor's renderer.
+        let renderer = self.renderer.clone();
         let sub = py
             .detach(|| {
                 core.subscribe(max, wait, move |b| {

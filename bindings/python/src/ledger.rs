@@ -121,13 +121,12 @@ impl Ledger {
                 renames: expand_renames,
                 deletes: expand_deletes,
             },
-            format: format.clone(),
+            format,
         };
         let c = py.detach(|| self.inner.cursor(name, opts)).py_err()?;
         Ok(Cursor {
+            renderer: c.renderer().clone(),
             inner: Mutex::new(Some(c)),
-            renderer: format.renderer(),
-            format,
             name: name.map(str::to_string),
             notifier: self.notifier.clone(),
         })
