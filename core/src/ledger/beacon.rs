@@ -124,13 +124,12 @@ impl Watcher {
         })
     }
 
-    /// End the thread: removing the watch wakes its read.
+    /// End the thread: removing the watch wakes its read. A second call
+    /// does nothing.
     pub(crate) fn stop(&self) {
         let _ = self.watches.lock().remove(self.wd.clone());
         if let Some(t) = self.thread.lock().take() {
-            if t.thread().id() != std::thread::current().id() {
-                let _ = t.join();
-            }
+            let _ = t.join();
         }
     }
 }

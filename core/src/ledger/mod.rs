@@ -189,8 +189,9 @@ pub(crate) struct Inner {
     secondary_dir: Option<PathBuf>,
     /// The writer's announcer of its head to other processes.
     announcer: Mutex<Option<beacon::Announcer>>,
-    /// A read-only opener's watcher of the writer's announcements.
-    watcher: Mutex<Option<beacon::Watcher>>,
+    /// A read-only opener's watcher of the writer's announcements (`None`:
+    /// a writer, or no beacon to watch).
+    watcher: Option<beacon::Watcher>,
     /// Wakes waiting readers when a cursor's subscription is stopped.
     pub(crate) generation: AtomicU64,
 }
@@ -433,31 +434,34 @@ impl Ledger {
             }
         }
         let bounds = read_bounds(&db)?;
+        let signal = Arc::new(Signal {
+            shared: Mutex::new(Shared {
+                bounds,
+                closed: false,
+                beacon: 0,
+            }),
+            cond: Condvar::new(),
+        });
+        // Watch first, then catch up (below): an append between the two is
+        // seen by one or the other.
+        let watcher = match opts.read_only {
+            true => beacon::Watcher::start(&path, signal.clone()),
+            false => None,
+        };
         let inner = Arc::new(Inner {
             path: path.clone(),
             db: RwLock::new(Some(db.clone())),
             read_only: opts.read_only,
             durability: opts.durability,
-            signal: Arc::new(Signal {
-                shared: Mutex::new(Shared {
-                    bounds,
-                    closed: false,
-                    beacon: 0,
-                }),
-                cond: Condvar::new(),
-            }),
+            signal,
             writer: Mutex::new(None),
             secondary_dir,
             announcer: Mutex::new(None),
-            watcher: Mutex::new(None),
+            watcher,
             generation: AtomicU64::new(0),
         });
         let ledger = Ledger { inner };
         if opts.read_only {
-            // Watch first, then catch up: an append between the two is seen
-            // by one or the other.
-            let w = beacon::Watcher::start(&path, ledger.inner.signal.clone());
-            *ledger.inner.watcher.lock() = w;
             ledger.refresh()?;
         } else {
             let a = beacon::Announcer::start(&path, ledger.inner.signal.clone())?;
@@ -557,7 +561,7 @@ impl Inner {
         if let Some(mut a) = self.announcer.lock().take() {
             a.join();
         }
-        if let Some(w) = self.watcher.lock().take() {
+        if let Some(w) = &self.watcher {
             w.stop();
         }
     }

@@ -105,7 +105,7 @@ impl Ledger {
         // A read-only opener is woken by its beacon watcher; it also catches
         // up on a timer, every 20 ms without a watcher (no beacon yet: a
         // writer from before it) and every second with one (a safety net).
-        let tick = match (self.inner.read_only, self.inner.watcher.lock().is_some()) {
+        let tick = match (self.inner.read_only, self.inner.watcher.is_some()) {
             (false, _) => None,
             (true, true) => Some(WATCHED_POLL),
             (true, false) => Some(SECONDARY_POLL),
