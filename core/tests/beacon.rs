@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fsfeed::{CursorOptions, Durability, Ledger, Start};
+use fsfeed::{Durability, Ledger};
 
 /// Threads of this process with the given name.
 fn threads_named(name: &str) -> usize {
@@ -43,24 +43,8 @@ fn the_writer_announces_its_head_and_a_reader_watches_it() {
         assert!(Instant::now() < deadline, "no watcher thread");
         std::thread::sleep(Duration::from_millis(5));
     }
-    let mut c = reader
-        .cursor(
-            None,
-            CursorOptions {
-                start: Start::Latest,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let w = writer.clone();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(50));
-        w.append_batch(commits(7, 1)).unwrap();
-    });
-    let b = c.read(10, Duration::from_secs(30)).unwrap();
-    t.join().unwrap();
+    let b = read_while_appending(&reader, &writer, commits(7, 1), Duration::from_millis(50));
     assert_eq!(b.records[0].event.seq, 8);
-    drop(c);
     reader.close().unwrap();
     assert_eq!(
         threads_named("fsfeed-watcher"),

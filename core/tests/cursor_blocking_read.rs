@@ -11,22 +11,7 @@ use fsfeed::{CursorOptions, Durability, Filter, Start};
 fn a_blocked_read_wakes_on_append() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), Durability::None, None);
-    let mut c = ledger
-        .cursor(
-            None,
-            CursorOptions {
-                start: Start::Latest,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let writer = ledger.clone();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        writer.append_batch(commits(0, 3)).unwrap();
-    });
-    let batch = c.read(10, Duration::from_secs(30)).unwrap();
-    t.join().unwrap();
+    let batch = read_while_appending(&ledger, &ledger, commits(0, 3), Duration::from_millis(100));
     assert!(
         !batch.records.is_empty(),
         "woken by the append, not the timeout"

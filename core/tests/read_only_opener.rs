@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fsfeed::{CursorOptions, Durability, Ledger, Position, Retention, Start};
+use fsfeed::{CursorOptions, Durability, Ledger, Position, Retention};
 
 #[test]
 fn a_reader_sees_appends_while_it_waits() {
@@ -16,23 +16,8 @@ fn a_reader_sees_appends_while_it_waits() {
     let reader = Ledger::open_read_only(dir.path()).unwrap();
     assert!(reader.is_read_only());
     assert_eq!(reader.head_seq().unwrap(), 3);
-    let mut c = reader
-        .cursor(
-            None,
-            CursorOptions {
-                start: Start::Latest,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let w = writer.clone();
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
-        w.append_batch(commits(3, 2)).unwrap();
-    });
     let start = Instant::now();
-    let b = c.read(10, Duration::from_secs(30)).unwrap();
-    t.join().unwrap();
+    let b = read_while_appending(&reader, &writer, commits(3, 2), Duration::from_millis(100));
     assert_eq!(
         b.records.iter().map(|r| r.event.seq).collect::<Vec<_>>(),
         vec![4, 5]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use fsfeed::{CursorOptions, Durability, Ledger, Op, OpenOptions, Record, Retention};
+use fsfeed::{Batch, CursorOptions, Durability, Ledger, Op, OpenOptions, Record, Retention, Start};
 
 /// Op time of the first test op: 2026-01-01T00:00:00Z.
 pub const T0: i64 = 1_767_225_600_000_000;
@@ -68,4 +68,32 @@ pub fn raw_db(ledger_dir: &Path) -> rocksdb::DB {
     let path = ledger_dir.join("db");
     let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &path).unwrap();
     rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, &cfs).unwrap()
+}
+
+/// A read (up to 10 records, 30 s at most) by a cursor of `reader` at the
+/// head, while another thread appends `ops` to `writer` after `delay`:
+/// what a waiting reader gets woken with.
+pub fn read_while_appending(
+    reader: &Ledger,
+    writer: &Ledger,
+    ops: Vec<Op>,
+    delay: std::time::Duration,
+) -> Batch {
+    let mut c = reader
+        .cursor(
+            None,
+            CursorOptions {
+                start: Start::Latest,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let w = writer.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        w.append_batch(ops).unwrap();
+    });
+    let b = c.read(10, std::time::Duration::from_secs(30)).unwrap();
+    t.join().unwrap();
+    b
 }
