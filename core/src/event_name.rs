@@ -30,6 +30,7 @@
 
 use crate::expand::Action;
 use crate::op::{Kind, Op};
+use crate::read::Record;
 
 /// The S3 event name of an op (without `s3:`) in the extended table, or
 /// `None` when the op has no S3 notification at all. Whether a profile
@@ -54,6 +55,22 @@ pub fn of_op(op: &Op) -> Option<&'static str> {
         Kind::BucketCreate(_) => "BucketCreated:Put",
         Kind::BucketDelete(_) => "BucketRemoved:Delete",
     })
+}
+
+/// What a record is, as a header or log line names it: its S3 event name
+/// (`ObjectCreated:Put`, in the extended table) when it has one, else its
+/// op kind (`create_file`, `volume_create`).
+pub fn of_record(record: &Record) -> &'static str {
+    if let Some(x) = &record.expansion {
+        return expanded(x.action);
+    }
+    if record.resync {
+        return "ObjectCreated:Put";
+    }
+    match &record.event.op {
+        Some(op) => of_op(op).unwrap_or_else(|| op.kind_name()),
+        None => "unknown",
+    }
 }
 
 /// The S3 event name of a record expanded from a rename or recursive delete.

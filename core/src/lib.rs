@@ -104,7 +104,10 @@ pub use event_id::EventId;
 pub use expand::{Action, ExpandOptions, Expansion};
 pub use filter::Filter;
 pub use frame::Framing;
-pub use ledger::{CursorInfo, Durability, Ledger, OpenOptions, Retention, Stats, FORMAT_VERSION};
+pub use ledger::{
+    check_cursor_name, CursorInfo, Durability, Ledger, OpenOptions, Retention, Stats,
+    FORMAT_VERSION,
+};
 pub use notify::{Notifier, Wake};
 pub use op::{Acl, Layout, Op};
 pub use proto::Event;

@@ -189,6 +189,29 @@ impl Record {
             resync: false,
         }
     }
+
+    /// The bucket of the record's object (empty for volume ops).
+    pub fn bucket(&self) -> &str {
+        self.event
+            .op
+            .as_ref()
+            .map(|o| o.bucket.as_str())
+            .unwrap_or("")
+    }
+
+    /// The key (within the bucket) this record is about: an expanded
+    /// record's object, a rename's new key (what its S3 record names), else
+    /// the event's key as of its seq. What a push sink keys messages by, so
+    /// that one object's records stay in order in one partition.
+    pub fn object_key(&self) -> &str {
+        if let Some(x) = &self.expansion {
+            return &x.key;
+        }
+        if !self.event.to_path.is_empty() {
+            return &self.event.to_path;
+        }
+        &self.event.path
+    }
 }
 
 /// What one read returns.

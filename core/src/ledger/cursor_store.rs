@@ -40,6 +40,16 @@ impl Ledger {
         })
     }
 
+    /// Commit a named cursor's position without holding the cursor: what a
+    /// pipeline whose reader runs ahead of the far side's acknowledgements
+    /// (a push publisher) stores once a batch is acknowledged. The same rules
+    /// as [`crate::Cursor::commit`]: a position past the head is
+    /// `position_out_of_range`, and nothing changes on error.
+    pub fn commit(&self, name: &str, pos: Position) -> Result<()> {
+        check_cursor_name(name)?;
+        self.store_cursor(name, pos)
+    }
+
     /// Store a cursor's committed position (durable per the ledger's durability;
     /// read-only openers fsync their cursor file).
     pub(crate) fn store_cursor(&self, name: &str, pos: Position) -> Result<()> {
@@ -105,7 +115,7 @@ impl Ledger {
 }
 
 /// A valid cursor name: 1 to 128 of `[A-Za-z0-9._-]`, not starting with `.`.
-pub(crate) fn check_cursor_name(name: &str) -> Result<()> {
+pub fn check_cursor_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')

@@ -44,7 +44,8 @@ mod read;
 pub(crate) mod retention;
 mod writer;
 
-pub(crate) use cursor_store::{check_cursor_name, lag, read_cursor_files, reader_wins};
+pub use cursor_store::check_cursor_name;
+pub(crate) use cursor_store::{lag, read_cursor_files, reader_wins};
 pub use keys::ALL_CFS;
 
 use std::fs;
