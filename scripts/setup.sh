@@ -12,6 +12,8 @@ python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 # The peers of `make bench-compare` (and its smoke run in `make test`).
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+# The push-delivery tests' AMQP broker (a private node per test, on loopback).
+command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
@@ -26,3 +28,5 @@ PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-chec
 (cd tests/conformance/ts && npm install --no-audit --no-fund --loglevel=error)
 command -v cargo >/dev/null || { echo "setup: cargo is missing (install Rust with rustup)" >&2; exit 1; }
 bash scripts/rocksdb-lib.sh >/dev/null
+# The push-delivery tests' Kafka-protocol broker, built once into the cache.
+bash scripts/tansu.sh >/dev/null

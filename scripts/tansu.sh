@@ -5,8 +5,8 @@
 # minutes on 2 cores the first time, nothing after.
 #
 # Prints the path of the tansu binary on stdout; progress goes to stderr.
-# Not yet called by `make setup`: the Kafka tests of the push-delivery issue
-# will (see ARCHITECTURE.md, "Where new things go").
+# Called by `make setup`; the Kafka tests (delivery/, cli/tests/publish.rs)
+# start it through fsfeed_delivery::testkit::Tansu.
 set -euo pipefail
 ver=0.6.0
 cache="${FSFEED_CACHE:-$HOME/.cache/fsfeed}"

@@ -156,6 +156,10 @@ enum Command {
     /// starts with a resync); with --cursor and --commit the cursor then
     /// stands after the head.
     Resync(Box<TailArgs>),
+    /// Push records to Kafka, AMQP and HTTP endpoints: runs every
+    /// publisher of a TOML config (see delivery/README.md), at least once,
+    /// until SIGTERM; `publish status` shows each publisher's state.
+    Publish(Box<PublishArgs>),
     /// Write a consistent copy of the ledger to another directory.
     Checkpoint {
         #[command(flatten)]
@@ -163,6 +167,37 @@ enum Command {
         /// Target directory (must not exist or be empty).
         #[arg(long, value_name = "DIR2")]
         to: PathBuf,
+    },
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct PublishArgs {
+    #[command(subcommand)]
+    command: Option<PublishCommand>,
+    /// The ledger directory (opened read-only, beside the process that appends).
+    #[arg(long, value_name = "DIR")]
+    ledger: Option<PathBuf>,
+    /// The publishers' TOML config.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Drain every publisher to the head, then exit (status 1 if one failed).
+    #[arg(long)]
+    once: bool,
+    /// Serve Prometheus text on http://ADDR/metrics (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum PublishCommand {
+    /// Each publisher's position, lag, state, counters and last error.
+    Status {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -251,6 +286,14 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Pipe) => ExitCode::SUCCESS,
+        Err(Failure::Delivery(e)) => {
+            eprintln!("fsfeed: error[{}]: {e}", e.code());
+            match e {
+                fsfeed_delivery::Error::Ledger(e) if e.is_invalid_input() => ExitCode::from(2),
+                fsfeed_delivery::Error::Config(_) => ExitCode::from(2),
+                _ => ExitCode::from(1),
+            }
+        }
         Err(Failure::Fsfeed(e)) => {
             eprintln!("fsfeed: error[{}]: {e}", e.code());
             match e {
@@ -264,6 +307,7 @@ fn main() -> ExitCode {
 
 enum Failure {
     Fsfeed(Error),
+    Delivery(fsfeed_delivery::Error),
     /// stdout was closed (`fsfeed tail | head`): stop quietly.
     Pipe,
 }
@@ -271,6 +315,12 @@ enum Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         Failure::Fsfeed(e)
+    }
+}
+
+impl From<fsfeed_delivery::Error> for Failure {
+    fn from(e: fsfeed_delivery::Error) -> Self {
+        Failure::Delivery(e)
     }
 }
 
@@ -299,6 +349,7 @@ fn run(cli: Cli) -> Out {
             batch_size,
         } => append(ledger.ledger, &durability, batch_size),
         Command::Tail(args) => tail(*args),
+        Command::Publish(args) => publish(*args),
         Command::Resync(mut args) => {
             args.resync_first = true;
             tail(*args)
@@ -642,6 +693,78 @@ fn cursors(dir: PathBuf, delete: Option<String>, json_out: bool) -> Out {
                 c.store
             );
         }
+    }
+    Ok(())
+}
+
+fn publish(a: PublishArgs) -> Out {
+    use fsfeed_delivery::{Config, RunOptions, Supervisor};
+    if let Some(PublishCommand::Status { ledger, json }) = a.command {
+        return publish_status(ledger.ledger, json);
+    }
+    let (Some(ledger), Some(config)) = (a.ledger, a.config) else {
+        return Err(Error::InvalidArgument(
+            "publish needs --ledger DIR and --config FILE (or: publish status --ledger DIR)".into(),
+        )
+        .into());
+    };
+    let config = Config::from_file(&config)?;
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .init();
+    let ledger = Ledger::open_read_only(&ledger)?;
+    let sup = Supervisor::from_config(ledger.clone(), &config)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(sup.run_until_signal(RunOptions {
+        once: a.once,
+        metrics: a.metrics,
+    }));
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let report = report?;
+    let _ = ledger.close();
+    match report.outcomes.into_iter().find_map(|(_, r)| r.err()) {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+fn publish_status(dir: PathBuf, json: bool) -> Out {
+    let ledger = Ledger::open_read_only(&dir)?;
+    let all = fsfeed_delivery::status::read_all(&ledger)?;
+    let mut out = io::stdout().lock();
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&all).expect("status JSON")
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<20} {:<9} {:<8} {:>12} {:>10} {:>10} {:>8}  LAST ERROR",
+        "PUBLISHER", "STATE", "ALIVE", "COMMITTED", "LAG", "PUSHED", "FAILED"
+    )?;
+    for s in all {
+        writeln!(
+            out,
+            "{:<20} {:<9} {:<8} {:>12} {:>10} {:>10} {:>8}  {}",
+            s.name,
+            s.state.name(),
+            if s.alive == Some(true) { "yes" } else { "no" },
+            s.committed
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "-".into()),
+            s.lag.map(|l| l.to_string()).unwrap_or_else(|| "-".into()),
+            s.counters.push_ok,
+            s.counters.push_fail,
+            s.last_error.as_deref().unwrap_or("")
+        )?;
     }
     Ok(())
 }
