@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test test-rust test-python test-node test-conformance test-bench lint bench bench-python bench-node bench-compare fmt fixtures python node
+.PHONY: setup demo test test-rust test-python test-node test-conformance test-bench lint bench bench-python bench-node bench-compare bench-push fmt fixtures python node
 
 setup:
 	bash scripts/setup.sh
@@ -69,6 +69,11 @@ bench-python: setup python
 bench-node: setup node
 	$(ENV); cargo build --release --locked -p fsfeed-cli
 	$(ENV); node bindings/node/bench/read.mjs
+
+# Push delivery against real RabbitMQ, tansu and an HTTP receiver: a
+# publisher's events/s against a plain client loop, and append-to-delivered latency.
+bench-push: setup
+	$(ENV); cargo bench -p fsfeed-delivery --bench push --locked
 
 fmt:
 	cargo fmt --all

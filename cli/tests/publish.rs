@@ -419,6 +419,7 @@ fn bad_config_and_arguments_are_refused() {
         ("[[publisher]]\nname = \"a\"\nendpoint = \"amqp://h/\"\namqp_exchange = \"x\"\nframing = \"s3-message\"\n", "one record per message"),
         ("[[publisher]]\nname = \"a\"\nendpoint = \"http://h/\"\nhttp_headers = { \"bad header\" = \"v\" }\n", "not a header name"),
         ("[[publisher]\n", "line 1"),
+        ("[[publisher]]\nname = \"a\"\nendpoint = \"kafka://h:1\"\nkafka_topic = \"t\"\nkafka_options = { \"no.such.property\" = \"1\" }\n", "kafka producer settings"),
     ];
     let l = ldir.to_str().unwrap();
     let c = cfgfile.to_str().unwrap();

@@ -178,7 +178,11 @@ impl Publisher {
                 self.set_state(State::Standby);
                 tokio::select! {
                     _ = tokio::time::sleep(STANDBY_POLL) => {}
-                    _ = stop.changed() => {}
+                    r = stop.changed() => if r.is_err() {
+                        // Nobody can ask us to stop any more: that is a stop.
+                        self.set_state(State::Stopped);
+                        return Ok(Outcome::Stopped);
+                    },
                 }
                 continue;
             }

@@ -167,6 +167,7 @@ pub type Request = (Vec<(String, String)>, Vec<u8>);
 #[derive(Default)]
 struct HttpState {
     received: Vec<Received>,
+    arrivals: Vec<Instant>,
     requests: Vec<Request>,
     answer: Option<Answer>,
 }
@@ -248,11 +249,13 @@ impl HttpReceiver {
                     s.requests.push((hs, body.to_vec()));
                     match answer {
                         Answer::Accept => {
+                            let now = Instant::now();
                             for id in event_ids_of(&body) {
                                 s.received.push(Received {
                                     event_id: id,
                                     key: None,
                                 });
+                                s.arrivals.push(now);
                             }
                             axum::http::StatusCode::OK
                         }
@@ -270,6 +273,11 @@ impl HttpReceiver {
     /// Every record accepted so far, in arrival order.
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().received.clone()
+    }
+
+    /// When each accepted record arrived (the same order as [`HttpReceiver::received`]).
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.state.lock().arrivals.clone()
     }
 
     /// Every request so far (accepted or not): headers and body.

@@ -73,6 +73,14 @@ impl Kafka {
             }
             c.set(k, v.expose());
         }
+        // librdkafka checks every property when a client is made: a bad
+        // one is the config's fault, said now rather than at the first send.
+        let _checked: FutureProducer = c.create().map_err(|e| {
+            Error::Config(cfg.scrubber().scrub(&format!(
+                "publisher {:?}: kafka producer settings: {e}",
+                cfg.name
+            )))
+        })?;
         Ok(Kafka {
             config: c,
             endpoint: cfg.endpoint.clone(),

@@ -1,0 +1,299 @@
+//! Push delivery against real servers on loopback, side by side in one run:
+//! events/s delivered by a publisher (`fsfeed_delivery::Supervisor`, --once)
+//! against a plain client loop sending the same bytes in the same batches
+//! with the same acknowledgement level (reqwest POSTs; lapin publishes with
+//! publisher confirms; an idempotent `acks=all` rdkafka producer), and the
+//! append-to-delivered latency of a running HTTP publisher.
+//!
+//! `make bench-push` (or `cargo bench -p fsfeed-delivery --bench push`);
+//! `FSFEED_PUSH_EVENTS` sets the events per transport (default 50,000).
+
+use std::time::{Duration, Instant};
+
+use fsfeed::frame::Framer;
+use fsfeed::workload::Workload;
+use fsfeed::{CursorOptions, EventId, Ledger, Start};
+use fsfeed_delivery::testkit::{HttpReceiver, Rabbit, Tansu};
+use fsfeed_delivery::{Config, Gate, PublisherConfig, RunOptions, Supervisor};
+
+const BATCH: usize = 1000;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn ledger(n: usize) -> (tempfile::TempDir, Ledger) {
+    let d = tempfile::tempdir().unwrap();
+    let l = Ledger::open(d.path().join("ledger")).unwrap();
+    let ops: Vec<_> = Workload::new(11, 1_767_225_600_000_000).take(n).collect();
+    for c in ops.chunks(5000) {
+        l.append_batch(c.to_vec()).unwrap();
+    }
+    (d, l)
+}
+
+/// The messages a publisher with `cfg` sends, framed in advance: what the
+/// plain loop sends. One inner Vec per batch; (key, event id, payload).
+fn messages(l: &Ledger, cfg: &PublisherConfig) -> Vec<Vec<(String, String, Vec<u8>)>> {
+    let mut c = l
+        .cursor(
+            None,
+            CursorOptions {
+                start: Start::Earliest,
+                format: cfg.format.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let framer = Framer::new(&cfg.format, cfg.framing).unwrap();
+    let mut out = Vec::new();
+    loop {
+        let b = c.read(BATCH, Duration::ZERO).unwrap();
+        if b.records.is_empty() {
+            return out;
+        }
+        let mut batch = Vec::new();
+        if cfg.per_record {
+            framer.each(&b.records, |r, bytes| {
+                batch.push((
+                    format!("{}/{}", r.bucket(), r.object_key()),
+                    EventId::new(r.position).to_string(),
+                    bytes.to_vec(),
+                ))
+            });
+        } else {
+            let mut p = Vec::new();
+            framer.message(&b.records, None, &mut p);
+            batch.push((String::new(), String::new(), p));
+        }
+        out.push(batch);
+    }
+}
+
+fn publisher_rate(l: &Ledger, cfg: PublisherConfig, n: usize) -> f64 {
+    let mut sup = Supervisor::new(l.clone());
+    sup.add(cfg, Gate::Always).unwrap();
+    let (_tx, stop) = tokio::sync::watch::channel(false);
+    let t = Instant::now();
+    let r = rt()
+        .block_on(sup.run(
+            stop,
+            RunOptions {
+                once: true,
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+    assert!(r.first_error().is_none(), "{r:?}");
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn http_plain(url: &str, msgs: &[Vec<(String, String, Vec<u8>)>], n: usize) -> f64 {
+    let rt = rt();
+    let client = reqwest::Client::new();
+    let t = Instant::now();
+    rt.block_on(async {
+        for b in msgs {
+            for (_, _, p) in b {
+                let r = client
+                    .post(url)
+                    .header("content-type", "application/x-ndjson")
+                    .body(p.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success());
+                let _ = r.bytes().await;
+            }
+        }
+    });
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn amqp_plain(port: u16, msgs: &[Vec<(String, String, Vec<u8>)>], n: usize) -> f64 {
+    use lapin::options::*;
+    let rt = rt();
+    let t = Instant::now();
+    rt.block_on(async {
+        let props = lapin::ConnectionProperties::default()
+            .with_executor(tokio_executor_trait::Tokio::current())
+            .with_reactor(tokio_reactor_trait::Tokio::current());
+        let conn = lapin::Connection::connect(&format!("amqp://127.0.0.1:{port}/%2f"), props)
+            .await
+            .unwrap();
+        let ch = conn.create_channel().await.unwrap();
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        for b in msgs {
+            let mut pending = Vec::with_capacity(b.len());
+            for (_, id, p) in b {
+                pending.push(
+                    ch.basic_publish(
+                        "fsfeed",
+                        "plain",
+                        BasicPublishOptions {
+                            mandatory: true,
+                            immediate: false,
+                        },
+                        p,
+                        lapin::BasicProperties::default()
+                            .with_delivery_mode(2)
+                            .with_message_id(id.as_str().into()),
+                    )
+                    .await
+                    .unwrap(),
+                );
+            }
+            for c in pending {
+                assert!(c.await.unwrap().is_ack());
+            }
+        }
+        let _ = conn.close(200, "done").await;
+    });
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn kafka_plain(bootstrap: &str, msgs: &[Vec<(String, String, Vec<u8>)>], n: usize) -> f64 {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let rt = rt();
+    let p: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .create()
+        .unwrap();
+    let t = Instant::now();
+    rt.block_on(async {
+        for b in msgs {
+            let mut pending = Vec::with_capacity(b.len());
+            for (k, id, payload) in b {
+                let h = OwnedHeaders::new().insert(Header {
+                    key: "fsfeed-event-id",
+                    value: Some(id),
+                });
+                let r = FutureRecord::to("plain").key(k).payload(payload).headers(h);
+                pending.push(p.send_result(r).map_err(|(e, _)| e).unwrap());
+            }
+            for f in pending {
+                f.await.unwrap().unwrap();
+            }
+        }
+    });
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn http_latency() -> (f64, f64, usize) {
+    let (_d, l) = ledger(10);
+    let rx = HttpReceiver::start();
+    let cfg = PublisherConfig::new("lat", &rx.url()).unwrap();
+    let mut sup = Supervisor::new(l.clone());
+    sup.add(cfg, Gate::Always).unwrap();
+    let (tx, stop) = tokio::sync::watch::channel(false);
+    let rt = rt();
+    let run = rt.spawn(sup.run(stop, RunOptions::default()));
+    while l.committed("lat").unwrap().map(|p| p.seq) != Some(l.head_seq().unwrap() + 1) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let base = rx.received().len();
+    let mut sent = Vec::new();
+    let mut w = Workload::new(11, 1_767_225_600_000_000).skip(10);
+    let samples = 500;
+    while sent.len() < samples {
+        let op = w.next().unwrap();
+        let t = Instant::now();
+        let seq = l.append(op).unwrap();
+        sent.push((seq, t));
+        std::thread::sleep(Duration::from_millis(4));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    tx.send(true).unwrap();
+    rt.block_on(run).unwrap().unwrap();
+    let got = rx.received();
+    let at = rx.arrivals();
+    let mut lat = Vec::new();
+    for (i, r) in got.iter().enumerate().skip(base) {
+        let seq = EventId::parse(&r.event_id).unwrap().position().seq;
+        if let Some((_, t)) = sent.iter().find(|(s, _)| *s == seq) {
+            lat.push(at[i].duration_since(*t).as_secs_f64() * 1000.0);
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    let q = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
+    (q(0.5), q(0.99), lat.len())
+}
+
+fn main() {
+    let n: usize = std::env::var("FSFEED_PUSH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let (_d, l) = ledger(n);
+    let mut rows = Vec::new();
+
+    let rx = HttpReceiver::start();
+    let cfg = Config::from_toml(&format!(
+        "[[publisher]]\nname = \"http\"\nendpoint = \"{}\"\nformat = \"native\"\nbatch_max = {BATCH}\n",
+        rx.url()
+    ))
+    .unwrap()
+    .publishers
+    .remove(0);
+    let msgs = messages(&l, &cfg);
+    let plain = http_plain(&rx.url(), &msgs, n);
+    let ours = publisher_rate(&l, cfg, n);
+    rows.push(("HTTP (POST per 1000-record batch, 2xx)", ours, plain));
+    drop(rx);
+
+    let rabbit = Rabbit::start();
+    rabbit.declare("fsfeed", "bench-q", "amqp");
+    rabbit.declare("fsfeed", "plain-q", "plain");
+    let cfg = Config::from_toml(&format!(
+        "[[publisher]]\nname = \"amqp\"\nendpoint = \"{}\"\namqp_exchange = \"fsfeed\"\nformat = \"native\"\nbatch_max = {BATCH}\n",
+        rabbit.endpoint()
+    ))
+    .unwrap()
+    .publishers
+    .remove(0);
+    let msgs = messages(&l, &cfg);
+    let plain = amqp_plain(rabbit.port(), &msgs, n);
+    let ours = publisher_rate(&l, cfg, n);
+    rows.push(("AMQP (persistent, publisher confirms)", ours, plain));
+    drop(rabbit);
+
+    let tansu = Tansu::start();
+    tansu.create_topic("kafka", 3);
+    tansu.create_topic("plain", 3);
+    let cfg = Config::from_toml(&format!(
+        "[[publisher]]\nname = \"kafka\"\nendpoint = \"{}\"\nkafka_topic = \"kafka\"\nformat = \"native\"\nbatch_max = {BATCH}\n",
+        tansu.endpoint()
+    ))
+    .unwrap()
+    .publishers
+    .remove(0);
+    let msgs = messages(&l, &cfg);
+    let plain = kafka_plain(&tansu.bootstrap(), &msgs, n);
+    let ours = publisher_rate(&l, cfg, n);
+    rows.push(("Kafka (idempotent, acks=all)", ours, plain));
+    drop(tansu);
+
+    println!("push delivery, {n} events per transport, batches of {BATCH}");
+    println!("| transport | publisher events/s | plain client events/s | publisher / plain |");
+    println!("|---|---:|---:|---:|");
+    for (t, ours, plain) in rows {
+        println!(
+            "| {t} | {ours:.0} | {plain:.0} | {:.0}% |",
+            100.0 * ours / plain
+        );
+    }
+    let (p50, p99, k) = http_latency();
+    println!(
+        "append-to-delivered latency (HTTP, one op every 4 ms, {k} samples): p50 {p50:.2} ms, p99 {p99:.2} ms"
+    );
+}
