@@ -274,15 +274,19 @@ impl Config {
                 .iter()
                 .any(|o: &PublisherConfig| o.name == c.name)
             {
-                return Err(Error::Config(format!(
-                    "publisher name {:?} appears twice (it names a cursor)",
-                    c.name
-                )));
+                return Err(name_twice(&c.name));
             }
             publishers.push(c);
         }
         Ok(Config { publishers })
     }
+}
+
+/// The error of a publisher name given twice (in a file, or to a supervisor).
+pub(crate) fn name_twice(name: &str) -> Error {
+    Error::Config(format!(
+        "publisher name {name:?} appears twice (it names a cursor)"
+    ))
 }
 
 /// A serde "invalid type/value" message without the value it quotes (the

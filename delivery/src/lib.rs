@@ -116,10 +116,7 @@ impl Supervisor {
     /// Add a publisher with its gate (a name already added is `invalid_config`).
     pub fn add(&mut self, cfg: PublisherConfig, gate: Gate) -> Result<()> {
         if self.publishers.iter().any(|p| p.name() == cfg.name) {
-            return Err(Error::Config(format!(
-                "publisher name {:?} appears twice (it names a cursor)",
-                cfg.name
-            )));
+            return Err(config::name_twice(&cfg.name));
         }
         let counters = self.metrics.publisher(&cfg.name);
         self.publishers

@@ -39,7 +39,7 @@ use crate::error::{Error, FailKind, Result};
 use crate::gate::{Gate, STANDBY_POLL};
 use crate::secret::Scrubber;
 use crate::status::{PublisherStatus, State};
-use crate::transport::{Message, Transport};
+use crate::transport::{message_key, Message, Transport};
 
 /// How long an idle reader waits for events before it looks for a stop.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
@@ -60,6 +60,9 @@ pub struct Publisher {
     counters: Counters,
     live: Arc<Mutex<Live>>,
     scrub: Scrubber,
+    /// Built (and so checked) with the publisher, used by every term as
+    /// leader; out of its place while a term runs.
+    transport: Option<Transport>,
     transport_kind: &'static str,
 }
 
@@ -110,8 +113,10 @@ impl Publisher {
         counters: Counters,
     ) -> Result<Publisher> {
         cfg.validate()?;
-        let transport_kind = Transport::new(&cfg)?.kind();
+        let transport = Transport::new(&cfg)?;
         Ok(Publisher {
+            transport_kind: transport.kind(),
+            transport: Some(transport),
             scrub: cfg.scrubber(),
             cfg,
             ledger,
@@ -122,7 +127,6 @@ impl Publisher {
                 last_error: None,
                 last_error_us: None,
             })),
-            transport_kind,
         })
     }
 
@@ -236,7 +240,10 @@ impl Publisher {
                 .spawn(move || read_loop(cursor, &cfg, &tx, &halt, once))
                 .map_err(|e| Error::Io(format!("reader thread: {e}")))?
         };
-        let mut transport = Transport::new(&self.cfg)?;
+        let mut transport = match self.transport.take() {
+            Some(t) => t,
+            None => Transport::new(&self.cfg)?,
+        };
         if let Err(e) = transport.connect().await {
             // Not fatal: the first send connects again, with backoff.
             let m = self.failed(State::Retrying, &e.message);
@@ -248,6 +255,7 @@ impl Publisher {
         drop(rx);
         let _ = tokio::task::spawn_blocking(move || reader.join()).await;
         transport.close().await;
+        self.transport = Some(transport);
         result
     }
 
@@ -403,22 +411,9 @@ fn read_loop(
             }
         };
         let (records, gaps, next) = batch;
-        if records.is_empty() && gaps.is_empty() {
-            if next != handed {
-                // Filtered-out events moved the position: commit it too.
-                let p = Prepared {
-                    messages: Vec::new(),
-                    records: 0,
-                    bytes: 0,
-                    gaps,
-                    next,
-                };
-                handed = next;
-                if tx.blocking_send(Item::Batch(p)).is_err() {
-                    return;
-                }
-                continue;
-            }
+        // An empty batch is still handed over when filtered-out events
+        // moved the position (so that it is committed too).
+        if records.is_empty() && gaps.is_empty() && next == handed {
             if once {
                 let _ = tx.blocking_send(Item::Drained);
                 return;
@@ -479,9 +474,11 @@ fn collect(
     Ok((records, gaps, next))
 }
 
-/// The batch's messages: one per record, or the batch framed as one
-/// message, split in halves until each fits `batch_bytes`.
-fn frame(framer: &Framer, cfg: &PublisherConfig, records: &[fsfeed::Record]) -> Vec<Message> {
+/// The batch's messages as a publisher with `cfg` sends them: one per
+/// record, or the batch framed as one message, split in halves until each
+/// fits `batch_bytes`. Public for the benchmark's plain client loops, which
+/// send exactly these bytes.
+pub fn frame(framer: &Framer, cfg: &PublisherConfig, records: &[fsfeed::Record]) -> Vec<Message> {
     let mut out = Vec::new();
     if cfg.per_record {
         framer.each(records, |r, bytes| {
@@ -492,7 +489,7 @@ fn frame(framer: &Framer, cfg: &PublisherConfig, records: &[fsfeed::Record]) -> 
                 event_id: id,
                 records: 1,
                 seq: r.position.seq,
-                key: Some(format!("{}/{}", r.bucket(), r.object_key())),
+                key: Some(message_key(r)),
                 event_name: Some(event_name::of_record(r)),
             });
         });
@@ -523,7 +520,7 @@ fn framed(framer: &Framer, max: usize, records: &[fsfeed::Record], out: &mut Vec
         last_event_id: EventId::new(last.position).to_string(),
         records: records.len(),
         seq: first.position.seq,
-        key: one.then(|| format!("{}/{}", first.bucket(), first.object_key())),
+        key: one.then(|| message_key(first)),
         event_name: one.then(|| event_name::of_record(first)),
     });
 }

@@ -44,6 +44,12 @@ pub struct Message {
     pub event_name: Option<&'static str>,
 }
 
+/// `bucket/key` of a record's object: the Kafka message key and AMQP
+/// `fsfeed-key` header of a message of one record.
+pub fn message_key(r: &fsfeed::Record) -> String {
+    format!("{}/{}", r.bucket(), r.object_key())
+}
+
 /// The MIME type of a framing's messages.
 pub fn content_type(framing: Framing, per_record: bool) -> &'static str {
     match framing {
