@@ -8,27 +8,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fsfeed::workload::Workload;
 use fsfeed::Ledger;
-use fsfeed_delivery::testkit::{check, expected, HttpReceiver, Rabbit, Received, Tansu};
+use fsfeed_delivery::testkit::{
+    append_workload, caught_up, check, expected, publisher, wait_until, HttpReceiver, Rabbit,
+    Received, Tansu,
+};
 use fsfeed_delivery::Config;
 
+/// Append ops `from..from+n` of this file's workload (seed 3).
 fn append(ledger: &Ledger, from: usize, n: usize) {
-    let ops: Vec<_> = Workload::new(3, 1_767_225_600_000_000)
-        .skip(from)
-        .take(n)
-        .collect();
-    for chunk in ops.chunks(500) {
-        ledger.append_batch(chunk.to_vec()).unwrap();
-    }
+    append_workload(ledger, 3, from, n)
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// `fsfeed publish --once --ledger LEDGER --config CONFIG`, to its end.
+fn publish_once(ledger: &Path, config: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fsfeed"))
+        .args(["publish", "--once", "--ledger"])
+        .arg(ledger)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap()
 }
 
 /// A running `fsfeed publish`, its stderr in a file.
@@ -172,11 +172,11 @@ fn kill_and_restart(far: &Far, name: &str) {
     wait_until(
         &format!("{name}: all committed"),
         Duration::from_secs(120),
-        || committed(&ledger, name) == ledger.head_seq().unwrap() + 1,
+        || caught_up(&ledger, name),
     );
     let st = p.term();
     assert!(st.success(), "{name}: exit {st:?}: {}", p.log());
-    let cfg = Config::from_toml(&text).unwrap().publishers.remove(0);
+    let cfg = publisher(&text);
     let want = expected(&ledger, &cfg);
     assert!(want.len() >= 10_000, "{}", want.len());
     let got = far.received(name, want.len());
@@ -227,7 +227,7 @@ fn lock_gate_one_leader_and_a_takeover() {
     });
     let mut b = Proc::start(&ldir, &cfgfile, &[], dir.path().join("b.log"));
     wait_until("everything sent", Duration::from_secs(60), || {
-        committed(&ledger, "gated") == ledger.head_seq().unwrap() + 1
+        caught_up(&ledger, "gated")
     });
     std::thread::sleep(Duration::from_millis(600));
     assert!(
@@ -244,10 +244,10 @@ fn lock_gate_one_leader_and_a_takeover() {
         b.log().contains("leading")
     });
     wait_until("everything sent", Duration::from_secs(60), || {
-        committed(&ledger, "gated") == ledger.head_seq().unwrap() + 1
+        caught_up(&ledger, "gated")
     });
     assert!(b.term().success(), "{}", b.log());
-    let cfg = Config::from_toml(&text).unwrap().publishers.remove(0);
+    let cfg = publisher(&text);
     let want = expected(&ledger, &cfg);
     let Far::Http(rx) = &far else { unreachable!() };
     check(&want, &rx.received(), 2 * 100);
@@ -313,9 +313,9 @@ retry_max_ms = 200
         "the good publishers deliver",
         Duration::from_secs(60),
         || {
-            committed(&ledger, "s-ok") == ledger.head_seq().unwrap() + 1
-                && committed(&ledger, "s-http") == ledger.head_seq().unwrap() + 1
-                && committed(&ledger, "s-bearer") == ledger.head_seq().unwrap() + 1
+            caught_up(&ledger, "s-ok")
+                && caught_up(&ledger, "s-http")
+                && caught_up(&ledger, "s-bearer")
         },
     );
     wait_until("the bad login fails", Duration::from_secs(30), || {
@@ -352,13 +352,7 @@ retry_max_ms = 200
         "[[publisher]]\nname = \"x\"\nendpoint = \"ftp://u:Cfg-SECRET-4@h/\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fsfeed"))
-        .args(["publish", "--once", "--ledger"])
-        .arg(&ldir)
-        .arg("--config")
-        .arg(&cfgfile)
-        .output()
-        .unwrap();
+    let out = publish_once(&ldir, &cfgfile);
     assert_eq!(out.status.code(), Some(2));
     let cfg_err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(cfg_err.contains("invalid_config"), "{cfg_err}");
@@ -454,7 +448,7 @@ fn once_metrics_and_a_parked_publisher() {
     let ldir = dir.path().join("ledger");
     let ledger = Ledger::open(&ldir).unwrap();
     append(&ledger, 0, 1_000);
-    let mut rx = HttpReceiver::start();
+    let rx = HttpReceiver::start();
     let cfgfile = dir.path().join("c.toml");
     std::fs::write(
         &cfgfile,
@@ -470,7 +464,7 @@ fn once_metrics_and_a_parked_publisher() {
         dir.path().join("m.log"),
     );
     wait_until("delivered", Duration::from_secs(30), || {
-        committed(&ledger, "m") == ledger.head_seq().unwrap() + 1
+        caught_up(&ledger, "m")
     });
     let mut body = String::new();
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
@@ -493,13 +487,7 @@ fn once_metrics_and_a_parked_publisher() {
     rx.answer(fsfeed_delivery::testkit::Answer::Status(403));
     append(&ledger, 1_000, 500);
     let before = committed(&ledger, "m");
-    let out = Command::new(env!("CARGO_BIN_EXE_fsfeed"))
-        .args(["publish", "--once", "--ledger"])
-        .arg(&ldir)
-        .arg("--config")
-        .arg(&cfgfile)
-        .output()
-        .unwrap();
+    let out = publish_once(&ldir, &cfgfile);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("HTTP 403"), "{err}");
@@ -512,21 +500,13 @@ fn once_metrics_and_a_parked_publisher() {
     assert_eq!(v[0]["state"], "parked", "{text}");
     // The receiver is fixed; --once now drains the rest.
     rx.answer(fsfeed_delivery::testkit::Answer::Accept);
-    rx.refuse();
-    rx.resume();
-    let out = Command::new(env!("CARGO_BIN_EXE_fsfeed"))
-        .args(["publish", "--once", "--ledger"])
-        .arg(&ldir)
-        .arg("--config")
-        .arg(&cfgfile)
-        .output()
-        .unwrap();
+    let out = publish_once(&ldir, &cfgfile);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(committed(&ledger, "m"), ledger.head_seq().unwrap() + 1);
+    assert!(caught_up(&ledger, "m"));
     let cfg = Config::from_file(&cfgfile).unwrap().publishers.remove(0);
     check(&expected(&ledger, &cfg), &rx.received(), 0);
 }

@@ -13,32 +13,19 @@ use std::time::{Duration, Instant};
 use fsfeed::frame::Framer;
 use fsfeed::workload::Workload;
 use fsfeed::{CursorOptions, EventId, Ledger, Start};
-use fsfeed_delivery::testkit::{HttpReceiver, Rabbit, Tansu};
-use fsfeed_delivery::{Config, Gate, PublisherConfig, RunOptions, Supervisor};
+use fsfeed_delivery::publisher::frame;
+use fsfeed_delivery::testkit::{
+    caught_up, ledger_with, publisher, run_once, runtime, HttpReceiver, Rabbit, Running, Tansu,
+};
+use fsfeed_delivery::transport::Message;
+use fsfeed_delivery::{Gate, PublisherConfig};
 
 const BATCH: usize = 1000;
+const SEED: u64 = 11;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn ledger(n: usize) -> (tempfile::TempDir, Ledger) {
-    let d = tempfile::tempdir().unwrap();
-    let l = Ledger::open(d.path().join("ledger")).unwrap();
-    let ops: Vec<_> = Workload::new(11, 1_767_225_600_000_000).take(n).collect();
-    for c in ops.chunks(5000) {
-        l.append_batch(c.to_vec()).unwrap();
-    }
-    (d, l)
-}
-
-/// The messages a publisher with `cfg` sends, framed in advance: what the
-/// plain loop sends. One inner Vec per batch; (key, event id, payload).
-fn messages(l: &Ledger, cfg: &PublisherConfig) -> Vec<Vec<(String, String, Vec<u8>)>> {
+/// The messages a publisher with `cfg` sends, one Vec per batch, framed in
+/// advance by the publisher's own `frame`: what the plain loops send.
+fn messages(l: &Ledger, cfg: &PublisherConfig) -> Vec<Vec<Message>> {
     let mut c = l
         .cursor(
             None,
@@ -56,53 +43,28 @@ fn messages(l: &Ledger, cfg: &PublisherConfig) -> Vec<Vec<(String, String, Vec<u
         if b.records.is_empty() {
             return out;
         }
-        let mut batch = Vec::new();
-        if cfg.per_record {
-            framer.each(&b.records, |r, bytes| {
-                batch.push((
-                    format!("{}/{}", r.bucket(), r.object_key()),
-                    EventId::new(r.position).to_string(),
-                    bytes.to_vec(),
-                ))
-            });
-        } else {
-            let mut p = Vec::new();
-            framer.message(&b.records, None, &mut p);
-            batch.push((String::new(), String::new(), p));
-        }
-        out.push(batch);
+        out.push(frame(&framer, cfg, &b.records));
     }
 }
 
 fn publisher_rate(l: &Ledger, cfg: PublisherConfig, n: usize) -> f64 {
-    let mut sup = Supervisor::new(l.clone());
-    sup.add(cfg, Gate::Always).unwrap();
-    let (_tx, stop) = tokio::sync::watch::channel(false);
     let t = Instant::now();
-    let r = rt()
-        .block_on(sup.run(
-            stop,
-            RunOptions {
-                once: true,
-                ..Default::default()
-            },
-        ))
-        .unwrap();
+    let (r, _) = run_once(l, cfg);
     assert!(r.first_error().is_none(), "{r:?}");
     n as f64 / t.elapsed().as_secs_f64()
 }
 
-fn http_plain(url: &str, msgs: &[Vec<(String, String, Vec<u8>)>], n: usize) -> f64 {
-    let rt = rt();
+fn http_plain(url: &str, msgs: &[Vec<Message>], n: usize) -> f64 {
+    let rt = runtime();
     let client = reqwest::Client::new();
     let t = Instant::now();
     rt.block_on(async {
         for b in msgs {
-            for (_, _, p) in b {
+            for m in b {
                 let r = client
                     .post(url)
                     .header("content-type", "application/x-ndjson")
-                    .body(p.clone())
+                    .body(m.payload.clone())
                     .send()
                     .await
                     .unwrap();
@@ -114,9 +76,9 @@ fn http_plain(url: &str, msgs: &[Vec<(String, String, Vec<u8>)>], n: usize) -> f
     n as f64 / t.elapsed().as_secs_f64()
 }
 
-fn amqp_plain(port: u16, msgs: &[Vec<(String, String, Vec<u8>)>], n: usize) -> f64 {
+fn amqp_plain(port: u16, msgs: &[Vec<Message>], n: usize) -> f64 {
     use lapin::options::*;
-    let rt = rt();
+    let rt = runtime();
     let t = Instant::now();
     rt.block_on(async {
         let props = lapin::ConnectionProperties::default()
@@ -131,7 +93,7 @@ fn amqp_plain(port: u16, msgs: &[Vec<(String, String, Vec<u8>)>], n: usize) -> f
             .unwrap();
         for b in msgs {
             let mut pending = Vec::with_capacity(b.len());
-            for (_, id, p) in b {
+            for m in b {
                 pending.push(
                     ch.basic_publish(
                         "fsfeed",
@@ -140,10 +102,10 @@ fn amqp_plain(port: u16, msgs: &[Vec<(String, String, Vec<u8>)>], n: usize) -> f
                             mandatory: true,
                             immediate: false,
                         },
-                        p,
+                        &m.payload,
                         lapin::BasicProperties::default()
                             .with_delivery_mode(2)
-                            .with_message_id(id.as_str().into()),
+                            .with_message_id(m.event_id.as_str().into()),
                     )
                     .await
                     .unwrap(),
@@ -158,10 +120,10 @@ fn amqp_plain(port: u16, msgs: &[Vec<(String, String, Vec<u8>)>], n: usize) -> f
     n as f64 / t.elapsed().as_secs_f64()
 }
 
-fn kafka_plain(bootstrap: &str, msgs: &[Vec<(String, String, Vec<u8>)>], n: usize) -> f64 {
+fn kafka_plain(bootstrap: &str, msgs: &[Vec<Message>], n: usize) -> f64 {
     use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    let rt = rt();
+    let rt = runtime();
     let p: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
@@ -173,12 +135,16 @@ fn kafka_plain(bootstrap: &str, msgs: &[Vec<(String, String, Vec<u8>)>], n: usiz
     rt.block_on(async {
         for b in msgs {
             let mut pending = Vec::with_capacity(b.len());
-            for (k, id, payload) in b {
+            for m in b {
                 let h = OwnedHeaders::new().insert(Header {
                     key: "fsfeed-event-id",
-                    value: Some(id),
+                    value: Some(&m.event_id),
                 });
-                let r = FutureRecord::to("plain").key(k).payload(payload).headers(h);
+                let key = m.key.as_deref().unwrap_or_default();
+                let r = FutureRecord::to("plain")
+                    .key(key)
+                    .payload(&m.payload)
+                    .headers(h);
                 pending.push(p.send_result(r).map_err(|(e, _)| e).unwrap());
             }
             for f in pending {
@@ -190,20 +156,16 @@ fn kafka_plain(bootstrap: &str, msgs: &[Vec<(String, String, Vec<u8>)>], n: usiz
 }
 
 fn http_latency() -> (f64, f64, usize) {
-    let (_d, l) = ledger(10);
+    let (_d, l) = ledger_with(SEED, 10);
     let rx = HttpReceiver::start();
     let cfg = PublisherConfig::new("lat", &rx.url()).unwrap();
-    let mut sup = Supervisor::new(l.clone());
-    sup.add(cfg, Gate::Always).unwrap();
-    let (tx, stop) = tokio::sync::watch::channel(false);
-    let rt = rt();
-    let run = rt.spawn(sup.run(stop, RunOptions::default()));
-    while l.committed("lat").unwrap().map(|p| p.seq) != Some(l.head_seq().unwrap() + 1) {
+    let p = Running::start(&l, cfg, Gate::Always);
+    while !caught_up(&l, "lat") {
         std::thread::sleep(Duration::from_millis(5));
     }
     let base = rx.received().len();
     let mut sent = Vec::new();
-    let mut w = Workload::new(11, 1_767_225_600_000_000).skip(10);
+    let mut w = Workload::new(SEED, 1_767_225_600_000_000).skip(10);
     let samples = 500;
     while sent.len() < samples {
         let op = w.next().unwrap();
@@ -213,8 +175,7 @@ fn http_latency() -> (f64, f64, usize) {
         std::thread::sleep(Duration::from_millis(4));
     }
     std::thread::sleep(Duration::from_millis(500));
-    tx.send(true).unwrap();
-    rt.block_on(run).unwrap().unwrap();
+    p.stop();
     let got = rx.received();
     let at = rx.arrivals();
     let mut lat = Vec::new();
@@ -234,17 +195,14 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50_000);
-    let (_d, l) = ledger(n);
+    let (_d, l) = ledger_with(SEED, n);
     let mut rows = Vec::new();
 
     let rx = HttpReceiver::start();
-    let cfg = Config::from_toml(&format!(
+    let cfg = publisher(&format!(
         "[[publisher]]\nname = \"http\"\nendpoint = \"{}\"\nformat = \"native\"\nbatch_max = {BATCH}\n",
         rx.url()
-    ))
-    .unwrap()
-    .publishers
-    .remove(0);
+    ));
     let msgs = messages(&l, &cfg);
     let plain = http_plain(&rx.url(), &msgs, n);
     let ours = publisher_rate(&l, cfg, n);
@@ -254,13 +212,10 @@ fn main() {
     let rabbit = Rabbit::start();
     rabbit.declare("fsfeed", "bench-q", "amqp");
     rabbit.declare("fsfeed", "plain-q", "plain");
-    let cfg = Config::from_toml(&format!(
+    let cfg = publisher(&format!(
         "[[publisher]]\nname = \"amqp\"\nendpoint = \"{}\"\namqp_exchange = \"fsfeed\"\nformat = \"native\"\nbatch_max = {BATCH}\n",
         rabbit.endpoint()
-    ))
-    .unwrap()
-    .publishers
-    .remove(0);
+    ));
     let msgs = messages(&l, &cfg);
     let plain = amqp_plain(rabbit.port(), &msgs, n);
     let ours = publisher_rate(&l, cfg, n);
@@ -270,13 +225,10 @@ fn main() {
     let tansu = Tansu::start();
     tansu.create_topic("kafka", 3);
     tansu.create_topic("plain", 3);
-    let cfg = Config::from_toml(&format!(
+    let cfg = publisher(&format!(
         "[[publisher]]\nname = \"kafka\"\nendpoint = \"{}\"\nkafka_topic = \"kafka\"\nformat = \"native\"\nbatch_max = {BATCH}\n",
         tansu.endpoint()
-    ))
-    .unwrap()
-    .publishers
-    .remove(0);
+    ));
     let msgs = messages(&l, &cfg);
     let plain = kafka_plain(&tansu.bootstrap(), &msgs, n);
     let ours = publisher_rate(&l, cfg, n);

@@ -22,6 +22,121 @@ pub struct Received {
     pub key: Option<String>,
 }
 
+/// Op time of the first workload op the helpers append (2026-01-01).
+const T0: i64 = 1_767_225_600_000_000;
+
+/// Append ops `from..from+n` of the workload with `seed`.
+pub fn append_workload(ledger: &fsfeed::Ledger, seed: u64, from: usize, n: usize) {
+    let ops: Vec<_> = fsfeed::workload::Workload::new(seed, T0)
+        .skip(from)
+        .take(n)
+        .collect();
+    for chunk in ops.chunks(1000) {
+        ledger.append_batch(chunk.to_vec()).expect("append");
+    }
+}
+
+/// A new ledger in a temporary directory, holding `n` ops of the workload with `seed`.
+pub fn ledger_with(seed: u64, n: usize) -> (tempfile::TempDir, fsfeed::Ledger) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ledger = fsfeed::Ledger::open(dir.path().join("ledger")).expect("ledger");
+    append_workload(&ledger, seed, 0, n);
+    (dir, ledger)
+}
+
+/// Has cursor `name` committed everything up to the head?
+pub fn caught_up(ledger: &fsfeed::Ledger, name: &str) -> bool {
+    ledger.committed(name).expect("committed").map(|p| p.seq)
+        == Some(ledger.head_seq().expect("head") + 1)
+}
+
+/// Wait until `f` is true; panic naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The runtime the tests and benchmarks run publishers on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The one `[[publisher]]` of a TOML config text.
+pub fn publisher(toml: &str) -> crate::PublisherConfig {
+    crate::Config::from_toml(toml)
+        .expect("config")
+        .publishers
+        .remove(0)
+}
+
+/// Run one publisher over `ledger` to the head (`--once`): its report and counters.
+pub fn run_once(
+    ledger: &fsfeed::Ledger,
+    cfg: crate::PublisherConfig,
+) -> (crate::Report, crate::CounterValues) {
+    let mut sup = crate::Supervisor::new(ledger.clone());
+    sup.add(cfg, crate::Gate::Always).expect("publisher");
+    let metrics = sup.metrics();
+    let (_tx, stop) = tokio::sync::watch::channel(false);
+    let report = runtime()
+        .block_on(sup.run(
+            stop,
+            crate::RunOptions {
+                once: true,
+                ..Default::default()
+            },
+        ))
+        .expect("run");
+    (report, metrics.totals())
+}
+
+/// One publisher running in the background until [`Running::stop`].
+pub struct Running {
+    rt: tokio::runtime::Runtime,
+    run: tokio::task::JoinHandle<crate::Result<crate::Report>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    /// Its counters.
+    pub metrics: Arc<crate::Metrics>,
+}
+
+impl Running {
+    /// Start `cfg` over `ledger` behind `gate`.
+    pub fn start(
+        ledger: &fsfeed::Ledger,
+        cfg: crate::PublisherConfig,
+        gate: crate::Gate,
+    ) -> Running {
+        let mut sup = crate::Supervisor::new(ledger.clone());
+        sup.add(cfg, gate).expect("publisher");
+        let metrics = sup.metrics();
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let rt = runtime();
+        let run = rt.spawn(sup.run(rx, crate::RunOptions::default()));
+        Running {
+            rt,
+            run,
+            stop,
+            metrics,
+        }
+    }
+
+    /// Ask it to stop and wait for its report.
+    pub fn stop(self) -> crate::Report {
+        let _ = self.stop.send(true);
+        self.rt
+            .block_on(self.run)
+            .expect("publisher task")
+            .expect("run")
+    }
+}
+
 /// One record a publisher should deliver.
 #[derive(Debug, Clone)]
 pub struct Expected {
@@ -57,7 +172,7 @@ pub fn expected(ledger: &fsfeed::Ledger, cfg: &crate::PublisherConfig) -> Vec<Ex
         for r in &b.records {
             out.push(Expected {
                 event_id: fsfeed::EventId::new(r.position).to_string(),
-                key: format!("{}/{}", r.bucket(), r.object_key()),
+                key: crate::transport::message_key(r),
                 seq: r.position.seq,
             });
         }

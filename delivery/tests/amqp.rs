@@ -8,33 +8,20 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use fsfeed_delivery::testkit::Rabbit;
-use fsfeed_delivery::{Config, Gate, Outcome, RunOptions, State, Supervisor};
-use tokio::sync::watch;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use fsfeed_delivery::testkit::{run_once, Rabbit, Running};
+use fsfeed_delivery::{Gate, Outcome, State};
 
 fn config(rabbit: &Rabbit, name: &str, extra: &str) -> fsfeed_delivery::PublisherConfig {
-    Config::from_toml(&format!(
+    publisher(&format!(
         "[[publisher]]\nname = \"{name}\"\nendpoint = \"{}\"\namqp_exchange = \"fsfeed\"\n{extra}\n",
         rabbit.endpoint()
     ))
-    .unwrap()
-    .publishers
-    .remove(0)
 }
 
 #[test]
 fn amqp_delivery_outage_and_rejections() {
     let rabbit = Rabbit::start();
     rabbit.declare("fsfeed", "audit-q", "audit");
-    let rt = rt();
 
     // 1. 10,000 events through a stop and start of the broker.
     let (_d, ledger) = ledger_with(5_000);
@@ -43,16 +30,10 @@ fn amqp_delivery_outage_and_rejections() {
         "audit",
         "format = \"native\"\nbatch_max = 1000\ntimeout_ms = 3000\nretry_initial_ms = 50\nretry_max_ms = 500",
     );
-    let mut sup = Supervisor::new(ledger.clone());
-    sup.add(cfg.clone(), Gate::Always).unwrap();
-    let metrics = sup.metrics();
-    let (stop_tx, stop) = watch::channel(false);
-    let run = rt.spawn(sup.run(stop, RunOptions::default()));
-    let all_committed = |l: &fsfeed::Ledger, n: &str| {
-        l.committed(n).unwrap().map(|p| p.seq) == Some(l.head_seq().unwrap() + 1)
-    };
+    let p = Running::start(&ledger, cfg.clone(), Gate::Always);
+    let metrics = p.metrics.clone();
     wait_until("the first half confirmed", Duration::from_secs(60), || {
-        all_committed(&ledger, "audit")
+        caught_up(&ledger, "audit")
     });
     let mut got = rabbit.drain("audit-q");
     let before = ledger.committed("audit").unwrap().unwrap();
@@ -63,10 +44,9 @@ fn amqp_delivery_outage_and_rejections() {
     assert!(metrics.totals().push_fail > 0, "{:?}", metrics.totals());
     rabbit.start_app();
     wait_until("everything confirmed", Duration::from_secs(120), || {
-        all_committed(&ledger, "audit")
+        caught_up(&ledger, "audit")
     });
-    stop_tx.send(true).unwrap();
-    let report = rt.block_on(run).unwrap().unwrap();
+    let report = p.stop();
     assert!(
         matches!(report.outcomes[0].1, Ok(Outcome::Stopped)),
         "{report:?}"
@@ -84,18 +64,7 @@ fn amqp_delivery_outage_and_rejections() {
     // 2. A routing key no queue is bound to: the broker returns the
     //    message; the publisher parks and its cursor stays.
     let cfg = config(&rabbit, "nowhere", "amqp_routing_key = \"no-such-key\"");
-    let mut sup = Supervisor::new(ledger.clone());
-    sup.add(cfg, Gate::Always).unwrap();
-    let (_tx, stop) = watch::channel(false);
-    let report = rt
-        .block_on(sup.run(
-            stop,
-            RunOptions {
-                once: true,
-                ..Default::default()
-            },
-        ))
-        .unwrap();
+    let (report, _) = run_once(&ledger, cfg);
     let err = report
         .first_error()
         .expect("unroutable is an error")
@@ -110,18 +79,7 @@ fn amqp_delivery_outage_and_rejections() {
     // 3. An exchange that does not exist parks it too (Ceph requires it to exist).
     let mut cfg = config(&rabbit, "noexchange", "");
     cfg.amqp_exchange = "missing".into();
-    let mut sup = Supervisor::new(ledger.clone());
-    sup.add(cfg, Gate::Always).unwrap();
-    let (_tx, stop) = watch::channel(false);
-    let report = rt
-        .block_on(sup.run(
-            stop,
-            RunOptions {
-                once: true,
-                ..Default::default()
-            },
-        ))
-        .unwrap();
+    let (report, _) = run_once(&ledger, cfg);
     let err = report
         .first_error()
         .expect("a missing exchange is an error")
@@ -136,17 +94,7 @@ fn amqp_delivery_outage_and_rejections() {
         "fast",
         "amqp_ack_level = \"none\"\nformat = \"native\"",
     );
-    let mut sup = Supervisor::new(ledger.clone());
-    sup.add(cfg.clone(), Gate::Always).unwrap();
-    let (_tx, stop) = watch::channel(false);
-    rt.block_on(sup.run(
-        stop,
-        RunOptions {
-            once: true,
-            ..Default::default()
-        },
-    ))
-    .unwrap();
+    run_once(&ledger, cfg.clone());
     let want = expected(&ledger, &cfg);
     wait_until(
         "ack-level none messages queued",

@@ -6,54 +6,28 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use fsfeed_delivery::testkit::{Answer, HttpReceiver};
-use fsfeed_delivery::{Config, Gate, Outcome, PublisherConfig, RunOptions, State, Supervisor};
+use fsfeed_delivery::testkit::{run_once, runtime, Answer, HttpReceiver, Running};
+use fsfeed_delivery::{Gate, Outcome, PublisherConfig, RunOptions, State, Supervisor};
 use tokio::sync::watch;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn config(toml: &str) -> PublisherConfig {
-    Config::from_toml(toml).unwrap().publishers.remove(0)
-}
 
 #[test]
 fn ten_thousand_events_arrive_once_in_order() {
     let (_d, ledger) = ledger_with(10_000);
     let rx = HttpReceiver::start();
-    let cfg = config(&format!(
+    let cfg = publisher(&format!(
         "[[publisher]]\nname = \"hook\"\nendpoint = \"{}\"\nformat = \"native\"\nbatch_max = 500\n",
         rx.url()
     ));
     let want = expected(&ledger, &cfg);
     assert!(want.len() >= 10_000, "{}", want.len());
-    let mut sup = Supervisor::new(ledger.clone());
-    sup.add(cfg, Gate::Always).unwrap();
-    let metrics = sup.metrics();
-    let (_tx, stop) = watch::channel(false);
-    let report = rt()
-        .block_on(sup.run(
-            stop,
-            RunOptions {
-                once: true,
-                ..Default::default()
-            },
-        ))
-        .unwrap();
+    let (report, t) = run_once(&ledger, cfg);
     assert!(
         matches!(report.outcomes[0].1, Ok(Outcome::Drained)),
         "{report:?}"
     );
     let dups = check(&want, &rx.received(), 0);
     assert_eq!(dups, 0);
-    let head = ledger.head_seq().unwrap();
-    assert_eq!(ledger.committed("hook").unwrap().unwrap().seq, head + 1);
-    let t = metrics.totals();
+    assert!(caught_up(&ledger, "hook"));
     assert_eq!(t.push_ok, want.len() as u64);
     assert_eq!(t.event_triggered, want.len() as u64);
     assert_eq!(t.push_fail, 0);
@@ -81,20 +55,15 @@ fn ten_thousand_events_arrive_once_in_order() {
 fn an_outage_loses_nothing() {
     let (_d, ledger) = ledger_with(2_000);
     let mut rx = HttpReceiver::start();
-    let cfg = config(&format!(
+    let cfg = publisher(&format!(
         "[[publisher]]\nname = \"hook\"\nendpoint = \"{}\"\nbatch_max = 100\nretry_initial_ms = 20\nretry_max_ms = 100\ntimeout_ms = 1000\n",
         rx.url()
     ));
-    let mut sup = Supervisor::new(ledger.clone());
-    sup.add(cfg.clone(), Gate::Always).unwrap();
-    let metrics = sup.metrics();
-    let (stop_tx, stop) = watch::channel(false);
-    let rt = rt();
-    let run = rt.spawn(sup.run(stop, RunOptions::default()));
-    let done = |l: &fsfeed::Ledger| {
-        l.committed("hook").unwrap().map(|p| p.seq) == Some(l.head_seq().unwrap() + 1)
-    };
-    wait_until("first half", Duration::from_secs(30), || done(&ledger));
+    let p = Running::start(&ledger, cfg.clone(), Gate::Always);
+    let metrics = p.metrics.clone();
+    wait_until("first half", Duration::from_secs(30), || {
+        caught_up(&ledger, "hook")
+    });
     let before = ledger.committed("hook").unwrap().unwrap();
     rx.answer(Answer::Status(500));
     append(&ledger, 2_000, 2_000);
@@ -115,9 +84,10 @@ fn an_outage_loses_nothing() {
     assert_eq!(ledger.committed("hook").unwrap().unwrap(), before);
     rx.answer(Answer::Accept);
     rx.resume();
-    wait_until("everything", Duration::from_secs(30), || done(&ledger));
-    stop_tx.send(true).unwrap();
-    rt.block_on(run).unwrap().unwrap();
+    wait_until("everything", Duration::from_secs(30), || {
+        caught_up(&ledger, "hook")
+    });
+    p.stop();
     check(&expected(&ledger, &cfg), &rx.received(), 0);
 }
 
@@ -132,15 +102,11 @@ fn a_callback_gate_holds_sending_until_it_leads() {
     let cfg = PublisherConfig::new("gated", &rx.url()).unwrap();
     let leads = Arc::new(AtomicBool::new(false));
     let l2 = leads.clone();
-    let mut sup = Supervisor::new(ledger.clone());
-    sup.add(
+    let p = Running::start(
+        &ledger,
         cfg.clone(),
         Gate::callback(move || l2.load(Ordering::SeqCst)),
-    )
-    .unwrap();
-    let (stop_tx, stop) = watch::channel(false);
-    let rt = rt();
-    let run = rt.spawn(sup.run(stop, RunOptions::default()));
+    );
     wait_until("status says standby", Duration::from_secs(5), || {
         let st = fsfeed_delivery::status::read_all(&ledger).unwrap();
         st.first().map(|s| s.state) == Some(State::Standby)
@@ -149,10 +115,9 @@ fn a_callback_gate_holds_sending_until_it_leads() {
     assert!(rx.requests().is_empty());
     leads.store(true, Ordering::SeqCst);
     wait_until("sent", Duration::from_secs(30), || {
-        ledger.committed("gated").unwrap().map(|p| p.seq) == Some(ledger.head_seq().unwrap() + 1)
+        caught_up(&ledger, "gated")
     });
-    stop_tx.send(true).unwrap();
-    rt.block_on(run).unwrap().unwrap();
+    p.stop();
     check(&expected(&ledger, &cfg), &rx.received(), 0);
 }
 
@@ -185,7 +150,8 @@ fn bad_api_input_is_refused() {
     let (_tx, stop) = watch::channel(false);
     let empty = Supervisor::new(ledger);
     assert_eq!(
-        rt().block_on(empty.run(stop, RunOptions::default()))
+        runtime()
+            .block_on(empty.run(stop, RunOptions::default()))
             .unwrap_err()
             .code(),
         "invalid_config"

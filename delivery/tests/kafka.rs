@@ -6,43 +6,24 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use fsfeed_delivery::testkit::Tansu;
-use fsfeed_delivery::{Config, Gate, Outcome, RunOptions, Supervisor};
-use tokio::sync::watch;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use fsfeed_delivery::testkit::{Running, Tansu};
+use fsfeed_delivery::{Gate, Outcome};
 
 #[test]
 fn kafka_delivers_every_record_keyed_in_order_through_an_outage() {
     let broker = Tansu::start();
     broker.create_topic("events", 3);
     let (_d, ledger) = ledger_with(5_000);
-    let cfg = Config::from_toml(&format!(
+    let cfg = publisher(&format!(
         "[[publisher]]\nname = \"k\"\nendpoint = \"{}\"\nkafka_topic = \"events\"\nformat = \"native\"\nbatch_max = 1000\ntimeout_ms = 1500\nretry_initial_ms = 50\nretry_max_ms = 400\n",
         broker.endpoint()
-    ))
-    .unwrap()
-    .publishers
-    .remove(0);
-    let mut sup = Supervisor::new(ledger.clone());
-    sup.add(cfg.clone(), Gate::Always).unwrap();
-    let metrics = sup.metrics();
-    let (stop_tx, stop) = watch::channel(false);
-    let rt = rt();
-    let run = rt.spawn(sup.run(stop, RunOptions::default()));
-    let all_committed = |l: &fsfeed::Ledger| {
-        l.committed("k").unwrap().map(|p| p.seq) == Some(l.head_seq().unwrap() + 1)
-    };
+    ));
+    let p = Running::start(&ledger, cfg.clone(), Gate::Always);
+    let metrics = p.metrics.clone();
     wait_until(
         "the first half acknowledged",
         Duration::from_secs(60),
-        || all_committed(&ledger),
+        || caught_up(&ledger, "k"),
     );
     // The broker freezes; the second half is appended meanwhile.
     let before = ledger.committed("k").unwrap().unwrap();
@@ -57,10 +38,9 @@ fn kafka_delivers_every_record_keyed_in_order_through_an_outage() {
     assert!(metrics.totals().retries > 0, "{:?}", metrics.totals());
     broker.resume();
     wait_until("everything acknowledged", Duration::from_secs(120), || {
-        all_committed(&ledger)
+        caught_up(&ledger, "k")
     });
-    stop_tx.send(true).unwrap();
-    let report = rt.block_on(run).unwrap().unwrap();
+    let report = p.stop();
     assert!(
         matches!(report.outcomes[0].1, Ok(Outcome::Stopped)),
         "{report:?}"
