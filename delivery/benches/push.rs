@@ -6,7 +6,8 @@
 //! append-to-delivered latency of a running HTTP publisher.
 //!
 //! `make bench-push` (or `cargo bench -p fsfeed-delivery --bench push`);
-//! `FSFEED_PUSH_EVENTS` sets the events per transport (default 50,000).
+//! `FSFEED_PUSH_EVENTS` sets the events per transport (default 50,000),
+//! `FSFEED_PUSH_ROUNDS` the alternating rounds whose medians are compared (default 3).
 
 use std::time::{Duration, Instant};
 
@@ -56,14 +57,17 @@ fn publisher_rate(l: &Ledger, cfg: PublisherConfig, n: usize) -> f64 {
 
 fn http_plain(url: &str, msgs: &[Vec<Message>], n: usize) -> f64 {
     let rt = runtime();
-    let client = reqwest::Client::new();
     let t = Instant::now();
+    let client = reqwest::Client::new();
     rt.block_on(async {
         for b in msgs {
             for m in b {
                 let r = client
                     .post(url)
                     .header("content-type", "application/x-ndjson")
+                    .header("x-fsfeed-event-id", &m.event_id)
+                    .header("x-fsfeed-last-event-id", &m.last_event_id)
+                    .header("x-fsfeed-records", m.records)
                     .body(m.payload.clone())
                     .send()
                     .await
@@ -78,6 +82,7 @@ fn http_plain(url: &str, msgs: &[Vec<Message>], n: usize) -> f64 {
 
 fn amqp_plain(port: u16, msgs: &[Vec<Message>], n: usize) -> f64 {
     use lapin::options::*;
+    use lapin::types::{AMQPValue, FieldTable};
     let rt = runtime();
     let t = Instant::now();
     rt.block_on(async {
@@ -94,6 +99,16 @@ fn amqp_plain(port: u16, msgs: &[Vec<Message>], n: usize) -> f64 {
         for b in msgs {
             let mut pending = Vec::with_capacity(b.len());
             for m in b {
+                let mut headers = FieldTable::default();
+                headers.insert(
+                    "fsfeed-event-name".into(),
+                    AMQPValue::LongString(m.event_name.unwrap_or_default().into()),
+                );
+                headers.insert("fsfeed-seq".into(), AMQPValue::LongLongInt(m.seq as i64));
+                headers.insert(
+                    "fsfeed-key".into(),
+                    AMQPValue::LongString(m.key.as_deref().unwrap_or_default().into()),
+                );
                 pending.push(
                     ch.basic_publish(
                         "fsfeed",
@@ -105,7 +120,9 @@ fn amqp_plain(port: u16, msgs: &[Vec<Message>], n: usize) -> f64 {
                         &m.payload,
                         lapin::BasicProperties::default()
                             .with_delivery_mode(2)
-                            .with_message_id(m.event_id.as_str().into()),
+                            .with_content_type("application/json".into())
+                            .with_message_id(m.event_id.as_str().into())
+                            .with_headers(headers),
                     )
                     .await
                     .unwrap(),
@@ -124,6 +141,8 @@ fn kafka_plain(bootstrap: &str, msgs: &[Vec<Message>], n: usize) -> f64 {
     use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let rt = runtime();
+    // Made inside the timed part, as the publisher makes its own.
+    let t = Instant::now();
     let p: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
@@ -131,15 +150,24 @@ fn kafka_plain(bootstrap: &str, msgs: &[Vec<Message>], n: usize) -> f64 {
         .set("linger.ms", "1")
         .create()
         .unwrap();
-    let t = Instant::now();
     rt.block_on(async {
         for b in msgs {
             let mut pending = Vec::with_capacity(b.len());
             for m in b {
-                let h = OwnedHeaders::new().insert(Header {
-                    key: "fsfeed-event-id",
-                    value: Some(&m.event_id),
-                });
+                let seq = m.seq.to_string();
+                let h = OwnedHeaders::new_with_capacity(3)
+                    .insert(Header {
+                        key: "fsfeed-event-name",
+                        value: m.event_name,
+                    })
+                    .insert(Header {
+                        key: "fsfeed-seq",
+                        value: Some(&seq),
+                    })
+                    .insert(Header {
+                        key: "fsfeed-event-id",
+                        value: Some(&m.event_id),
+                    });
                 let key = m.key.as_deref().unwrap_or_default();
                 let r = FutureRecord::to("plain")
                     .key(key)
@@ -152,6 +180,8 @@ fn kafka_plain(bootstrap: &str, msgs: &[Vec<Message>], n: usize) -> f64 {
             }
         }
     });
+    // Closed inside the timed part, as the publisher closes its own.
+    drop(p);
     n as f64 / t.elapsed().as_secs_f64()
 }
 
@@ -190,52 +220,97 @@ fn http_latency() -> (f64, f64, usize) {
     (q(0.5), q(0.99), lat.len())
 }
 
+/// `rounds` alternating runs of the plain loop and a publisher (named
+/// `NAME-ROUND`, so each starts from the beginning): the median events/s of each.
+fn compare(
+    rounds: usize,
+    mut plain: impl FnMut() -> f64,
+    mut ours: impl FnMut(usize) -> f64,
+) -> (f64, f64) {
+    let mut p = Vec::new();
+    let mut o = Vec::new();
+    for r in 0..rounds {
+        p.push(plain());
+        o.push(ours(r));
+    }
+    (median(o), median(p))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn main() {
     let n: usize = std::env::var("FSFEED_PUSH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50_000);
+    let rounds: usize = std::env::var("FSFEED_PUSH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let (_d, l) = ledger_with(SEED, n);
     let mut rows = Vec::new();
 
     let rx = HttpReceiver::start();
-    let cfg = publisher(&format!(
-        "[[publisher]]\nname = \"http\"\nendpoint = \"{}\"\nformat = \"native\"\nbatch_max = {BATCH}\n",
-        rx.url()
-    ));
-    let msgs = messages(&l, &cfg);
-    let plain = http_plain(&rx.url(), &msgs, n);
-    let ours = publisher_rate(&l, cfg, n);
+    let cfg = |r: usize| {
+        publisher(&format!(
+            "[[publisher]]\nname = \"http-{r}\"\nendpoint = \"{}\"\nformat = \"native\"\nbatch_max = {BATCH}\n",
+            rx.url()
+        ))
+    };
+    let msgs = messages(&l, &cfg(0));
+    let (ours, plain) = compare(
+        rounds,
+        || http_plain(&rx.url(), &msgs, n),
+        |r| publisher_rate(&l, cfg(r), n),
+    );
     rows.push(("HTTP (POST per 1000-record batch, 2xx)", ours, plain));
     drop(rx);
 
     let rabbit = Rabbit::start();
     rabbit.declare("fsfeed", "bench-q", "amqp");
     rabbit.declare("fsfeed", "plain-q", "plain");
-    let cfg = publisher(&format!(
-        "[[publisher]]\nname = \"amqp\"\nendpoint = \"{}\"\namqp_exchange = \"fsfeed\"\nformat = \"native\"\nbatch_max = {BATCH}\n",
-        rabbit.endpoint()
-    ));
-    let msgs = messages(&l, &cfg);
-    let plain = amqp_plain(rabbit.port(), &msgs, n);
-    let ours = publisher_rate(&l, cfg, n);
+    let cfg = |r: usize| {
+        publisher(&format!(
+            "[[publisher]]\nname = \"amqp-{r}\"\nendpoint = \"{}\"\namqp_exchange = \"fsfeed\"\namqp_routing_key = \"amqp\"\nformat = \"native\"\nbatch_max = {BATCH}\n",
+            rabbit.endpoint()
+        ))
+    };
+    let msgs = messages(&l, &cfg(0));
+    let (ours, plain) = compare(
+        rounds,
+        || amqp_plain(rabbit.port(), &msgs, n),
+        |r| publisher_rate(&l, cfg(r), n),
+    );
     rows.push(("AMQP (persistent, publisher confirms)", ours, plain));
     drop(rabbit);
 
     let tansu = Tansu::start();
     tansu.create_topic("kafka", 3);
     tansu.create_topic("plain", 3);
-    let cfg = publisher(&format!(
-        "[[publisher]]\nname = \"kafka\"\nendpoint = \"{}\"\nkafka_topic = \"kafka\"\nformat = \"native\"\nbatch_max = {BATCH}\n",
-        tansu.endpoint()
-    ));
-    let msgs = messages(&l, &cfg);
-    let plain = kafka_plain(&tansu.bootstrap(), &msgs, n);
-    let ours = publisher_rate(&l, cfg, n);
+    let cfg = |r: usize| {
+        publisher(&format!(
+            "[[publisher]]\nname = \"kafka-{r}\"\nendpoint = \"{}\"\nkafka_topic = \"kafka\"\nformat = \"native\"\nbatch_max = {BATCH}\n",
+            tansu.endpoint()
+        ))
+    };
+    let t = Instant::now();
+    let msgs = messages(&l, &cfg(0));
+    let framing = n as f64 / t.elapsed().as_secs_f64();
+    let (ours, plain) = compare(
+        rounds,
+        || kafka_plain(&tansu.bootstrap(), &msgs, n),
+        |r| publisher_rate(&l, cfg(r), n),
+    );
     rows.push(("Kafka (idempotent, acks=all)", ours, plain));
     drop(tansu);
 
-    println!("push delivery, {n} events per transport, batches of {BATCH}");
+    println!(
+        "push delivery, {n} events per transport, batches of {BATCH}, median of {rounds} alternating rounds"
+    );
     println!("| transport | publisher events/s | plain client events/s | publisher / plain |");
     println!("|---|---:|---:|---:|");
     for (t, ours, plain) in rows {
@@ -244,6 +319,9 @@ fn main() {
             100.0 * ours / plain
         );
     }
+    println!(
+        "the publisher's own work, read and frame alone (Kafka's messages, one thread): {framing:.0} events/s"
+    );
     let (p50, p99, k) = http_latency();
     println!(
         "append-to-delivered latency (HTTP, one op every 4 ms, {k} samples): p50 {p50:.2} ms, p99 {p99:.2} ms"
