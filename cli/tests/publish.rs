@@ -145,7 +145,8 @@ impl Far {
 
 /// SIGKILL of `fsfeed publish` mid-stream, a restart, then SIGTERM: every
 /// record arrives, in order per object; the only duplicates are the batch
-/// that was in flight; the restarted process exits 0 on SIGTERM.
+/// that was in flight and the acknowledged ones not yet committed; the
+/// restarted process exits 0 on SIGTERM.
 fn kill_and_restart(far: &Far, name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let ldir = dir.path().join("ledger");
@@ -180,8 +181,9 @@ fn kill_and_restart(far: &Far, name: &str) {
     let want = expected(&ledger, &cfg);
     assert!(want.len() >= 10_000, "{}", want.len());
     let got = far.received(name, want.len());
-    // The kill may cut off the batch in flight and the one read ahead.
-    let dups = check(&want, &got, 2 * 200);
+    // The kill may cut off the batch in flight and the (at most two)
+    // acknowledged batches whose commit was not yet written.
+    let dups = check(&want, &got, 3 * 200);
     eprintln!(
         "{name}: {} records, {dups} duplicates after SIGKILL",
         want.len()
@@ -250,7 +252,9 @@ fn lock_gate_one_leader_and_a_takeover() {
     let cfg = publisher(&text);
     let want = expected(&ledger, &cfg);
     let Far::Http(rx) = &far else { unreachable!() };
-    check(&want, &rx.received(), 2 * 100);
+    // The killed leader's batch in flight and its (at most two)
+    // acknowledged batches not yet committed may arrive twice.
+    check(&want, &rx.received(), 3 * 100);
 }
 
 /// A password in an endpoint, a bearer token and a header value appear in

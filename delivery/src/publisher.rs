@@ -3,12 +3,14 @@
 //!
 //! A reader thread owns the cursor: it reads a batch (up to `batch_max`
 //! records, lingering up to `linger_ms` for more once it has one), frames it
-//! into [`Message`]s and hands it over; it may run one batch ahead. The
-//! sender task sends each batch, and only after the far side acknowledged
-//! every message commits the batch's `next` through
-//! [`fsfeed::Ledger::commit`]. So the committed position never passes an
-//! unacknowledged record; after a crash the batch in flight is sent again,
-//! with the same event ids, and those are the only duplicates.
+//! into [`Message`]s and hands it over; it may run up to [`READ_AHEAD`]
+//! batches ahead. The sender task sends each batch, and only after the far
+//! side acknowledged every message commits the batch's `next` through
+//! [`fsfeed::Ledger::commit`], on the blocking pool while the next batch is
+//! sent (`Committer`). So the committed position never passes an
+//! unacknowledged record; after a crash the batch in flight and the
+//! acknowledged batches whose commit was not yet written (at most two) are
+//! sent again, with the same event ids, and those are the only duplicates.
 //!
 //! - A retryable failure backs off exponentially (`retry_initial_ms`,
 //!   doubling to `retry_max_ms`, full jitter) and sends the same batch again.
@@ -40,6 +42,10 @@ use crate::gate::{Gate, STANDBY_POLL};
 use crate::secret::Scrubber;
 use crate::status::{PublisherStatus, State};
 use crate::transport::{message_key, Message, Transport};
+
+/// Batches the reader may frame ahead of the one being sent: it keeps
+/// reading while a send or a commit waits on the far side or the disk.
+pub const READ_AHEAD: usize = 4;
 
 /// How long an idle reader waits for events before it looks for a stop.
 const IDLE_WAIT: Duration = Duration::from_millis(200);
@@ -214,7 +220,7 @@ impl Publisher {
     ) -> Result<Option<Outcome>> {
         let name = self.cfg.name.clone();
         self.set_state(State::Starting);
-        let (tx, mut rx) = mpsc::channel::<Item>(1);
+        let (tx, mut rx) = mpsc::channel::<Item>(READ_AHEAD);
         let halt = Arc::new(AtomicBool::new(false));
         let cursor = {
             let ledger = self.ledger.clone();
@@ -266,11 +272,38 @@ impl Publisher {
         stop: &mut watch::Receiver<bool>,
         once: bool,
     ) -> Result<Option<Outcome>> {
+        let mut committer = Committer {
+            ledger: self.ledger.clone(),
+            name: self.cfg.name.clone(),
+            running: None,
+            next: None,
+        };
+        let result = self
+            .send_batches(transport, rx, stop, once, &mut committer)
+            .await;
+        let committed = committer.flush().await;
+        let outcome = result?;
+        committed?;
+        Ok(outcome)
+    }
+
+    async fn send_batches(
+        &mut self,
+        transport: &mut Transport,
+        rx: &mut mpsc::Receiver<Item>,
+        stop: &mut watch::Receiver<bool>,
+        once: bool,
+        committer: &mut Committer,
+    ) -> Result<Option<Outcome>> {
         let name = self.cfg.name.clone();
         loop {
             let item = tokio::select! {
                 biased;
                 _ = stop.changed() => return Ok(Some(Outcome::Stopped)),
+                r = committer.settle(), if committer.busy() => {
+                    r?;
+                    continue;
+                }
                 item = rx.recv() => item,
             };
             let Some(item) = item else {
@@ -303,12 +336,8 @@ impl Publisher {
                     Delivered::Stopped => return Ok(Some(Outcome::Stopped)),
                 }
             }
-            let ledger = self.ledger.clone();
-            let n = name.clone();
             let next = p.next;
-            tokio::task::spawn_blocking(move || ledger.commit(&n, next))
-                .await
-                .expect("commit does not panic")?;
+            committer.acked(next).await?;
             self.counters.add(C::Ok, p.records as u64);
             self.counters.add(C::Bytes, p.bytes);
             if !self.gate.leading().unwrap_or(false) {
@@ -370,6 +399,75 @@ impl Publisher {
             }
             self.counters.add(C::Retries, 1);
         }
+    }
+}
+
+/// Commits acknowledged positions, one at a time, off the send path: a
+/// commit (a durable write: an fsync) runs on the blocking pool while the
+/// next batch is sent. A batch acknowledged while a commit is being written
+/// waits for it and is committed next; at most one waits, so at most two
+/// acknowledged batches are not yet committed. Positions only grow and only
+/// acknowledged ones are stored, so the committed position never passes an
+/// acknowledgement; after a crash, what was acknowledged but not committed
+/// (at most two batches) and the batch in flight are sent again.
+struct Committer {
+    ledger: Ledger,
+    name: String,
+    running: Option<tokio::task::JoinHandle<fsfeed::Result<()>>>,
+    /// The newest acknowledged position not yet being committed.
+    next: Option<Position>,
+}
+
+impl Committer {
+    fn busy(&self) -> bool {
+        self.running.is_some()
+    }
+
+    fn start(&mut self, pos: Position) {
+        let (ledger, name) = (self.ledger.clone(), self.name.clone());
+        self.running = Some(tokio::task::spawn_blocking(move || {
+            ledger.commit(&name, pos)
+        }));
+    }
+
+    /// `pos` was acknowledged: commit it now, or with the next commit.
+    async fn acked(&mut self, pos: Position) -> Result<()> {
+        if self.running.as_ref().is_some_and(|h| h.is_finished()) {
+            self.settle().await?;
+        }
+        if self.running.is_none() {
+            self.start(pos);
+            return Ok(());
+        }
+        if self.next.is_some() {
+            // One acknowledged batch already waits: wait for the running
+            // commit (which then starts that one), so at most two batches
+            // are acknowledged and not yet committed.
+            self.settle().await?;
+        }
+        self.next = Some(pos);
+        Ok(())
+    }
+
+    /// Wait for the running commit; start the folded one, if any.
+    async fn settle(&mut self) -> Result<()> {
+        if let Some(h) = self.running.as_mut() {
+            let r = h.await.expect("commit does not panic");
+            self.running = None;
+            r?;
+        }
+        if let Some(pos) = self.next.take() {
+            self.start(pos);
+        }
+        Ok(())
+    }
+
+    /// Commit everything acknowledged.
+    async fn flush(mut self) -> Result<()> {
+        while self.busy() || self.next.is_some() {
+            self.settle().await?;
+        }
+        Ok(())
     }
 }
 

@@ -75,7 +75,9 @@ impl Kafka {
         }
         // librdkafka checks every property when a client is made: a bad
         // one is the config's fault, said now rather than at the first send.
-        let _checked: FutureProducer = c.create().map_err(|e| {
+        // The producer made here is the one the first send uses (making and
+        // dropping one costs its threads' start and stop).
+        let producer: FutureProducer = c.create().map_err(|e| {
             Error::Config(cfg.scrubber().scrub(&format!(
                 "publisher {:?}: kafka producer settings: {e}",
                 cfg.name
@@ -86,7 +88,7 @@ impl Kafka {
             endpoint: cfg.endpoint.clone(),
             topic: cfg.kafka_topic.clone(),
             timeout: cfg.timeout,
-            producer: None,
+            producer: Some(producer),
         })
     }
 
