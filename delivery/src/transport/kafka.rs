@@ -103,6 +103,23 @@ impl Kafka {
         Ok(self.producer.as_ref().expect("just made"))
     }
 
+    /// Fetch the topic's metadata: the broker connection and the topic's
+    /// partitions are ready before the first batch (without it, librdkafka
+    /// held the first batch about a second while it looked them up).
+    pub async fn connect(&mut self) -> std::result::Result<(), SendError> {
+        let producer = self.producer()?.clone();
+        let (topic, timeout) = (self.topic.clone(), self.timeout);
+        let r = tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), timeout)
+                .map(|_| ())
+        })
+        .await
+        .expect("metadata fetch does not panic");
+        r.map_err(|e| SendError::retry(format!("Kafka at {}: metadata: {e}", self.endpoint)))
+    }
+
     /// Enqueue every message, then wait for all delivery reports.
     pub async fn send(&mut self, messages: &[Message]) -> std::result::Result<(), SendError> {
         let r = self.produce(messages).await;

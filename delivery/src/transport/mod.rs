@@ -125,7 +125,7 @@ impl Transport {
             #[cfg(feature = "amqp")]
             Transport::Amqp(t) => t.connect().await,
             #[cfg(feature = "kafka")]
-            Transport::Kafka(_) => Ok(()),
+            Transport::Kafka(t) => t.connect().await,
         }
     }
 
