@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+/// The codes of this crate's own errors ([`Error::code`]); the others are
+/// the core's (`fsfeed::error::ERROR_CODES`).
+pub const ERROR_CODES: &[&str] = &["invalid_config", "publisher_failed"];
+
 /// Result of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -8,7 +8,8 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
-/// Python class names of the core's error codes (`fsfeed.error::ERROR_CODES`).
+/// Python class names of the core's error codes (`fsfeed::error::ERROR_CODES`),
+/// then the delivery crate's.
 pub(crate) const ERROR_CLASSES: &[(&str, &str)] = &[
     ("invalid_op", "InvalidOp"),
     ("invalid_json", "InvalidJson"),
@@ -33,6 +34,9 @@ pub(crate) const ERROR_CLASSES: &[(&str, &str)] = &[
     ("io", "IoError"),
     ("corrupt", "CorruptError"),
     ("unsupported_format", "UnsupportedFormat"),
+    // The delivery crate's own codes (`fsfeed_delivery::error::ERROR_CODES`).
+    ("invalid_config", "InvalidConfig"),
+    ("publisher_failed", "PublisherFailed"),
 ];
 
 pub(crate) struct ErrorTypes {

@@ -16,6 +16,7 @@ mod history;
 mod ledger;
 mod op;
 mod position;
+mod publisher;
 mod pyser;
 mod subscription;
 
@@ -30,6 +31,7 @@ use crate::history::*;
 use crate::ledger::*;
 use crate::op::*;
 use crate::position::*;
+use crate::publisher::*;
 use crate::subscription::*;
 
 /// As the CLI: the writer allocates per op, and glibc malloc halves its rate.
@@ -54,7 +56,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for ((_, class), (_, t)) in ERROR_CLASSES.iter().zip(&e.by_code) {
         m.add(*class, t.bind(py))?;
     }
-    m.add("ERROR_CODES", fsfeed::error::ERROR_CODES.to_vec())?;
+    let codes: Vec<&str> = fsfeed::error::ERROR_CODES
+        .iter()
+        .chain(fsfeed_delivery::error::ERROR_CODES)
+        .copied()
+        .collect();
+    m.add("ERROR_CODES", codes)?;
     m.add_class::<Ledger>()?;
     m.add_class::<Cursor>()?;
     m.add_class::<Batch>()?;
@@ -62,5 +69,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Op>()?;
     m.add_class::<Subscription>()?;
     m.add_class::<History>()?;
+    m.add_class::<Publisher>()?;
     Ok(())
 }
