@@ -160,7 +160,21 @@ enum Command {
     /// publisher of a TOML config (see delivery/README.md), at least once,
     /// until SIGTERM; `publish status` shows each publisher's state.
     Publish(Box<PublishArgs>),
-    /// Write a consistent copy of the ledger to another directory.
+    /// Serve Ceph's PubSub REST API over the ledger (topics, S3 and plain
+    /// notifications, subscriptions, pull, ack, push; see pubsub/README.md)
+    /// until SIGTERM. Prints `listening on http://HOST:PORT` when ready.
+    Serve {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        /// The service's TOML config (zone, users, bucket owners).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Address to listen on (port 0: a free port).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
+        listen: std::net::SocketAddr,
+    },
+    /// Write a consistent copy of the ledger to another directory (with the
+    /// pub/sub service's state, when there is one).
     Checkpoint {
         #[command(flatten)]
         ledger: LedgerArg,
@@ -294,6 +308,13 @@ fn main() -> ExitCode {
                 _ => ExitCode::from(1),
             }
         }
+        Err(Failure::Pubsub(e)) => {
+            eprintln!("fsfeed: error[{}]: {e}", e.code());
+            match e {
+                fsfeed_pubsub::Error::Config(_) => ExitCode::from(2),
+                _ => ExitCode::from(1),
+            }
+        }
         Err(Failure::Fsfeed(e)) => {
             eprintln!("fsfeed: error[{}]: {e}", e.code());
             match e {
@@ -308,6 +329,7 @@ fn main() -> ExitCode {
 enum Failure {
     Fsfeed(Error),
     Delivery(fsfeed_delivery::Error),
+    Pubsub(fsfeed_pubsub::Error),
     /// stdout was closed (`fsfeed tail | head`): stop quietly.
     Pipe,
 }
@@ -321,6 +343,15 @@ impl From<Error> for Failure {
 impl From<fsfeed_delivery::Error> for Failure {
     fn from(e: fsfeed_delivery::Error) -> Self {
         Failure::Delivery(e)
+    }
+}
+
+impl From<fsfeed_pubsub::Error> for Failure {
+    fn from(e: fsfeed_pubsub::Error) -> Self {
+        match e {
+            fsfeed_pubsub::Error::Ledger(e) => Failure::Fsfeed(e),
+            e => Failure::Pubsub(e),
+        }
     }
 }
 
@@ -350,6 +381,11 @@ fn run(cli: Cli) -> Out {
         } => append(ledger.ledger, &durability, batch_size),
         Command::Tail(args) => tail(*args),
         Command::Publish(args) => publish(*args),
+        Command::Serve {
+            ledger,
+            config,
+            listen,
+        } => serve(ledger.ledger, config, listen),
         Command::Resync(mut args) => {
             args.resync_first = true;
             tail(*args)
@@ -405,7 +441,8 @@ fn run(cli: Cli) -> Out {
                 },
             )?;
             l.checkpoint(&to)?;
-            println!("{}", json!({"checkpoint": to}));
+            let pubsub = fsfeed_pubsub::store::Store::copy_to(&ledger.ledger, &to)?;
+            println!("{}", json!({"checkpoint": to, "pubsub": pubsub}));
             Ok(())
         }
     }
@@ -731,6 +768,42 @@ fn publish(a: PublishArgs) -> Out {
         Some(e) => Err(e.into()),
         None => Ok(()),
     }
+}
+
+fn serve(dir: PathBuf, config: PathBuf, listen: std::net::SocketAddr) -> Out {
+    let config = fsfeed_pubsub::Config::from_file(&config)?;
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .init();
+    let ledger = Ledger::open_read_only(&dir)?;
+    let svc = std::sync::Arc::new(fsfeed_pubsub::Service::open(ledger.clone(), config)?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result: Out = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        println!("listening on http://{addr}");
+        io::stdout().flush()?;
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            let _ = stop.send(true);
+        });
+        fsfeed_pubsub::serve(svc, listener, stop_rx).await?;
+        Ok(())
+    });
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let _ = ledger.close();
+    result
 }
 
 fn publish_status(dir: PathBuf, json: bool) -> Out {

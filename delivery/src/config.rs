@@ -239,29 +239,8 @@ impl Config {
     /// Parse and check a config. Errors name the line and key, never quote
     /// the line (it may hold a password).
     pub fn from_toml(text: &str) -> Result<Config> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let at = match e.span() {
-                Some(s) => {
-                    let start = s.start.min(text.len());
-                    let line = text[..start].matches('\n').count() + 1;
-                    // The key of that line, never its value (it may be a password).
-                    let from = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
-                    let key = text[from..]
-                        .split_once('=')
-                        .map(|(k, _)| k.trim().trim_matches('"'))
-                        .filter(|k| {
-                            !k.is_empty()
-                                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                        });
-                    match key {
-                        Some(k) => format!("line {line}, key {k}: "),
-                        None => format!("line {line}: "),
-                    }
-                }
-                None => String::new(),
-            };
-            Error::Config(format!("{at}{}", without_values(e.message().trim_end())))
-        })?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| Error::Config(toml_error(text, &e)))?;
         if raw.publisher.is_empty() {
             return Err(Error::Config(
                 "no [[publisher]] table: nothing to publish".into(),
@@ -280,6 +259,31 @@ impl Config {
         }
         Ok(Config { publishers })
     }
+}
+
+/// A TOML parse error as a config error text: the line and key it is at,
+/// never the line itself or a value it quotes (either may be a password).
+/// Shared by every fsfeed config (publishers, the pub/sub service).
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let at = match e.span() {
+        Some(s) => {
+            let start = s.start.min(text.len());
+            let line = text[..start].matches('\n').count() + 1;
+            let from = text[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+            let key = text[from..]
+                .split_once('=')
+                .map(|(k, _)| k.trim().trim_matches('"'))
+                .filter(|k| {
+                    !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                });
+            match key {
+                Some(k) => format!("line {line}, key {k}: "),
+                None => format!("line {line}: "),
+            }
+        }
+        None => String::new(),
+    };
+    format!("{at}{}", without_values(e.message().trim_end()))
 }
 
 /// The error of a publisher name given twice (in a file, or to a supervisor).
