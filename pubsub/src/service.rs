@@ -198,9 +198,17 @@ pub fn push_config(
 ) -> Result<fsfeed_delivery::PublisherConfig, ApiError> {
     let bad = |e: fsfeed_delivery::Error| {
         let m = e.to_string();
-        ApiError::invalid(m.strip_prefix("invalid config: ").unwrap_or(&m).to_string())
+        let m = m.strip_prefix("invalid config: ").unwrap_or(&m);
+        let m = match m.strip_prefix("publisher ") {
+            Some(rest) => rest.split_once(": ").map(|(_, r)| r).unwrap_or(rest),
+            None => m,
+        };
+        ApiError::invalid(format!("push-endpoint: {m}"))
     };
-    let mut c = fsfeed_delivery::PublisherConfig::new(name, &p.endpoint).map_err(bad)?;
+    // Every other key at its default; the endpoint is set after, so that
+    // the AMQP exchange can be set before the whole config is checked.
+    let mut c = fsfeed_delivery::PublisherConfig::new(name, "http://127.0.0.1/").map_err(bad)?;
+    c.endpoint = fsfeed_delivery::Endpoint::parse(&p.endpoint).map_err(bad)?;
     c.format = Format::S3(S3Options {
         profile: Profile::Ceph,
         ..S3Options::default()
