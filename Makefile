@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test test-rust test-python test-node test-conformance test-bench lint bench bench-python bench-node bench-compare bench-push fmt fixtures python node
+.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-bench lint bench bench-python bench-node bench-compare bench-push fmt fixtures python node
 
 setup:
 	bash scripts/setup.sh
@@ -13,13 +13,13 @@ setup:
 demo: setup
 	bash scripts/demo.sh
 
-test: setup lint test-rust test-python test-node test-conformance test-bench
+test: setup lint test-rust test-python test-node test-conformance test-pubsub test-bench
 
 lint:
 	$(ENV); cargo fmt --all -- --check
 	$(ENV); cargo clippy --workspace --all-targets --locked -- -D warnings
-	ruff check bindings/python examples/python tests/conformance bench
-	ruff format --check bindings/python examples/python tests/conformance bench
+	ruff check bindings/python examples/python tests/conformance tests/pubsub bench
+	ruff format --check bindings/python examples/python tests/conformance tests/pubsub bench
 	mypy --strict bindings/python/python/fsfeed examples/python/airflow_trigger.py examples/python/backup_changes.py
 
 test-rust:
@@ -52,6 +52,13 @@ test-node: node
 test-conformance:
 	python3 -m pytest -q -W error tests/conformance
 	npm --prefix tests/conformance/ts run --silent check
+
+# The pub/sub service (`fsfeed serve`) against boto3, raw v2/v4-signed HTTP,
+# an HTTP endpoint and a private RabbitMQ node; the ledger is written by the
+# test process (the Python package) while the server reads it.
+test-pubsub: python
+	$(ENV); cargo build --locked -p fsfeed-cli
+	$(ENV); FSFEED_BIN="$$CARGO_TARGET_DIR/debug/fsfeed" python3 -m pytest -q -W error tests/pubsub
 
 # Regenerate the golden fixtures in tests/fixtures after an intended rendering change.
 fixtures:

@@ -24,7 +24,8 @@ fi
 # The Python package's tests, examples (pyarrow, pandas, the notebook's
 # kernel), checks (mypy, ruff) and its build backend (maturin).
 PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
-  --root-user-action=ignore -r tests/conformance/requirements.txt -r bindings/python/requirements-test.txt
+  --root-user-action=ignore -r tests/conformance/requirements.txt -r bindings/python/requirements-test.txt \
+  -r tests/pubsub/requirements.txt
 (cd tests/conformance/ts && npm install --no-audit --no-fund --loglevel=error)
 command -v cargo >/dev/null || { echo "setup: cargo is missing (install Rust with rustup)" >&2; exit 1; }
 bash scripts/rocksdb-lib.sh >/dev/null

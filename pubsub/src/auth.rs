@@ -139,16 +139,14 @@ fn pct_decode(s: &str) -> String {
         .into_owned()
 }
 
-fn pct_decode_path(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
 /// AWS's URI encoding: unreserved characters kept, everything else `%XX`.
 fn aws_encode(s: &str, keep_slash: bool) -> String {
+    aws_encode_bytes(s.as_bytes(), keep_slash)
+}
+
+fn aws_encode_bytes(s: &[u8], keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
+    for &b in s {
         if b.is_ascii_alphanumeric()
             || b == b'-'
             || b == b'_'
@@ -372,11 +370,13 @@ fn v4<'c>(cfg: &'c Config, req: &SignedRequest<'_>, rest: &str) -> Result<&'c Us
     let k_service = hmac256(&k_region, service);
     let k_signing = hmac256(&k_service, "aws4_request");
     let given = hex::decode(signature).map_err(|_| ApiError::signature_mismatch())?;
-    let once = aws_encode(&pct_decode_path(req.raw_path), true);
+    // As sent (S3 clients), normalised to one encoding, and the sent path
+    // encoded once more (what SigV4 does for services other than S3).
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(req.raw_path).collect();
     let mut uris = vec![
         req.raw_path.to_string(),
-        once.clone(),
-        aws_encode(&once, true),
+        aws_encode_bytes(&decoded, true),
+        aws_encode(req.raw_path, true),
     ];
     uris.dedup();
     for uri in uris {

@@ -83,7 +83,9 @@ def query(pairs: list[tuple[str, str | None]]) -> str:
 class Client:
     """Raw HTTP requests, signed by botocore's v4 (any service) or v2 signer."""
 
-    def __init__(self, url: str, key: str, secret: str, sig: str = "v4", service: str = "s3") -> None:
+    def __init__(
+        self, url: str, key: str, secret: str, sig: str = "v4", service: str = "s3"
+    ) -> None:
         self.url = url
         self.creds = Credentials(key, secret)
         self.sig = sig
@@ -120,10 +122,23 @@ class Server:
         self.log = config.parent / "serve.log"
 
     def start(self) -> None:
+        with open(self.log, "a") as log:
+            self._spawn(log)
+
+    def _spawn(self, log: Any) -> None:
         self.proc = subprocess.Popen(
-            [FSFEED, "serve", "--ledger", str(self.ledger), "--config", str(self.config), "--listen", "127.0.0.1:0"],
+            [
+                FSFEED,
+                "serve",
+                "--ledger",
+                str(self.ledger),
+                "--config",
+                str(self.config),
+                "--listen",
+                "127.0.0.1:0",
+            ],
             stdout=subprocess.PIPE,
-            stderr=open(self.log, "a"),
+            stderr=log,
             text=True,
             env={**os.environ, "RUST_LOG": "info"},
         )
@@ -136,6 +151,8 @@ class Server:
         assert self.proc is not None
         self.proc.send_signal(sig)
         rc = self.proc.wait(timeout=30)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         self.proc = None
         return rc
 
@@ -174,9 +191,9 @@ class Env:
         return self.ledger.append(fsfeed.Op.delete("vol1", bucket, key))
 
 
-def make_env(tmp_path: Path, config: str = CONFIG) -> Iterator[Env]:
+def make_env(tmp_path: Path, config: str = CONFIG, retention: dict | None = None) -> Iterator[Env]:
     d = tmp_path / "ledger"
-    led = fsfeed.Ledger.open(d, durability="sync")
+    led = fsfeed.Ledger.open(d, durability="sync", retention=retention)
     led.append(fsfeed.Op.bucket_create("vol1", "photos").by("nobody"))
     led.append(fsfeed.Op.bucket_create("vol1", "docs").by("alice"))
     led.append(fsfeed.Op.bucket_create("vol1", "t2stuff").by("t2$bob"))

@@ -40,7 +40,11 @@ def test_topic_create_get_list_update_delete(env: Env) -> None:
     r = a.call(
         "PUT",
         "/topics/t1",
-        [("push-endpoint", "amqp://u:hunter2@127.0.0.1:5672/v"), ("amqp-exchange", "ex"), ("amqp-ack-level", "none")],
+        [
+            ("push-endpoint", "amqp://u:hunter2@127.0.0.1:5672/v"),
+            ("amqp-exchange", "ex"),
+            ("amqp-ack-level", "none"),
+        ],
     )
     assert r.status == 200, r.body
     dest = a.call("GET", "/topics/t1").json()["topic"]["dest"]
@@ -63,7 +67,11 @@ def test_topic_create_get_list_update_delete(env: Env) -> None:
         [("push-endpoint", "ftp://127.0.0.1/x")],
         [("push-endpoint", "not a url")],
         [("push-endpoint", "amqp://127.0.0.1")],
-        [("push-endpoint", "amqp://127.0.0.1"), ("amqp-exchange", "x"), ("amqp-ack-level", "routable")],
+        [
+            ("push-endpoint", "amqp://127.0.0.1"),
+            ("amqp-exchange", "x"),
+            ("amqp-ack-level", "routable"),
+        ],
         [("push-endpoint", "http://127.0.0.1/x"), ("verify-ssl", "maybe")],
         [("push-endpoint", "http://127.0.0.1/x"), ("amqp-exchange", "x")],
         [("amqp-exchange", "x")],
@@ -71,7 +79,9 @@ def test_topic_create_get_list_update_delete(env: Env) -> None:
         [("push-endpoint", "http://a/x"), ("push-endpoint", "http://b/x")],
     ],
 )
-def test_a_push_endpoint_that_cannot_work_is_refused_and_changes_nothing(env: Env, params: list) -> None:
+def test_a_push_endpoint_that_cannot_work_is_refused_and_changes_nothing(
+    env: Env, params: list
+) -> None:
     a = env.client("alice")
     r = a.call("PUT", "/topics/bad", params)
     assert r.status == 400, r.body
@@ -94,7 +104,10 @@ def test_sns_calls_of_boto3(env: Env) -> None:
     sns = env.boto("sns", "alice")
     arn = sns.create_topic(
         Name="orders",
-        Attributes={"push-endpoint": "http://user:pa55word@127.0.0.1:9/hook", "verify-ssl": "false"},
+        Attributes={
+            "push-endpoint": "http://user:pa55word@127.0.0.1:9/hook",
+            "verify-ssl": "false",
+        },
     )["TopicArn"]
     assert arn == "arn:aws:sns:default::orders"
     assert sns.create_topic(Name="other")["TopicArn"] == "arn:aws:sns:default::other"
@@ -122,7 +135,12 @@ def test_sns_calls_of_boto3(env: Env) -> None:
         sns.get_topic_attributes(TopicArn="arn:aws:sns:default:t2:orders")
     assert e.value.response["Error"]["Code"] == "AccessDenied"
     assert [t["TopicArn"] for t in sns.list_topics()["Topics"]] == ["arn:aws:sns:default::other"]
-    r = env.client("alice", service="sns").call("POST", "/", body=b"Action=Publish&TopicArn=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = env.client("alice", service="sns").call(
+        "POST",
+        "/",
+        body=b"Action=Publish&TopicArn=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status == 400 and b"InvalidAction" in r.body
 
 
@@ -136,7 +154,14 @@ def test_s3_notifications_with_boto3(env: Env) -> None:
                 "Id": "jpgs",
                 "TopicArn": "arn:aws:sns:default::t1",
                 "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:Delete"],
-                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "img/"}, {"Name": "suffix", "Value": ".jpg"}]}},
+                "Filter": {
+                    "Key": {
+                        "FilterRules": [
+                            {"Name": "prefix", "Value": "img/"},
+                            {"Name": "suffix", "Value": ".jpg"},
+                        ]
+                    }
+                },
             },
             {"Id": "all", "TopicArn": "arn:aws:sns:default::t1", "Events": ["s3:ObjectRemoved:*"]},
         ]
@@ -165,7 +190,10 @@ def test_s3_notifications_with_boto3(env: Env) -> None:
     # Delete one: its subscription goes too.
     assert a.call("DELETE", "/photos", "notification=all").status == 200
     assert a.call("GET", "/subscriptions/all").status == 404
-    assert [c["Id"] for c in s3.get_bucket_notification_configuration(Bucket="photos")["TopicConfigurations"]] == ["jpgs"]
+    assert [
+        c["Id"]
+        for c in s3.get_bucket_notification_configuration(Bucket="photos")["TopicConfigurations"]
+    ] == ["jpgs"]
     # An empty configuration removes every notification (what S3 does).
     s3.put_bucket_notification_configuration(Bucket="photos", NotificationConfiguration={})
     assert "TopicConfigurations" not in s3.get_bucket_notification_configuration(Bucket="photos")
@@ -178,21 +206,55 @@ def test_bad_s3_notifications_are_refused_and_change_nothing(env: Env) -> None:
     s3 = env.boto("s3", "alice")
     good = {"Id": "ok", "TopicArn": "arn:aws:sns:default::t1", "Events": ["s3:ObjectCreated:*"]}
     cases = [
-        ({"Id": "x", "TopicArn": "arn:aws:sns:default::missing", "Events": ["s3:ObjectCreated:*"]}, 404),
+        (
+            {
+                "Id": "x",
+                "TopicArn": "arn:aws:sns:default::missing",
+                "Events": ["s3:ObjectCreated:*"],
+            },
+            404,
+        ),
         ({"Id": "x", "TopicArn": "arn:aws:sns:default::t1", "Events": ["s3:Nonsense:*"]}, 400),
-        ({"Id": "x", "TopicArn": "arn:aws:sns:elsewhere::t1", "Events": ["s3:ObjectCreated:*"]}, 400),
-        ({"Id": "x", "TopicArn": "arn:aws:sns:default:t2:t1", "Events": ["s3:ObjectCreated:*"]}, 403),
-        ({"Id": "x", "TopicArn": "arn:aws:sns:default::t1", "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": {"FilterRules": [{"Name": "regex", "Value": "x"}]}}}, 400),
-        ({"Id": "bad id!", "TopicArn": "arn:aws:sns:default::t1", "Events": ["s3:ObjectCreated:*"]}, 400),
+        (
+            {"Id": "x", "TopicArn": "arn:aws:sns:elsewhere::t1", "Events": ["s3:ObjectCreated:*"]},
+            400,
+        ),
+        (
+            {"Id": "x", "TopicArn": "arn:aws:sns:default:t2:t1", "Events": ["s3:ObjectCreated:*"]},
+            403,
+        ),
+        (
+            {
+                "Id": "x",
+                "TopicArn": "arn:aws:sns:default::t1",
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "regex", "Value": "x"}]}},
+            },
+            400,
+        ),
+        (
+            {
+                "Id": "bad id!",
+                "TopicArn": "arn:aws:sns:default::t1",
+                "Events": ["s3:ObjectCreated:*"],
+            },
+            400,
+        ),
     ]
     for bad, status in cases:
         with pytest.raises(ClientError) as e:
-            s3.put_bucket_notification_configuration(Bucket="photos", NotificationConfiguration={"TopicConfigurations": [good, bad]})
+            s3.put_bucket_notification_configuration(
+                Bucket="photos", NotificationConfiguration={"TopicConfigurations": [good, bad]}
+            )
         assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == status, bad
-        assert "TopicConfigurations" not in s3.get_bucket_notification_configuration(Bucket="photos")
+        assert "TopicConfigurations" not in s3.get_bucket_notification_configuration(
+            Bucket="photos"
+        )
         assert a.call("GET", "/subscriptions/ok").status == 404
     with pytest.raises(ClientError) as e:
-        s3.put_bucket_notification_configuration(Bucket="nosuchbucket", NotificationConfiguration={"TopicConfigurations": [good]})
+        s3.put_bucket_notification_configuration(
+            Bucket="nosuchbucket", NotificationConfiguration={"TopicConfigurations": [good]}
+        )
     assert e.value.response["Error"]["Code"] == "NoSuchBucket"
     for body in [b"<NotificationConfiguration><TopicConfiguration>", b"garbage", b"<Other/>"]:
         r = a.call("PUT", "/photos", "notification", body=body)
@@ -208,14 +270,24 @@ def test_v2_signature_of_the_sub_resource_with_and_without_the_slash(env: Env) -
     for sent, signed in [("/photos", "/photos/"), ("/photos/", "/photos"), ("/photos", "/photos")]:
         date = email.utils.formatdate(usegmt=True)
         sts = f"GET\n\n\n{date}\n{signed}?notification"
-        sig = base64.b64encode(hmac.new(b"alice-secret", sts.encode(), hashlib.sha1).digest()).decode()
-        r = urllib3.request("GET", f"{env.server.url}{sent}?notification", headers={"Date": date, "Authorization": f"AWS AKALICE:{sig}"})
+        sig = base64.b64encode(
+            hmac.new(b"alice-secret", sts.encode(), hashlib.sha1).digest()
+        ).decode()
+        r = urllib3.request(
+            "GET",
+            f"{env.server.url}{sent}?notification",
+            headers={"Date": date, "Authorization": f"AWS AKALICE:{sig}"},
+        )
         assert r.status == 200, (sent, signed, r.data)
     # The pubsub parameters are not signed by v2: a topic PUT signed without them passes.
     date = email.utils.formatdate(usegmt=True)
     sts = f"PUT\n\n\n{date}\n/topics/t9"
     sig = base64.b64encode(hmac.new(b"alice-secret", sts.encode(), hashlib.sha1).digest()).decode()
-    r = urllib3.request("PUT", f"{env.server.url}/topics/t9?push-endpoint=http%3A%2F%2F127.0.0.1%2Fx", headers={"Date": date, "Authorization": f"AWS AKALICE:{sig}"})
+    r = urllib3.request(
+        "PUT",
+        f"{env.server.url}/topics/t9?push-endpoint=http%3A%2F%2F127.0.0.1%2Fx",
+        headers={"Date": date, "Authorization": f"AWS AKALICE:{sig}"},
+    )
     assert r.status == 200, r.data
 
 
@@ -223,7 +295,14 @@ def test_plain_notifications(env: Env) -> None:
     a = env.client("alice")
     a.call("PUT", "/topics/t1")
     a.call("PUT", "/topics/t2")
-    assert a.call("PUT", "/notifications/bucket/photos", [("topic", "t1"), ("events", "OBJECT_CREATE,OBJECT_DELETE")]).status == 200
+    assert (
+        a.call(
+            "PUT",
+            "/notifications/bucket/photos",
+            [("topic", "t1"), ("events", "OBJECT_CREATE,OBJECT_DELETE")],
+        ).status
+        == 200
+    )
     assert a.call("PUT", "/notifications/bucket/photos", [("topic", "t2")]).status == 200
     got = a.call("GET", "/notifications/bucket/photos").json()
     assert set(got) == {"topics"}
@@ -235,11 +314,18 @@ def test_plain_notifications(env: Env) -> None:
     # Update t1's event types.
     a.call("PUT", "/notifications/bucket/photos", [("topic", "t1"), ("events", "OBJECT_DELETE")])
     got = a.call("GET", "/notifications/bucket/photos").json()
-    assert [(x["topic"]["name"], x["events"]) for x in got["topics"]] == [("t2", []), ("t1", ["OBJECT_DELETE"])]
+    assert [(x["topic"]["name"], x["events"]) for x in got["topics"]] == [
+        ("t2", []),
+        ("t1", ["OBJECT_DELETE"]),
+    ]
     assert a.call("DELETE", "/notifications/bucket/photos", [("topic", "t2")]).status == 200
     assert a.call("DELETE", "/notifications/bucket/photos", [("topic", "t2")]).status == 404
-    assert [x["topic"]["name"] for x in a.call("GET", "/notifications/bucket/photos").json()["topics"]] == ["t1"]
-    r = a.call("PUT", "/notifications/bucket/photos", [("topic", "t1"), ("events", "OBJECT_EXPLODE")])
+    assert [
+        x["topic"]["name"] for x in a.call("GET", "/notifications/bucket/photos").json()["topics"]
+    ] == ["t1"]
+    r = a.call(
+        "PUT", "/notifications/bucket/photos", [("topic", "t1"), ("events", "OBJECT_EXPLODE")]
+    )
     assert r.status == 400
     assert a.call("PUT", "/notifications/bucket/photos", [("topic", "nosuch")]).status == 404
     assert a.call("PUT", "/notifications/bucket/nosuchbucket", [("topic", "t1")]).status == 404
@@ -257,7 +343,12 @@ def test_subscription_create_get_delete(env: Env) -> None:
         "user": "alice",
         "name": "s1",
         "topic": "t1",
-        "dest": {"bucket_name": "pubsub-alice-t1", "oid_prefix": "s1/", "push_endpoint": "", "push_endpoint_args": ""},
+        "dest": {
+            "bucket_name": "pubsub-alice-t1",
+            "oid_prefix": "s1/",
+            "push_endpoint": "",
+            "push_endpoint_args": "",
+        },
         "s3_id": "",
     }
     a.call("PUT", "/topics/t2")

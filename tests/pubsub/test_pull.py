@@ -47,7 +47,9 @@ def pull_all(c: Client, sub: str, page: int = 7) -> list[dict]:
 
 
 def ack(c: Client, sub: str, *ids: str) -> int:
-    return c.call("POST", f"/subscriptions/{sub}", [("ack", None), *[("event-id", i) for i in ids]]).status
+    return c.call(
+        "POST", f"/subscriptions/{sub}", [("ack", None), *[("event-id", i) for i in ids]]
+    ).status
 
 
 def plain_setup(env: Env, events: str | None = None) -> Client:
@@ -85,7 +87,10 @@ def test_markers_and_truncation(env: Env) -> None:
     assert e["info"]["bucket"]["bucket_id"] == "1"  # the seq of the bucket's create op
     assert e["info"]["key"] == {"name": "k00"}
     for bad in ["0", "10001", "ten", "-1"]:
-        assert a.call("GET", "/subscriptions/s1", [("events", None), ("max-entries", bad)]).status == 400, bad
+        assert (
+            a.call("GET", "/subscriptions/s1", [("events", None), ("max-entries", bad)]).status
+            == 400
+        ), bad
     for bad in ["nonsense", "FFFFFFFFFFFFFFFF-00000000", "0000000000000001"]:
         r = a.call("GET", "/subscriptions/s1", [("events", None), ("marker", bad)])
         assert r.status == 400, bad
@@ -130,7 +135,12 @@ def test_bad_acks_change_nothing(env: Env) -> None:
     a = plain_setup(env)
     s = env.put("x")
     good = fsfeed.Position(s).event_id
-    for bad in [["garbage"], [good, "garbage"], ["00000000000000FF-00000000"], ["0000000000000001-00000000"]]:
+    for bad in [
+        ["garbage"],
+        [good, "garbage"],
+        ["00000000000000FF-00000000"],
+        ["0000000000000001-00000000"],
+    ]:
         assert ack(a, "s1", *bad) == 400, bad
         assert [e["id"] for e in pull_all(a, "s1")] == [good]
     assert a.call("POST", "/subscriptions/s1", [("ack", None)]).status == 400
@@ -149,9 +159,20 @@ def test_event_types_and_key_rules(env: Env) -> None:
                     "Id": "jpg-created",
                     "TopicArn": "arn:aws:sns:default::t1",
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "img/"}, {"Name": "suffix", "Value": ".jpg"}]}},
+                    "Filter": {
+                        "Key": {
+                            "FilterRules": [
+                                {"Name": "prefix", "Value": "img/"},
+                                {"Name": "suffix", "Value": ".jpg"},
+                            ]
+                        }
+                    },
                 },
-                {"Id": "removed", "TopicArn": "arn:aws:sns:default::t1", "Events": ["s3:ObjectRemoved:*"]},
+                {
+                    "Id": "removed",
+                    "TopicArn": "arn:aws:sns:default::t1",
+                    "Events": ["s3:ObjectRemoved:*"],
+                },
             ]
         },
     )
@@ -163,16 +184,22 @@ def test_event_types_and_key_rules(env: Env) -> None:
     env.delete("img/a.jpg")
     env.put("img/d.jpg", bucket="docs")  # another bucket
     recs = pull_all(a, "jpg-created")
-    assert [(r["eventName"], r["s3"]["object"]["key"]) for r in recs] == [("ObjectCreated:Put", "img/a.jpg")]
+    assert [(r["eventName"], r["s3"]["object"]["key"]) for r in recs] == [
+        ("ObjectCreated:Put", "img/a.jpg")
+    ]
     r = recs[0]
     assert r["awsRegion"] == "default"  # the zonegroup, as Ceph writes it
     assert r["s3"]["configurationId"] == "jpg-created"
     assert r["s3"]["bucket"]["name"] == "photos"
     assert r["s3"]["bucket"]["ownerIdentity"]["principalId"] == "alice"
     assert r["eventId"] == r["fsfeedEventData"]["eventId"]
-    assert [(x["eventName"], x["s3"]["object"]["key"]) for x in pull_all(a, "removed")] == [("ObjectRemoved:Delete", "img/a.jpg")]
+    assert [(x["eventName"], x["s3"]["object"]["key"]) for x in pull_all(a, "removed")] == [
+        ("ObjectRemoved:Delete", "img/a.jpg")
+    ]
     plain = pull_all(a, "deletes")
-    assert [(e["event"], e["info"]["key"]["name"]) for e in plain] == [("OBJECT_DELETE", "img/a.jpg")]
+    assert [(e["event"], e["info"]["key"]["name"]) for e in plain] == [
+        ("OBJECT_DELETE", "img/a.jpg")
+    ]
 
 
 def test_only_events_after_creation_and_while_a_notification_lived(env: Env) -> None:
@@ -195,7 +222,15 @@ def test_renames_and_recursive_deletes_arrive_per_object(env: Env) -> None:
     s3 = env.boto("s3", "alice")
     s3.put_bucket_notification_configuration(
         Bucket="tree",
-        NotificationConfiguration={"TopicConfigurations": [{"Id": "n", "TopicArn": "arn:aws:sns:default::t1", "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]},
+        NotificationConfiguration={
+            "TopicConfigurations": [
+                {
+                    "Id": "n",
+                    "TopicArn": "arn:aws:sns:default::t1",
+                    "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+                }
+            ]
+        },
     )
     fso = [
         fsfeed.Op.create_directory("vol1", "tree", "d"),
@@ -206,9 +241,22 @@ def test_renames_and_recursive_deletes_arrive_per_object(env: Env) -> None:
     ]
     env.ledger.append_batch([o.with_layout("fso") for o in fso])
     got = [(r["eventName"], r["s3"]["object"]["key"]) for r in pull_all(a, "n")]
-    assert got[:3] == [("ObjectCreated:Put", "d/"), ("ObjectCreated:Put", "d/f1"), ("ObjectCreated:Put", "d/f2")]
-    assert sorted(got[3:7]) == sorted([("ObjectRemoved:Delete", "d/f1"), ("ObjectRemoved:Delete", "d/f2"), ("ObjectCreated:Put", "e/f1"), ("ObjectCreated:Put", "e/f2")])
-    assert sorted(got[7:]) == sorted([("ObjectRemoved:Delete", "e/f1"), ("ObjectRemoved:Delete", "e/f2")])
+    assert got[:3] == [
+        ("ObjectCreated:Put", "d/"),
+        ("ObjectCreated:Put", "d/f1"),
+        ("ObjectCreated:Put", "d/f2"),
+    ]
+    assert sorted(got[3:7]) == sorted(
+        [
+            ("ObjectRemoved:Delete", "d/f1"),
+            ("ObjectRemoved:Delete", "d/f2"),
+            ("ObjectCreated:Put", "e/f1"),
+            ("ObjectCreated:Put", "e/f2"),
+        ]
+    )
+    assert sorted(got[7:]) == sorted(
+        [("ObjectRemoved:Delete", "e/f1"), ("ObjectRemoved:Delete", "e/f2")]
+    )
     ids = [r["eventId"] for r in pull_all(a, "n")]
     assert len(set(ids)) == len(ids)
     # Per-object ids ack one by one.
@@ -222,7 +270,11 @@ def test_a_deleted_bucket_ends_its_notifications_but_not_its_subscriptions(env: 
     s3 = env.boto("s3", "alice")
     s3.put_bucket_notification_configuration(
         Bucket="docs",
-        NotificationConfiguration={"TopicConfigurations": [{"Id": "n", "TopicArn": "arn:aws:sns:default::t1", "Events": ["s3:ObjectCreated:*"]}]},
+        NotificationConfiguration={
+            "TopicConfigurations": [
+                {"Id": "n", "TopicArn": "arn:aws:sns:default::t1", "Events": ["s3:ObjectCreated:*"]}
+            ]
+        },
     )
     a.call("PUT", "/subscriptions/plain", [("topic", "t1")])
     a.call("PUT", "/notifications/bucket/docs", [("topic", "t1")])
@@ -240,7 +292,9 @@ def test_a_deleted_bucket_ends_its_notifications_but_not_its_subscriptions(env: 
 
 @pytest.fixture
 def short_env(tmp_path: Path) -> Iterator[Env]:
-    yield from make_env(tmp_path, CONFIG.replace("events_retention_days = 7", "events_retention_days = 1"))
+    yield from make_env(
+        tmp_path, CONFIG.replace("events_retention_days = 7", "events_retention_days = 1")
+    )
 
 
 def test_unacked_events_expire_after_the_retention_days(short_env: Env) -> None:
