@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-bench lint bench bench-python bench-node bench-compare bench-push fmt fixtures python node
+.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-bench lint bench bench-python bench-node bench-compare bench-push bench-pubsub fmt fixtures python node
 
 setup:
 	bash scripts/setup.sh
@@ -81,6 +81,11 @@ bench-node: setup node
 # publisher's events/s against a plain client loop, and append-to-delivered latency.
 bench-push: setup
 	$(ENV); cargo bench -p fsfeed-delivery --bench push --locked
+
+# The pub/sub service: events/s pulled and acked over HTTP (batch acks, and
+# one ack per event with 8 clients) against an in-process cursor, in one run.
+bench-pubsub: setup
+	$(ENV); cargo bench -p fsfeed-pubsub --bench pull --locked
 
 fmt:
 	cargo fmt --all

@@ -49,6 +49,8 @@ pub use service::Service;
 
 /// How often subscriptions' watermarks are committed to their ledger cursors.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the tracker waits for new events before it looks again.
+pub const TRACKER_WAIT: Duration = Duration::from_millis(500);
 /// How often idle subscriptions drop expired events.
 pub const EXPIRE_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -61,6 +63,26 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
     let push = tokio::spawn(push::run(svc.clone(), stop.clone()));
+    // The tracker follows the ledger as events arrive (counters, bucket
+    // owners, deleted buckets), so requests find it caught up.
+    let tracker = {
+        let svc = svc.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !*stop.borrow() {
+                let s = svc.clone();
+                let r = tokio::task::spawn_blocking(move || {
+                    let head = s.catch_up()?;
+                    s.wait_after(head, TRACKER_WAIT)
+                })
+                .await;
+                if let Ok(Err(e)) = r {
+                    warn!("tracker: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        })
+    };
     let flusher = {
         let svc = svc.clone();
         let mut stop = stop.clone();
@@ -117,6 +139,7 @@ pub async fn serve(
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
     let _ = push.await;
     let _ = flusher.await;
+    let _ = tracker.await;
     let s = svc.clone();
     let _ = tokio::task::spawn_blocking(move || s.flush_cursors()).await;
     Ok(())

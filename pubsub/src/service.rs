@@ -71,6 +71,20 @@ struct SubState {
     acked: BTreeSet<Position>,
     cursor: Cursor,
     committed: Option<Position>,
+    /// What the last pull from the watermark returned, in order: acks of a
+    /// prefix of it move the watermark without reading the ledger (`None`
+    /// after anything else moved the watermark).
+    front: Option<Front>,
+}
+
+/// The records a pull from the watermark returned, and where its scan
+/// stopped: everything between them was not the subscription's, acked or
+/// expired.
+struct Front {
+    records: std::collections::VecDeque<Position>,
+    /// The first position the scan did not pass: the next matching record
+    /// (a truncated pull) or the end of what it read.
+    tail: Position,
 }
 
 impl SubHandle {
@@ -267,6 +281,8 @@ pub struct Service {
     store: Store,
     model: Mutex<Model>,
     tracker: Mutex<Cursor>,
+    /// The highest head the tracker has reached.
+    known_head: std::sync::atomic::AtomicU64,
     metrics: Metrics,
 }
 
@@ -315,6 +331,7 @@ impl Service {
             store,
             model: Mutex::new(Model::default()),
             tracker: Mutex::new(tracker),
+            known_head: std::sync::atomic::AtomicU64::new(0),
             metrics: Metrics::default(),
         };
         {
@@ -407,6 +424,7 @@ impl Service {
                 acked,
                 cursor,
                 committed: None,
+                front: None,
             }),
             deleted: AtomicBool::new(false),
             cursor_name,
@@ -434,6 +452,7 @@ impl Service {
             change.tracker(b.next);
             self.store.apply(change)?;
         }
+        self.known_head.fetch_max(head, Ordering::SeqCst);
         Ok(head)
     }
 
@@ -1121,7 +1140,8 @@ impl Service {
         if st.wm != before {
             change.watermark(&s.tenant, &s.name, st.wm);
         }
-        self.store.apply(change)
+        st.front = None;
+        self.store.apply_acks(change)
     }
 
     /// Pull up to `max` events after `marker` (default: from the oldest unacked).
@@ -1175,10 +1195,12 @@ impl Service {
         st.cursor.seek(Start::Position(start))?;
         let now = now_us();
         let mut out: Vec<Record> = Vec::new();
-        'outer: while out.len() <= max {
+        let mut stop;
+        'outer: loop {
             let b = st
                 .cursor
                 .read((max + 1 - out.len()).min(1000), Duration::ZERO)?;
+            stop = b.next;
             if b.records.is_empty() {
                 if b.gap.is_some() {
                     continue;
@@ -1187,6 +1209,7 @@ impl Service {
             }
             for r in b.records {
                 if r.position.seq > head {
+                    stop = r.position;
                     break 'outer;
                 }
                 if st.acked.contains(&r.position)
@@ -1195,15 +1218,23 @@ impl Service {
                 {
                     continue;
                 }
-                out.push(r);
-                if out.len() > max {
+                if out.len() == max {
+                    stop = r.position;
+                    out.push(r);
                     break 'outer;
                 }
+                out.push(r);
             }
         }
-        drop(st);
         let is_truncated = out.len() > max;
         out.truncate(max);
+        if start == st.wm {
+            st.front = Some(Front {
+                records: out.iter().map(|r| r.position).collect(),
+                tail: stop,
+            });
+        }
+        drop(st);
         let renderer = Format::S3(S3Options {
             profile: Profile::Ceph,
             region: self.cfg.zone.zonegroup.clone(),
@@ -1263,35 +1294,69 @@ impl Service {
 
     /// Ack on a handle (the push loop's ack).
     pub fn ack_handle(&self, h: &SubHandle, ids: &[EventId]) -> Result<()> {
-        let head = self.catch_up()?;
-        let s = h.meta();
+        let max = ids.iter().map(|i| i.position().seq).max().unwrap_or(0);
+        // Ids at or below a head the tracker already reached need no catch-up.
+        let mut head = self.known_head.load(Ordering::SeqCst);
+        if max > head {
+            head = self.catch_up()?;
+        }
+        let (start_seq, tenant, name) = {
+            let m = h.meta.read();
+            (m.start_seq, m.tenant.clone(), m.name.clone())
+        };
         for id in ids {
             let p = id.position();
-            if p.seq > head || p.seq < s.start_seq {
+            if p.seq > head || p.seq < start_seq {
                 return Err(ApiError::invalid(format!(
-                    "event-id {id} is no event of subscription {:?}",
-                    s.name
+                    "event-id {id} is no event of subscription {name:?}"
                 ))
                 .into());
             }
         }
-        let (notifs, _) = self.topic_notifs(&s);
-        let mut st = h.state.lock();
+        let mut guard = h.state.lock();
         if h.is_deleted() {
-            return Err(ApiError::no_such("subscription", &s.name).into());
+            return Err(ApiError::no_such("subscription", &name).into());
         }
+        let st = &mut *guard;
         let mut c = Change::default();
         let mut n = 0u64;
         for id in ids {
             let p = id.position();
             if p >= st.wm && st.acked.insert(p) {
-                c.ack(&s.tenant, &s.name, p);
+                c.ack(&tenant, &name, p);
                 n += 1;
             }
         }
-        self.advance(h, &mut st, &s, &notifs, head, c)?;
         add(&self.metrics.event_acked, n);
-        Ok(())
+        if let Some(f) = &mut st.front {
+            if f.records.front().is_none_or(|p| *p >= st.wm) {
+                // The fast path: pop the acked prefix of what the last pull returned.
+                while let Some(p) = f.records.front().copied() {
+                    if !st.acked.remove(&p) {
+                        break;
+                    }
+                    c.unack(&tenant, &name, p);
+                    f.records.pop_front();
+                }
+                let wm = f.records.front().copied().unwrap_or(f.tail);
+                if f.records.is_empty() {
+                    st.front = None;
+                }
+                if wm > st.wm {
+                    st.wm = wm;
+                    c.watermark(&tenant, &name, wm);
+                    let stale: Vec<Position> = st.acked.range(..wm).copied().collect();
+                    for p in stale {
+                        st.acked.remove(&p);
+                        c.unack(&tenant, &name, p);
+                    }
+                }
+                return self.store.apply_acks(c);
+            }
+        }
+        let s = h.meta();
+        let (notifs, _) = self.topic_notifs(&s);
+        self.advance(h, st, &s, &notifs, head, c)
     }
 
     /// Commit every subscription's watermark to its ledger cursor (what the

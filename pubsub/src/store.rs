@@ -344,6 +344,18 @@ impl Store {
         Ok(())
     }
 
+    /// Apply a change of acks and watermarks: written to the WAL, not
+    /// synced. It survives a crash of the service (the kernel has it); a
+    /// crash of the machine may forget the last acks, and their events are
+    /// then delivered again (at least once, never lost).
+    pub fn apply_acks(&self, c: Change) -> Result<()> {
+        if c.is_empty() {
+            return Ok(());
+        }
+        self.db.write_opt(c.batch, &WriteOptions::default())?;
+        Ok(())
+    }
+
     /// Read everything.
     pub fn load(&self) -> Result<Loaded> {
         let mut out = Loaded::default();

@@ -312,3 +312,44 @@ def test_unacked_events_expire_after_the_retention_days(short_env: Env) -> None:
     env.server.start()
     a = env.client("alice")
     assert [e["id"] for e in pull_all(a, "s1")] == [fsfeed.Position(fresh).event_id]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_pulls_and_acks_against_a_model(env: Env, seed: int) -> None:
+    """Random pulls (with and without markers) and acks (prefixes of a page,
+    single ids out of order, repeats, ids not yet pulled) while events keep
+    arriving: every pull returns exactly the model's unacked events in order."""
+    a = plain_setup(env)
+    rng = random.Random(seed)
+    unacked: list[str] = []
+    for _step in range(60):
+        if rng.random() < 0.4:
+            seqs = env.ledger.append_batch(
+                [
+                    fsfeed.Op.commit("vol1", "photos", f"k{_step}-{j}", size=1)
+                    for j in range(rng.randint(1, 6))
+                ]
+            )
+            unacked.extend(fsfeed.Position(s).event_id for s in seqs)
+        n = rng.randint(1, 8)
+        marker = None
+        if unacked and rng.random() < 0.3:
+            marker = rng.choice(unacked)
+        page = pull(a, "s1", n, marker)
+        expect = unacked if marker is None else unacked[unacked.index(marker) + 1 :]
+        assert ids_of(page) == expect[:n]
+        assert page["is_truncated"] == (len(expect) > n)
+        got = ids_of(page)
+        choice = rng.random()
+        if got and choice < 0.5:
+            k = rng.randint(1, len(got))
+            chosen = got[:k]
+        elif unacked and choice < 0.8:
+            chosen = rng.sample(unacked, min(len(unacked), rng.randint(1, 3)))
+        else:
+            chosen = []
+        if chosen:
+            assert ack(a, "s1", *chosen) == 200
+            for x in chosen:
+                unacked.remove(x)
+    assert [e["id"] for e in pull_all(a, "s1")] == unacked
