@@ -1235,18 +1235,7 @@ impl Service {
             });
         }
         drop(st);
-        let renderer = Format::S3(S3Options {
-            profile: Profile::Ceph,
-            region: self.cfg.zone.zonegroup.clone(),
-            configuration_id: s
-                .s3
-                .as_ref()
-                .and_then(|n| n.s3_id.clone())
-                .unwrap_or_default(),
-            bucket_owner: s.bucket_owner.clone(),
-            ..S3Options::default()
-        })
-        .renderer();
+        let renderer = self.renderer_format(&s).renderer();
         let mut p = Pulled {
             is_truncated,
             head,
