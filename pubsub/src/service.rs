@@ -1343,6 +1343,8 @@ impl Service {
                 return self.store.apply_acks(c);
             }
         }
+        // Lock order: a subscription's state, then the model (never the
+        // other way round; the tracker takes the model, never a state).
         let s = h.meta();
         let (notifs, _) = self.topic_notifs(&s);
         self.advance(h, st, &s, &notifs, head, c)

@@ -369,17 +369,17 @@ impl Store {
                 b"topic" => out.topics.push(parse(&k, &v)?),
                 b"notif" => out.notifications.push(parse(&k, &v)?),
                 b"sub" => subs.push(parse(&k, &v)?),
-                b"wm" => {
+                b"wm" if k.len() > 3 => {
                     let p = pos_from(&v).ok_or_else(|| Error::Corrupt("watermark".into()))?;
                     wms.insert(k[3..].to_vec(), p);
                 }
-                b"ack" => {
+                b"ack" if k.len() >= 4 + 1 + 12 => {
                     let n = k.len();
                     let p = pos_from(&k[n - 12..]).ok_or_else(|| Error::Corrupt("ack".into()))?;
                     // `ack \0 tenant \0 name \0` + 12 bytes: the owner part is `tenant \0 name`.
                     acks.entry(k[4..n - 13].to_vec()).or_default().push(p);
                 }
-                b"bucket" => {
+                b"bucket" if k.len() > 7 => {
                     let name = String::from_utf8_lossy(&k[7..]).into_owned();
                     out.buckets.push((name, parse(&k, &v)?));
                 }
