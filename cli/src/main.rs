@@ -173,6 +173,10 @@ enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8000")]
         listen: std::net::SocketAddr,
     },
+    /// The change log for backup: windows of the ledger as gzipped JSON
+    /// objects in an S3 bucket, under a lease (see changelog/README.md).
+    #[command(subcommand)]
+    Changelog(ChangelogCommand),
     /// Write a consistent copy of the ledger to another directory (with the
     /// pub/sub service's state, when there is one).
     Checkpoint {
@@ -201,6 +205,49 @@ struct PublishArgs {
     /// Serve Prometheus text on http://ADDR/metrics (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum ChangelogCommand {
+    /// Upload windows every `interval` until SIGTERM (the object in flight
+    /// is finished); with --once, up to the head as it stood, then exit.
+    Run {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        /// The change log's TOML config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Upload up to the head, then exit (for cron and Airflow).
+        #[arg(long)]
+        once: bool,
+    },
+    /// The uploader's lease, last object, lag and counters.
+    Status {
+        #[command(flatten)]
+        ledger: LedgerArg,
+        /// The change log's TOML config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read the objects back (no ledger needed): every record with op time
+    /// in [--from, --to) as JSON lines, or one net change per object.
+    Fetch {
+        /// The change log's TOML config.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Start (RFC 3339, inclusive).
+        #[arg(long, value_name = "T1")]
+        from: String,
+        /// End (RFC 3339, exclusive).
+        #[arg(long, value_name = "T2")]
+        to: String,
+        /// One net change per object (NEW, MODIFY, DELETE, RENAME).
+        #[arg(long)]
+        net: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -315,6 +362,13 @@ fn main() -> ExitCode {
                 _ => ExitCode::from(1),
             }
         }
+        Err(Failure::Changelog(e)) => {
+            eprintln!("fsfeed: error[{}]: {e}", e.code());
+            match e {
+                fsfeed_changelog::Error::Config(_) => ExitCode::from(2),
+                _ => ExitCode::from(1),
+            }
+        }
         Err(Failure::Fsfeed(e)) => {
             eprintln!("fsfeed: error[{}]: {e}", e.code());
             match e {
@@ -330,6 +384,7 @@ enum Failure {
     Fsfeed(Error),
     Delivery(fsfeed_delivery::Error),
     Pubsub(fsfeed_pubsub::Error),
+    Changelog(fsfeed_changelog::Error),
     /// stdout was closed (`fsfeed tail | head`): stop quietly.
     Pipe,
 }
@@ -351,6 +406,15 @@ impl From<fsfeed_pubsub::Error> for Failure {
         match e {
             fsfeed_pubsub::Error::Ledger(e) => Failure::Fsfeed(e),
             e => Failure::Pubsub(e),
+        }
+    }
+}
+
+impl From<fsfeed_changelog::Error> for Failure {
+    fn from(e: fsfeed_changelog::Error) -> Self {
+        match e {
+            fsfeed_changelog::Error::Ledger(e) => Failure::Fsfeed(e),
+            e => Failure::Changelog(e),
         }
     }
 }
@@ -381,6 +445,7 @@ fn run(cli: Cli) -> Out {
         } => append(ledger.ledger, &durability, batch_size),
         Command::Tail(args) => tail(*args),
         Command::Publish(args) => publish(*args),
+        Command::Changelog(c) => changelog(c),
         Command::Serve {
             ledger,
             config,
@@ -804,6 +869,123 @@ fn serve(dir: PathBuf, config: PathBuf, listen: std::net::SocketAddr) -> Out {
     rt.shutdown_timeout(Duration::from_secs(5));
     let _ = ledger.close();
     result
+}
+
+fn changelog(c: ChangelogCommand) -> Out {
+    use fsfeed_changelog::{fetch, uploader, Config, Uploader};
+    let rfc = |flag: &str, s: &str| -> Result<i64, Failure> {
+        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| Error::InvalidArgument(format!("{flag} {s:?} is not an RFC 3339 time")))?;
+        Ok((t.unix_timestamp_nanos() / 1000) as i64)
+    };
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
+    match c {
+        ChangelogCommand::Run {
+            ledger,
+            config,
+            once,
+        } => {
+            let cfg = Config::from_file(&config)?;
+            tracing_subscriber::fmt()
+                .with_writer(io::stderr)
+                .with_ansi(false)
+                .with_target(false)
+                .init();
+            let l = Ledger::open_read_only(&ledger.ledger)?;
+            let mut up = Uploader::new(l.clone(), cfg)?;
+            let rt = runtime()?;
+            let r: Out = rt.block_on(async {
+                if once {
+                    let report = up.run_once().await;
+                    let _ = up.release().await;
+                    let report = report?;
+                    println!(
+                        "{}",
+                        json!({"objects": report.objects, "events": report.events, "not_leader": report.not_leader})
+                    );
+                    return Ok(());
+                }
+                let (stop, stop_rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    use tokio::signal::unix::{signal, SignalKind};
+                    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                    let _ = stop.send(true);
+                });
+                up.run(stop_rx).await?;
+                Ok(())
+            });
+            rt.shutdown_timeout(Duration::from_secs(5));
+            let _ = l.close();
+            r
+        }
+        ChangelogCommand::Status {
+            ledger,
+            config,
+            json: as_json,
+        } => {
+            let cfg = Config::from_file(&config)?;
+            let l = Ledger::open_read_only(&ledger.ledger)?;
+            let st = uploader::read_status(&ledger.ledger, &cfg.job)?.unwrap_or_default();
+            let committed = l.committed(&cfg.cursor_name())?;
+            let head = l.head_seq()?;
+            let lag = committed.map(|p| head.saturating_sub(p.seq.saturating_sub(1)));
+            let mut v = serde_json::to_value(&st).expect("status JSON");
+            v["job"] = json!(cfg.job);
+            v["committed"] = json!(committed.map(|p| p.seq));
+            v["head_seq"] = json!(head);
+            v["lag"] = json!(lag);
+            let rt = runtime()?;
+            if let Some(ttl) = cfg.lease_ttl {
+                let store = uploader::store(&cfg)?;
+                let lease = fsfeed_changelog::lease::Lease::new(store, &cfg.dest.prefix, ttl);
+                match rt.block_on(lease.read()) {
+                    Ok(Some((doc, _))) => v["lease"] = json!(doc),
+                    Ok(None) => v["lease"] = json!(null),
+                    Err(e) => v["lease_error"] = json!(e.to_string()),
+                }
+            }
+            let mut out = io::stdout().lock();
+            if as_json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&v).expect("JSON"))?;
+            } else {
+                for (k, x) in v.as_object().expect("an object") {
+                    writeln!(out, "{k:<12} {x}")?;
+                }
+            }
+            Ok(())
+        }
+        ChangelogCommand::Fetch {
+            config,
+            from,
+            to,
+            net,
+        } => {
+            let cfg = Config::from_file(&config)?;
+            let (from, to) = (rfc("--from", &from)?, rfc("--to", &to)?);
+            let rt = runtime()?;
+            let rows = if net {
+                rt.block_on(fetch::net(&cfg, from, to))?
+            } else {
+                rt.block_on(fetch::fetch(&cfg, from, to))?
+            };
+            let stdout = io::stdout();
+            let mut out = io::BufWriter::new(stdout.lock());
+            for r in rows {
+                writeln!(out, "{r}")?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+    }
 }
 
 fn publish_status(dir: PathBuf, json: bool) -> Out {

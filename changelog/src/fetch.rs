@@ -1,0 +1,233 @@
+//! Reading the change log back, without a ledger: every record whose op
+//! time is in `[from, to)`, in seq order, or one net change per object.
+//!
+//! Every object under the prefix is read (op times may go backwards across
+//! producers, so a key's time does not bound its records), and a record
+//! that two objects carry (windows re-planned after a lost state file) is
+//! returned once, by its `(seq, sub)`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+
+use futures::TryStreamExt;
+use object_store::path::Path as ObjPath;
+use object_store::ObjectStore;
+use serde_json::{json, Value};
+
+use crate::config::{Config, RecordFormat};
+use crate::error::{Error, Result};
+use crate::uploader::{scrubber, store};
+
+/// One change-log object, decoded.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// Its key.
+    pub key: String,
+    /// Its body.
+    pub body: Value,
+}
+
+/// Every change-log object under the config's prefix, in key order.
+pub async fn objects(cfg: &Config) -> Result<Vec<Object>> {
+    let s = store(cfg)?;
+    let scrub = scrubber(cfg);
+    let prefix = (!cfg.dest.prefix.is_empty()).then(|| ObjPath::from(cfg.dest.prefix.as_str()));
+    let mut metas: Vec<_> = s
+        .list(prefix.as_ref())
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(|e| Error::Store(scrub.scrub(&e.to_string())))?;
+    metas.retain(|m| m.location.as_ref().ends_with(".json.gz"));
+    metas.sort_by(|a, b| a.location.as_ref().cmp(b.location.as_ref()));
+    let mut out = Vec::with_capacity(metas.len());
+    for m in metas {
+        let bytes = s
+            .get(&m.location)
+            .await
+            .map_err(|e| Error::Store(scrub.scrub(&e.to_string())))?
+            .bytes()
+            .await
+            .map_err(|e| Error::Store(scrub.scrub(&e.to_string())))?;
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_end(&mut text)
+            .map_err(|e| Error::Corrupt(format!("{}: not gzip: {e}", m.location)))?;
+        let body: Value = serde_json::from_slice(&text)
+            .map_err(|e| Error::Corrupt(format!("{}: {e}", m.location)))?;
+        if body.get("version").and_then(Value::as_u64) != Some(1) {
+            return Err(Error::Corrupt(format!(
+                "{}: not a version 1 change-log object",
+                m.location
+            )));
+        }
+        out.push(Object {
+            key: m.location.to_string(),
+            body,
+        });
+    }
+    Ok(out)
+}
+
+/// A record's op time (µs) and `(seq, sub)`.
+fn time_and_position(v: &Value, format: RecordFormat) -> Option<(i64, (u64, u64))> {
+    match format {
+        RecordFormat::Native => Some((
+            v.get("time_us")?.as_i64()?,
+            (
+                v.get("seq")?.as_u64()?,
+                v.get("sub").and_then(Value::as_u64).unwrap_or(0),
+            ),
+        )),
+        RecordFormat::S3 => {
+            let t = time::OffsetDateTime::parse(
+                v.get("eventTime")?.as_str()?,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()?;
+            let d = v.get("fsfeedEventData")?;
+            Some((
+                (t.unix_timestamp_nanos() / 1000) as i64,
+                (d.get("seq")?.as_u64()?, d.get("sub")?.as_u64()?),
+            ))
+        }
+    }
+}
+
+/// Every record of the change log, deduplicated by `(seq, sub)`, in seq
+/// order, with its op time.
+pub async fn all_records(cfg: &Config) -> Result<Vec<(i64, Value)>> {
+    let mut by_pos: BTreeMap<(u64, u64), (i64, Value)> = BTreeMap::new();
+    for o in objects(cfg).await? {
+        let recs = o
+            .body
+            .get("records")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::Corrupt(format!("{}: no records", o.key)))?;
+        for r in recs {
+            let (t, pos) = time_and_position(r, cfg.format).ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "{}: a record without time or seq (format {:?}?)",
+                    o.key, cfg.format
+                ))
+            })?;
+            by_pos.insert(pos, (t, r.clone()));
+        }
+    }
+    Ok(by_pos.into_values().collect())
+}
+
+/// Every record with op time in `[from_us, to_us)`.
+pub async fn fetch(cfg: &Config, from_us: i64, to_us: i64) -> Result<Vec<Value>> {
+    if to_us < from_us {
+        return Err(Error::Config("--to is before --from".into()));
+    }
+    Ok(all_records(cfg)
+        .await?
+        .into_iter()
+        .filter(|(t, _)| *t >= from_us && *t < to_us)
+        .map(|(_, v)| v)
+        .collect())
+}
+
+/// What a record does to an object: it is there after it (`true`) or not.
+fn effects(v: &Value, format: RecordFormat) -> Vec<(String, String, bool, Option<String>)> {
+    let s = |x: Option<&Value>| x.and_then(Value::as_str).unwrap_or("").to_string();
+    match format {
+        RecordFormat::Native => {
+            let bucket = s(v.get("bucket"));
+            if let Some(x) = v.get("expanded") {
+                let present = x.get("action").and_then(Value::as_str) == Some("create");
+                return vec![(bucket, s(x.get("key")), present, None)];
+            }
+            let key = s(v.get("key"));
+            match v.get("kind").and_then(Value::as_str).unwrap_or("") {
+                "delete" => vec![(bucket, key, false, None)],
+                "rename" => vec![
+                    (bucket.clone(), key.clone(), false, None),
+                    (bucket, s(v.get("to_key")), true, Some(key)),
+                ],
+                "create_file" | "volume_create" | "volume_delete" | "bucket_create"
+                | "bucket_delete" => vec![],
+                _ => vec![(bucket, key, true, None)],
+            }
+        }
+        RecordFormat::S3 => {
+            let name = s(v.get("eventName"));
+            let bucket = s(v.pointer("/s3/bucket/name"));
+            let key = v
+                .pointer("/fsfeedEventData/rawKey")
+                .or_else(|| v.pointer("/s3/object/key"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            if name.starts_with("ObjectRemoved") {
+                vec![(bucket, key, false, None)]
+            } else if name.starts_with("ObjectCreated") {
+                vec![(bucket, key, true, None)]
+            } else {
+                vec![]
+            }
+        }
+    }
+}
+
+/// One net change per object over `[from_us, to_us)`: `NEW`, `MODIFY`,
+/// `DELETE`, or `RENAME` (with `from_key`), as `fsfeed changes` writes
+/// them. Whether an object existed at `from` is what the change log says
+/// before it (an object it never saw counts as absent).
+pub async fn net(cfg: &Config, from_us: i64, to_us: i64) -> Result<Vec<Value>> {
+    if to_us < from_us {
+        return Err(Error::Config("--to is before --from".into()));
+    }
+    let all = all_records(cfg).await?;
+    let mut before: HashMap<(String, String), bool> = HashMap::new();
+    let mut after: BTreeMap<(String, String), (bool, Option<String>)> = BTreeMap::new();
+    for (t, v) in &all {
+        if *t >= to_us {
+            continue;
+        }
+        for (b, k, present, from) in effects(v, cfg.format) {
+            if *t < from_us {
+                before.insert((b, k), present);
+            } else {
+                let e = after.entry((b, k)).or_insert((false, None));
+                e.0 = present;
+                if from.is_some() {
+                    e.1 = from;
+                }
+            }
+        }
+    }
+    let mut renamed_away: Vec<(String, String)> = Vec::new();
+    let mut rows = Vec::new();
+    for ((b, k), (present, from)) in &after {
+        let was = before
+            .get(&(b.clone(), k.clone()))
+            .copied()
+            .unwrap_or(false);
+        let from_existed = from.as_ref().is_some_and(|f| {
+            before
+                .get(&(b.clone(), f.clone()))
+                .copied()
+                .unwrap_or(false)
+        });
+        let row = match (was, present, from_existed) {
+            (false, true, true) => {
+                renamed_away.push((b.clone(), from.clone().unwrap_or_default()));
+                Some(json!({"change": "RENAME", "bucket": b, "key": k, "from_key": from}))
+            }
+            (false, true, false) => Some(json!({"change": "NEW", "bucket": b, "key": k})),
+            (true, true, _) => Some(json!({"change": "MODIFY", "bucket": b, "key": k})),
+            (true, false, _) => Some(json!({"change": "DELETE", "bucket": b, "key": k})),
+            (false, false, _) => None,
+        };
+        rows.extend(row);
+    }
+    rows.retain(|r| {
+        !(r["change"] == "DELETE"
+            && renamed_away
+                .iter()
+                .any(|(b, k)| r["bucket"] == *b && r["key"] == *k))
+    });
+    Ok(rows)
+}

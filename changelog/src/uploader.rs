@@ -1,0 +1,521 @@
+//! The uploader: windows from the ledger to objects in the bucket, each
+//! committed only after its object is stored and the lease still holds.
+//!
+//! Before it uploads a window it writes its plan (first and last seq, key,
+//! multipart upload id) to `LEDGER/changelog/JOB.state.json`; a run that
+//! finds a plan for its committed position redoes exactly that window, to
+//! the same key, and aborts a multipart upload a killed run left behind.
+//! Counters are in `LEDGER/changelog/JOB.status.json`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use fsfeed::{CursorOptions, ExpandOptions, Format, Ledger, OnGap, Position, Start};
+use fsfeed_delivery::secret::Scrubber;
+use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
+use object_store::path::Path as ObjPath;
+use object_store::{ClientOptions, MultipartId, ObjectStore, PutPayload, RetryConfig};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::config::{Config, RecordFormat};
+use crate::error::{Error, Result};
+use crate::lease::Lease;
+use crate::window::read_window;
+
+/// The S3 store of a config (no retries of its own: the uploader retries).
+pub fn store(cfg: &Config) -> Result<Arc<object_store::aws::AmazonS3>> {
+    let d = &cfg.dest;
+    let s = AmazonS3Builder::new()
+        .with_endpoint(&d.endpoint)
+        .with_region(&d.region)
+        .with_bucket_name(&d.bucket)
+        .with_access_key_id(d.access_key.expose())
+        .with_secret_access_key(d.secret_key.expose())
+        .with_virtual_hosted_style_request(!d.path_style)
+        .with_conditional_put(S3ConditionalPut::ETagMatch)
+        .with_retry(RetryConfig {
+            max_retries: 0,
+            retry_timeout: Duration::from_secs(30),
+            ..RetryConfig::default()
+        })
+        .with_client_options(
+            // The client options replace the builder's: allow http here.
+            ClientOptions::new()
+                .with_allow_http(true)
+                .with_allow_invalid_certificates(!d.verify_tls)
+                .with_timeout(Duration::from_secs(30))
+                .with_connect_timeout(Duration::from_secs(5)),
+        )
+        .build()
+        .map_err(|e| Error::Config(format!("dest: {}", scrubber(cfg).scrub(&e.to_string()))))?;
+    Ok(Arc::new(s))
+}
+
+/// The config's secrets, for scrubbing error texts.
+pub fn scrubber(cfg: &Config) -> Scrubber {
+    let mut s = Scrubber::default();
+    s.add(&cfg.dest.access_key);
+    s.add(&cfg.dest.secret_key);
+    s
+}
+
+/// A planned window (what a killed run redoes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// First seq.
+    pub first_seq: u64,
+    /// Last seq.
+    pub last_seq: u64,
+    /// The object key.
+    pub key: String,
+    /// A multipart upload in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+}
+
+/// The uploader's counters and last state (`changelog status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// The job.
+    pub job: String,
+    /// Objects uploaded.
+    pub objects: u64,
+    /// Bytes uploaded (compressed).
+    pub bytes: u64,
+    /// Records logged.
+    pub events: u64,
+    /// Failed store calls.
+    pub failures: u64,
+    /// Store calls tried again.
+    pub retries: u64,
+    /// Windows that carried a gap.
+    pub gaps: u64,
+    /// The last seq committed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
+    /// The last object's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_key: Option<String>,
+    /// Did this uploader hold the lease when it last looked?
+    pub lease_held: bool,
+    /// The lease's epoch it held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_epoch: Option<u64>,
+    /// Who it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holder: Option<String>,
+    /// When this status was written (Unix ms).
+    pub updated_ms: i64,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Objects written.
+    pub objects: u64,
+    /// Records logged.
+    pub events: u64,
+    /// Whether another uploader held the lease (nothing was done).
+    pub not_leader: bool,
+}
+
+fn dir(ledger: &std::path::Path) -> PathBuf {
+    ledger.join("changelog")
+}
+
+fn write_json<T: Serialize>(path: &std::path::Path, v: &T) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec_pretty(v).expect("JSON"))?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn read_json<T: for<'a> Deserialize<'a>>(path: &std::path::Path) -> Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The status file of a job.
+pub fn status_path(ledger: &std::path::Path, job: &str) -> PathBuf {
+    dir(ledger).join(format!("{job}.status.json"))
+}
+
+/// Read a job's status file.
+pub fn read_status(ledger: &std::path::Path, job: &str) -> Result<Option<Status>> {
+    read_json(&status_path(ledger, job))
+}
+
+/// Run a store call until it succeeds or `deadline` passed, counting
+/// failures and retries.
+async fn retrying<T, F, Fut>(
+    status: &mut Status,
+    scrub: &Scrubber,
+    what: &str,
+    deadline: Instant,
+    mut f: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(Error::Store(m)) => {
+                status.failures += 1;
+                let m = scrub.scrub(&m);
+                if Instant::now() + delay > deadline {
+                    return Err(Error::Store(format!("{what}: {m}")));
+                }
+                warn!("{what} failed, retrying in {delay:?}: {m}");
+                status.retries += 1;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The uploader.
+pub struct Uploader {
+    cfg: Config,
+    ledger: Ledger,
+    store: Arc<object_store::aws::AmazonS3>,
+    lease: Option<Lease>,
+    status: Status,
+    scrub: Scrubber,
+}
+
+impl std::fmt::Debug for Uploader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uploader")
+            .field("job", &self.cfg.job)
+            .finish()
+    }
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+    let mut e = GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    e.write_all(body).expect("writing to a Vec");
+    e.finish().expect("writing to a Vec")
+}
+
+impl Uploader {
+    /// An uploader of `ledger` (opened by the caller, read-only or not).
+    pub fn new(ledger: Ledger, cfg: Config) -> Result<Uploader> {
+        let store = store(&cfg)?;
+        std::fs::create_dir_all(dir(ledger.path()))?;
+        let lease = cfg
+            .lease_ttl
+            .map(|ttl| Lease::new(store.clone(), &cfg.dest.prefix, ttl));
+        let mut status = read_status(ledger.path(), &cfg.job)?.unwrap_or_default();
+        status.job = cfg.job.clone();
+        status.holder = lease.as_ref().map(|l| l.me().to_string());
+        let scrub = scrubber(&cfg);
+        Ok(Uploader {
+            cfg,
+            ledger,
+            store,
+            lease,
+            status,
+            scrub,
+        })
+    }
+
+    /// The counters so far.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    fn state_path(&self) -> PathBuf {
+        dir(self.ledger.path()).join(format!("{}.state.json", self.cfg.job))
+    }
+
+    fn save_status(&mut self) {
+        self.status.updated_ms =
+            (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        if let Err(e) = write_json(
+            &status_path(self.ledger.path(), &self.cfg.job),
+            &self.status,
+        ) {
+            warn!("cannot write the status file: {e}");
+        }
+    }
+
+    fn cursor(&self) -> Result<fsfeed::Cursor> {
+        Ok(self.ledger.cursor(
+            Some(&self.cfg.cursor_name()),
+            CursorOptions {
+                start: Start::Committed,
+                on_missing: Some(Start::Earliest),
+                on_gap: OnGap::Report,
+                expand: ExpandOptions {
+                    renames: self.cfg.expand_renames,
+                    deletes: self.cfg.expand_renames,
+                },
+                format: match self.cfg.format {
+                    RecordFormat::Native => Format::Native,
+                    RecordFormat::S3 => Format::S3(fsfeed::render::s3::S3Options::default()),
+                },
+                ..CursorOptions::default()
+            },
+        )?)
+    }
+
+    /// Upload everything from the committed position to the head as it
+    /// stood at the start, in windows; then return. Another uploader holding
+    /// the lease is `not_leader` (nothing done).
+    pub async fn run_once(&mut self) -> Result<Report> {
+        let deadline = Instant::now() + self.cfg.retry_for;
+        let mut report = Report::default();
+        if !self.take_lease(deadline).await? {
+            report.not_leader = true;
+            self.save_status();
+            return Ok(report);
+        }
+        let until = self.ledger.head_seq()?;
+        let mut cursor = self.cursor()?;
+        let state = self.state_path();
+        let mut plan: Option<Plan> = read_json(&state)?;
+        if let Some(p) = &plan {
+            if let Some(id) = &p.upload_id {
+                let path = ObjPath::from(p.key.as_str());
+                let id: MultipartId = id.clone();
+                let store = self.store.clone();
+                let aborted =
+                    object_store::multipart::MultipartStore::abort_multipart(&*store, &path, &id)
+                        .await;
+                match aborted {
+                    Ok(()) => info!(key = %p.key, "aborted a multipart upload a killed run left"),
+                    Err(e) => {
+                        warn!(key = %p.key, "aborting a left multipart upload: {}", self.scrub.scrub(&e.to_string()))
+                    }
+                }
+            }
+            if p.first_seq != cursor.position().seq {
+                plan = None;
+            }
+        }
+        loop {
+            let fixed = plan.as_ref().map(|p| p.last_seq);
+            let Some(w) = read_window(&mut cursor, &self.cfg, until, fixed)? else {
+                break;
+            };
+            let next = Position::new(w.last_seq + 1, 0);
+            if w.is_empty() {
+                self.commit(next, deadline).await?;
+                plan = None;
+                let _ = std::fs::remove_file(&state);
+                continue;
+            }
+            let now_us = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+            let key = match plan.take() {
+                Some(p) => p.key,
+                None => w.key(&self.cfg, now_us),
+            };
+            let body = gzip(&w.body(&self.cfg));
+            let mut p = Plan {
+                first_seq: w.first_seq,
+                last_seq: w.last_seq,
+                key: key.clone(),
+                upload_id: None,
+            };
+            write_json(&state, &p)?;
+            self.upload(&mut p, &state, body.clone(), deadline).await?;
+            // Fault injection for the crash tests: die between an upload and
+            // its commit, as a SIGKILL there would.
+            if std::env::var_os("FSFEED_CHANGELOG_DIE_AFTER_UPLOAD").is_some() {
+                std::process::abort();
+            }
+            self.status.objects += 1;
+            self.status.bytes += body.len() as u64;
+            self.status.events += w.records.len() as u64;
+            if w.gap.is_some() {
+                self.status.gaps += 1;
+                warn!(key = %key, "retention dropped events before this window: the object carries the gap");
+            }
+            self.status.last_key = Some(key);
+            self.commit(next, deadline).await?;
+            let _ = std::fs::remove_file(&state);
+            report.objects += 1;
+            report.events += w.records.len() as u64;
+            self.save_status();
+            if cursor.position().seq > until {
+                break;
+            }
+        }
+        self.save_status();
+        Ok(report)
+    }
+
+    async fn take_lease(&mut self, deadline: Instant) -> Result<bool> {
+        let Some(lease) = self.lease.as_mut() else {
+            return Ok(true);
+        };
+        let mut delay = Duration::from_millis(200);
+        let r = loop {
+            match lease.acquire().await {
+                Err(Error::Store(m)) => {
+                    self.status.failures += 1;
+                    let m = self.scrub.scrub(&m);
+                    if Instant::now() + delay > deadline {
+                        break Err(Error::Store(format!("taking the lease: {m}")));
+                    }
+                    warn!("taking the lease failed, retrying in {delay:?}: {m}");
+                    self.status.retries += 1;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                other => break other,
+            }
+        };
+        self.status.lease_held = matches!(r, Ok(true));
+        self.status.lease_epoch = lease.epoch();
+        r
+    }
+
+    async fn upload(
+        &mut self,
+        p: &mut Plan,
+        state: &std::path::Path,
+        body: Vec<u8>,
+        deadline: Instant,
+    ) -> Result<()> {
+        let path = ObjPath::from(p.key.as_str());
+        let store = self.store.clone();
+        let body = Bytes::from(body);
+        if (body.len() as u64) <= self.cfg.multipart_threshold {
+            return retrying(&mut self.status, &self.scrub, "uploading", deadline, || {
+                let (store, path, body) = (store.clone(), path.clone(), body.clone());
+                async move {
+                    store
+                        .put(&path, PutPayload::from(body))
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| Error::Store(e.to_string()))
+                }
+            })
+            .await;
+        }
+        use object_store::multipart::MultipartStore;
+        let id = retrying(
+            &mut self.status,
+            &self.scrub,
+            "starting a multipart upload",
+            deadline,
+            || {
+                let (store, path) = (store.clone(), path.clone());
+                async move {
+                    store
+                        .create_multipart(&path)
+                        .await
+                        .map_err(|e| Error::Store(e.to_string()))
+                }
+            },
+        )
+        .await?;
+        p.upload_id = Some(id.clone());
+        write_json(state, p)?;
+        let part = self.cfg.part_size as usize;
+        let mut parts = Vec::new();
+        for (i, chunk) in body.chunks(part).enumerate() {
+            let chunk = body.slice_ref(chunk);
+            let pid = retrying(
+                &mut self.status,
+                &self.scrub,
+                "uploading a part",
+                deadline,
+                || {
+                    let (store, path, id, chunk) =
+                        (store.clone(), path.clone(), id.clone(), chunk.clone());
+                    async move {
+                        store
+                            .put_part(&path, &id, i, PutPayload::from(chunk))
+                            .await
+                            .map_err(|e| Error::Store(e.to_string()))
+                    }
+                },
+            )
+            .await?;
+            parts.push(pid);
+        }
+        retrying(
+            &mut self.status,
+            &self.scrub,
+            "completing a multipart upload",
+            deadline,
+            || {
+                let (store, path, id, parts) =
+                    (store.clone(), path.clone(), id.clone(), parts.clone());
+                async move {
+                    store
+                        .complete_multipart(&path, &id, parts)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| Error::Store(e.to_string()))
+                }
+            },
+        )
+        .await
+    }
+
+    async fn commit(&mut self, next: Position, deadline: Instant) -> Result<()> {
+        if self.lease.is_some() && !self.take_lease(deadline).await? {
+            return Err(Error::LeaseLost(
+                "another uploader took the lease: this window is not committed".into(),
+            ));
+        }
+        self.ledger.commit(&self.cfg.cursor_name(), next)?;
+        self.status.last_seq = Some(next.seq - 1);
+        Ok(())
+    }
+
+    /// Upload every `interval` until `stop` turns true (the window in flight
+    /// is finished first); then give the lease up.
+    pub async fn run(&mut self, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<()> {
+        loop {
+            match self.run_once().await {
+                Ok(r) if r.not_leader => info!("another uploader holds the lease"),
+                Ok(_) => {}
+                Err(Error::LeaseLost(m)) => warn!("{m}"),
+                Err(e) => warn!("{}", self.scrub.scrub(&e.to_string())),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.cfg.interval) => {}
+                _ = stop.changed() => break,
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+        self.release().await
+    }
+
+    /// Give the lease up (its expiry becomes now).
+    pub async fn release(&mut self) -> Result<()> {
+        if let Some(l) = &mut self.lease {
+            l.release().await?;
+        }
+        self.status.lease_held = false;
+        self.save_status();
+        Ok(())
+    }
+}
