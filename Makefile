@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-bench lint bench bench-python bench-node bench-compare bench-push bench-pubsub fmt fixtures python node
+.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-bench lint bench bench-python bench-node bench-compare bench-push bench-pubsub fmt fixtures python node
 
 setup:
 	bash scripts/setup.sh
@@ -13,13 +13,13 @@ setup:
 demo: setup
 	bash scripts/demo.sh
 
-test: setup lint test-rust test-python test-node test-conformance test-pubsub test-bench
+test: setup lint test-rust test-python test-node test-conformance test-pubsub test-changelog test-bench
 
 lint:
 	$(ENV); cargo fmt --all -- --check
 	$(ENV); cargo clippy --workspace --all-targets --locked -- -D warnings
-	ruff check bindings/python examples/python tests/conformance tests/pubsub bench
-	ruff format --check bindings/python examples/python tests/conformance tests/pubsub bench
+	ruff check bindings/python examples/python tests/conformance tests/pubsub tests/changelog bench
+	ruff format --check bindings/python examples/python tests/conformance tests/pubsub tests/changelog bench
 	mypy --strict bindings/python/python/fsfeed examples/python/airflow_trigger.py examples/python/backup_changes.py
 
 test-rust:
@@ -59,6 +59,13 @@ test-conformance:
 test-pubsub: python
 	$(ENV); cargo build --locked -p fsfeed-cli
 	$(ENV); FSFEED_BIN="$$CARGO_TARGET_DIR/debug/fsfeed" python3 -m pytest -q -W error tests/pubsub
+
+# The change-log uploader (`fsfeed changelog`) against moto's S3 server:
+# windows, dedup, fetch, a crash between upload and commit, an unreachable
+# store, the lease.
+test-changelog: python
+	$(ENV); cargo build --locked -p fsfeed-cli
+	$(ENV); FSFEED_BIN="$$CARGO_TARGET_DIR/debug/fsfeed" python3 -m pytest -q -W error tests/changelog
 
 # Regenerate the golden fixtures in tests/fixtures after an intended rendering change.
 fixtures:

@@ -25,7 +25,7 @@ fi
 # kernel), checks (mypy, ruff) and its build backend (maturin).
 PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-check \
   --root-user-action=ignore -r tests/conformance/requirements.txt -r bindings/python/requirements-test.txt \
-  -r tests/pubsub/requirements.txt
+  -r tests/pubsub/requirements.txt -r tests/changelog/requirements.txt
 (cd tests/conformance/ts && npm install --no-audit --no-fund --loglevel=error)
 command -v cargo >/dev/null || { echo "setup: cargo is missing (install Rust with rustup)" >&2; exit 1; }
 bash scripts/rocksdb-lib.sh >/dev/null
