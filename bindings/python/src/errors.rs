@@ -37,6 +37,9 @@ pub(crate) const ERROR_CLASSES: &[(&str, &str)] = &[
     // The delivery crate's own codes (`fsfeed_delivery::error::ERROR_CODES`).
     ("invalid_config", "InvalidConfig"),
     ("publisher_failed", "PublisherFailed"),
+    // The change log's own codes (`fsfeed_changelog::error::ERROR_CODES`).
+    ("store_failed", "StoreFailed"),
+    ("lease_lost", "LeaseLost"),
 ];
 
 pub(crate) struct ErrorTypes {

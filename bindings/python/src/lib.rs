@@ -16,6 +16,7 @@ mod history;
 mod ledger;
 mod op;
 mod position;
+mod changelog;
 mod publisher;
 mod pyser;
 mod subscription;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 
 use crate::batch::*;
+use crate::changelog::*;
 use crate::cursor::*;
 use crate::errors::*;
 use crate::history::*;
@@ -56,11 +58,16 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     for ((_, class), (_, t)) in ERROR_CLASSES.iter().zip(&e.by_code) {
         m.add(*class, t.bind(py))?;
     }
-    let codes: Vec<&str> = fsfeed::error::ERROR_CODES
+    let mut codes: Vec<&str> = Vec::new();
+    for c in fsfeed::error::ERROR_CODES
         .iter()
         .chain(fsfeed_delivery::error::ERROR_CODES)
-        .copied()
-        .collect();
+        .chain(fsfeed_changelog::error::ERROR_CODES)
+    {
+        if !codes.contains(c) {
+            codes.push(c);
+        }
+    }
     m.add("ERROR_CODES", codes)?;
     m.add_class::<Ledger>()?;
     m.add_class::<Cursor>()?;
@@ -70,5 +77,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Subscription>()?;
     m.add_class::<History>()?;
     m.add_class::<Publisher>()?;
+    m.add_class::<ChangeLog>()?;
     Ok(())
 }

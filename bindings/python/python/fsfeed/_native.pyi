@@ -15,6 +15,7 @@ __all__ = [
     "AlreadyExists",
     "Batch",
     "CallbackFailed",
+    "ChangeLog",
     "CorruptError",
     "Cursor",
     "DirectoryNotEmpty",
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidKey",
     "InvalidOp",
     "IoError",
+    "LeaseLost",
     "Ledger",
     "LedgerClosed",
     "LedgerLocked",
@@ -41,6 +43,7 @@ __all__ = [
     "RenameIntoSubtree",
     "RenameToSelf",
     "StorageError",
+    "StoreFailed",
     "Subscription",
     "TxidNotIncreasing",
     "UnknownKind",
@@ -78,6 +81,8 @@ class CorruptError(FsfeedError): ...
 class UnsupportedFormat(FsfeedError): ...
 class InvalidConfig(FsfeedError): ...
 class PublisherFailed(FsfeedError): ...
+class StoreFailed(FsfeedError): ...
+class LeaseLost(FsfeedError): ...
 
 @final
 class Position:
@@ -159,6 +164,27 @@ class Publisher:
     def status(self) -> list[dict[str, Any]]: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, _t: object, _v: object, _tb: object) -> bool: ...
+
+@final
+class ChangeLog:
+    def __new__(
+        cls,
+        config: str | os.PathLike[str],
+        *,
+        ledger: Ledger | str | os.PathLike[str] | None = None,
+    ) -> Self: ...
+    def run_once(self) -> dict[str, Any]: ...
+    def status(self) -> dict[str, Any]: ...
+    def fetch(
+        self,
+        start: str | datetime.datetime,
+        end: str | datetime.datetime,
+        *,
+        net: bool = False,
+    ) -> list[dict[str, Any]]: ...
+    @property
+    def dest(self) -> dict[str, Any]: ...
+    def dest_keys(self) -> dict[str, str]: ...
 
 @final
 class Subscription:
