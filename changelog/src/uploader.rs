@@ -456,6 +456,11 @@ impl Uploader {
             )
             .await?;
             parts.push(pid);
+            // Fault injection for the crash tests: die with a multipart
+            // upload half done.
+            if std::env::var_os("FSFEED_CHANGELOG_DIE_AFTER_PART").is_some() {
+                std::process::abort();
+            }
         }
         retrying(
             &mut self.status,

@@ -280,3 +280,34 @@ def test_bad_configs_exit_2_without_secrets(env: Env, text: str) -> None:
     p = env.run("run", "--ledger", str(env.dir / "ledger"), "--config", str(env.config), "--once")
     assert p.returncode == 2 and "invalid_config" in p.stderr
     assert SK not in p.stderr
+
+
+def test_multipart_and_a_killed_multipart_upload(env: Env) -> None:
+    env.write_config(f"part_size = {5 << 20}\nmultipart_threshold = {5 << 20}\n[lease]\nttl = '1s'")
+    rng = random.Random(9)
+    ops = [
+        fsfeed.Op.commit("vol1", "photos", rng.randbytes(120).hex(), size=i).at(T0 + i)
+        for i in range(40_000)
+    ]
+    for i in range(0, len(ops), 5000):
+        env.ledger.append_batch(ops[i : i + 5000])
+    p = env.run(
+        "run",
+        "--ledger",
+        str(env.dir / "ledger"),
+        "--config",
+        str(env.config),
+        "--once",
+        env={"FSFEED_CHANGELOG_DIE_AFTER_PART": "1"},
+    )
+    assert p.returncode != 0
+    assert env.object_keys() == []
+    assert len(env.s3.list_multipart_uploads(Bucket=env.bucket).get("Uploads", [])) == 1
+    time.sleep(1.2)  # the killed run's lease expires
+    assert env.once()["objects"] == 1
+    assert env.s3.list_multipart_uploads(Bucket=env.bucket).get("Uploads", []) == []
+    (key,) = env.object_keys()
+    head = env.s3.head_object(Bucket=env.bucket, Key=key)
+    assert head["ContentLength"] > 5 << 20 and "-" in head["ETag"]  # a multipart object
+    b = env.body(key)
+    assert b["count"] == 40_000 and b["first_seq"] == 1 and b["last_seq"] == 40_000
