@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-bench lint bench bench-python bench-node bench-compare bench-push bench-pubsub fmt fixtures python node
+.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-bench lint bench bench-python bench-node bench-compare bench-push bench-pubsub bench-changelog fmt fixtures python node
 
 setup:
 	bash scripts/setup.sh
@@ -18,8 +18,8 @@ test: setup lint test-rust test-python test-node test-conformance test-pubsub te
 lint:
 	$(ENV); cargo fmt --all -- --check
 	$(ENV); cargo clippy --workspace --all-targets --locked -- -D warnings
-	ruff check bindings/python examples/python tests/conformance tests/pubsub tests/changelog bench
-	ruff format --check bindings/python examples/python tests/conformance tests/pubsub tests/changelog bench
+	ruff check bindings/python examples/python tests/conformance tests/pubsub tests/changelog changelog/bench examples/backup bench
+	ruff format --check bindings/python examples/python tests/conformance tests/pubsub tests/changelog changelog/bench examples/backup bench
 	mypy --strict bindings/python/python/fsfeed examples/python/airflow_trigger.py examples/python/backup_changes.py
 
 test-rust:
@@ -93,6 +93,12 @@ bench-push: setup
 # one ack per event with 8 clients) against an in-process cursor, in one run.
 bench-pubsub: setup
 	$(ENV); cargo bench -p fsfeed-pubsub --bench pull --locked
+
+# The change-log uploader against a boto3 loop PUTting the same bytes to
+# moto's S3 server, in one run (events/s of each).
+bench-changelog: setup python
+	$(ENV); cargo build --release --locked -p fsfeed-cli
+	$(ENV); python3 changelog/bench/upload.py
 
 fmt:
 	cargo fmt --all

@@ -171,6 +171,46 @@ impl Lease {
         }
     }
 
+    /// Keep the epoch this uploader holds: one conditional PUT on the ETag
+    /// it last wrote, which fails if anyone wrote the object since.
+    /// `Ok(false)`: the epoch is gone (nothing may be committed under it).
+    pub async fn renew(&mut self) -> Result<bool> {
+        let Some((epoch, etag)) = self.held.clone() else {
+            return Ok(false);
+        };
+        let etag = match etag {
+            Some(e) => Some(e),
+            // A store that gave no ETag: check the object is still ours first.
+            None => match self.read().await? {
+                Some((doc, etag)) if doc.holder == self.me && doc.epoch == epoch => etag,
+                _ => {
+                    self.held = None;
+                    return Ok(false);
+                }
+            },
+        };
+        let doc = LeaseDoc {
+            holder: self.me.clone(),
+            epoch,
+            expires_ms: now_ms() + self.ttl.as_millis() as i64,
+        };
+        let mode = PutMode::Update(UpdateVersion {
+            e_tag: etag,
+            version: None,
+        });
+        match self.put(&doc, mode).await {
+            Ok(etag) => {
+                self.held = Some((epoch, etag));
+                Ok(true)
+            }
+            Err(object_store::Error::Precondition { .. }) => {
+                self.held = None;
+                Ok(false)
+            }
+            Err(e) => Err(Error::Store(e.to_string())),
+        }
+    }
+
     /// A store that ignores `If-None-Match` cannot hold a lease: a second
     /// create of the object just made must fail.
     async fn probe(&mut self, doc: &LeaseDoc) -> Result<()> {

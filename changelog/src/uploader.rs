@@ -286,7 +286,7 @@ impl Uploader {
     pub async fn run_once(&mut self) -> Result<Report> {
         let deadline = Instant::now() + self.cfg.retry_for;
         let mut report = Report::default();
-        if !self.take_lease(deadline).await? {
+        if !self.take_lease(deadline, false).await? {
             report.not_leader = true;
             self.save_status();
             return Ok(report);
@@ -366,13 +366,18 @@ impl Uploader {
         Ok(report)
     }
 
-    async fn take_lease(&mut self, deadline: Instant) -> Result<bool> {
+    async fn take_lease(&mut self, deadline: Instant, renew_only: bool) -> Result<bool> {
         let Some(lease) = self.lease.as_mut() else {
             return Ok(true);
         };
         let mut delay = Duration::from_millis(200);
         let r = loop {
-            match lease.acquire().await {
+            let r = if renew_only {
+                lease.renew().await
+            } else {
+                lease.acquire().await
+            };
+            match r {
                 Err(Error::Store(m)) => {
                     self.status.failures += 1;
                     let m = self.scrub.scrub(&m);
@@ -483,7 +488,7 @@ impl Uploader {
     }
 
     async fn commit(&mut self, next: Position, deadline: Instant) -> Result<()> {
-        if self.lease.is_some() && !self.take_lease(deadline).await? {
+        if self.lease.is_some() && !self.take_lease(deadline, true).await? {
             return Err(Error::LeaseLost(
                 "another uploader took the lease: this window is not committed".into(),
             ));

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use fsfeed::{Cursor, Gap, Position, Record, Start};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::config::{Config, Dedup};
 use crate::error::Result;
@@ -21,8 +21,8 @@ pub struct Window {
     pub first_seq: u64,
     /// Last seq of the window.
     pub last_seq: u64,
-    /// Its records, in order (after dedup), rendered.
-    pub records: Vec<Value>,
+    /// Its records, in order (after dedup), rendered as JSON.
+    pub records: Vec<Vec<u8>>,
     /// Op time of each record (µs), parallel to `records`.
     pub times: Vec<i64>,
     /// Events retention dropped before the window.
@@ -35,10 +35,11 @@ impl Window {
         self.records.is_empty() && self.gap.is_none()
     }
 
-    /// The object body (JSON, before gzip).
+    /// The object body (JSON, before gzip): the header fields, then the
+    /// records as rendered.
     pub fn body(&self, cfg: &Config) -> Vec<u8> {
         let t = |us: Option<&i64>| us.map(|u| fsfeed::render::s3::rfc3339_ms(*u));
-        let v = json!({
+        let head = json!({
             "version": BODY_VERSION,
             "job": cfg.job,
             "first_seq": self.first_seq,
@@ -48,9 +49,20 @@ impl Window {
             "count": self.records.len(),
             "dedup": cfg.dedup.name(),
             "gap": self.gap,
-            "records": self.records,
         });
-        serde_json::to_vec(&v).expect("JSON")
+        let size: usize = self.records.iter().map(|r| r.len() + 1).sum();
+        let mut out = Vec::with_capacity(size + 512);
+        serde_json::to_writer(&mut out, &head).expect("JSON");
+        out.pop(); // the header's closing brace
+        out.extend_from_slice(b",\"records\":[");
+        for (i, r) in self.records.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(r);
+        }
+        out.extend_from_slice(b"]}");
+        out
     }
 
     /// The object key: `PREFIX/YYYY/MM/DD/HHMMSS-FIRST-LAST.json.gz`, by the
@@ -109,7 +121,7 @@ pub fn read_window(
     }
     let until = fixed_last.unwrap_or(until);
     let renderer = cursor.renderer().clone();
-    let mut kept: Vec<(Record, Value)> = Vec::new();
+    let mut kept: Vec<(Record, Vec<u8>)> = Vec::new();
     let mut bytes = 0u64;
     let mut gap = None;
     let mut first_seq = start.seq;
@@ -139,9 +151,10 @@ pub fn read_window(
             if !cfg.watches(&op.volume, r.bucket(), r.object_key()) {
                 continue;
             }
-            if let Some(v) = renderer.render(&r) {
-                bytes += serde_json::to_vec(&v).map(|b| b.len() as u64).unwrap_or(0);
-                kept.push((r, v));
+            let mut buf = Vec::with_capacity(400);
+            if renderer.render_to(&r, &mut buf) {
+                bytes += buf.len() as u64;
+                kept.push((r, buf));
             }
         }
     }

@@ -1,0 +1,141 @@
+"""The change-log uploader against a plain boto3 loop, side by side in one run.
+
+    python changelog/bench/upload.py [--events N] [--rounds R]
+
+Fills a temporary ledger with N realistic ops (`fsfeed workload` through
+`fsfeed append`), starts moto's S3 server on loopback, then alternates R
+rounds of (a) `fsfeed changelog run --once` (release build; windows of
+10,000 events, gzip, the lease taken and given up, a commit per window)
+uploading everything under a fresh job and prefix, and (b) a boto3 loop
+PUTting the same object bytes (downloaded after round (a)) under another
+prefix. Events/s of each: N / wall time. Prints the medians and the ratio
+(target: the uploader at least 80% of the plain loop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/fsfeed/target"))
+FSFEED = os.environ.get("FSFEED_BIN", str(TARGET / "release" / "fsfeed"))
+AK, SK = "AKBENCHCHANGELOG", "bench-changelog-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="fsfeed-changelog-bench-"))
+    port = free_port()
+    moto = subprocess.Popen(
+        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=url,
+            aws_access_key_id=AK,
+            aws_secret_access_key=SK,
+            region_name="us-east-1",
+        )
+        s3.create_bucket(Bucket="bench")
+        ledger = work / "ledger"
+        subprocess.run([FSFEED, "init", "--ledger", str(ledger)], check=True, capture_output=True)
+        gen = subprocess.Popen(
+            [FSFEED, "workload", "--events", str(a.events), "--seed", "3"], stdout=subprocess.PIPE
+        )
+        subprocess.run(
+            [FSFEED, "append", "--ledger", str(ledger), "--durability", "buffered"],
+            stdin=gen.stdout,
+            check=True,
+            capture_output=True,
+        )
+        gen.wait()
+        uploader: list[float] = []
+        plain: list[float] = []
+        for r in range(a.rounds):
+            cfg = work / f"r{r}.toml"
+            cfg.write_text(
+                f'job = "r{r}"\nmax_events_per_object = 10000\n[dest]\nendpoint = "{url}"\nbucket = "bench"\n'
+                f'prefix = "up{r}"\naccess_key = "{AK}"\nsecret_key = "{SK}"\n'
+            )
+            t = time.perf_counter()
+            p = subprocess.run(
+                [
+                    FSFEED,
+                    "changelog",
+                    "run",
+                    "--ledger",
+                    str(ledger),
+                    "--config",
+                    str(cfg),
+                    "--once",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            elapsed = time.perf_counter() - t
+            assert p.returncode == 0, p.stderr
+            done = json.loads(p.stdout)
+            uploader.append(done["events"] / elapsed)
+            keys = [
+                o["Key"]
+                for o in s3.list_objects_v2(Bucket="bench", Prefix=f"up{r}/")["Contents"]
+                if o["Key"].endswith(".json.gz")
+            ]
+            bodies = [s3.get_object(Bucket="bench", Key=k)["Body"].read() for k in keys]
+            t = time.perf_counter()
+            for k, b in zip(keys, bodies):
+                s3.put_object(Bucket="bench", Key="plain/" + k, Body=b)
+            plain.append(done["events"] / (time.perf_counter() - t))
+        u, pl = statistics.median(uploader), statistics.median(plain)
+        print(
+            f"events: {a.events}, rounds: {a.rounds}, objects per round: {len(keys)}, bytes: {sum(map(len, bodies))}"
+        )
+        print("| writer | events/s (median) |")
+        print("|---|---:|")
+        print(f"| fsfeed changelog run --once | {u:,.0f} |")
+        print(f"| boto3 loop PUTting the same bytes | {pl:,.0f} |")
+        print(f"ratio: {u / pl:.0%} (target 80%)")
+        print(
+            json.dumps(
+                {"events": a.events, "uploader_eps": uploader, "plain_eps": plain, "ratio": u / pl}
+            )
+        )
+    finally:
+        moto.terminate()
+        moto.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
