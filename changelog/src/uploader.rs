@@ -156,6 +156,21 @@ pub fn read_status(ledger: &std::path::Path, job: &str) -> Result<Option<Status>
     read_json(&status_path(ledger, job))
 }
 
+/// A store call cut off at the deadline (at least half a second given), so
+/// that a hung server cannot hold a run past `retry_for`.
+async fn bounded<T>(
+    deadline: Instant,
+    f: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(500));
+    match tokio::time::timeout(left, f).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Store(format!("no answer within {left:?}"))),
+    }
+}
+
 /// Run a store call until it succeeds or `deadline` passed, counting
 /// failures and retries.
 async fn retrying<T, F, Fut>(
@@ -171,7 +186,7 @@ where
 {
     let mut delay = Duration::from_millis(200);
     loop {
-        match f().await {
+        match bounded(deadline, f()).await {
             Ok(v) => return Ok(v),
             Err(Error::Store(m)) => {
                 status.failures += 1;
@@ -373,9 +388,9 @@ impl Uploader {
         let mut delay = Duration::from_millis(200);
         let r = loop {
             let r = if renew_only {
-                lease.renew().await
+                bounded(deadline, lease.renew()).await
             } else {
-                lease.acquire().await
+                bounded(deadline, lease.acquire()).await
             };
             match r {
                 Err(Error::Store(m)) => {
