@@ -311,3 +311,23 @@ def test_multipart_and_a_killed_multipart_upload(env: Env) -> None:
     assert head["ContentLength"] > 5 << 20 and "-" in head["ETag"]  # a multipart object
     b = env.body(key)
     assert b["count"] == 40_000 and b["first_seq"] == 1 and b["last_seq"] == 40_000
+
+
+def test_a_gap_is_carried_by_the_next_object_and_counted(env: Env) -> None:
+    for i in range(5):
+        put(env, f"k{i:02}", i)
+    env.once()  # committed at 6
+    env.ledger.close()
+    env.ledger = fsfeed.Ledger.open(
+        env.dir / "ledger", durability="sync", retention={"maxEvents": 10}
+    )
+    for i in range(5, 55):
+        put(env, f"k{i:02}", i)
+    first = env.ledger.first_seq
+    assert first > 6
+    env.once()
+    key = env.object_keys()[-1]
+    b = env.body(key)
+    assert b["gap"] == {"expected": 6, "actual": first}
+    assert b["first_seq"] == first and [r["seq"] for r in b["records"]] == list(range(first, 56))
+    assert env.status()["gaps"] == 1
