@@ -299,6 +299,15 @@ impl Uploader {
     /// stood at the start, in windows; then return. Another uploader holding
     /// the lease is `not_leader` (nothing done).
     pub async fn run_once(&mut self) -> Result<Report> {
+        self.run_until(None).await
+    }
+
+    /// As [`Uploader::run_once`], stopping after the window in flight once
+    /// `stop` turns true.
+    async fn run_until(
+        &mut self,
+        stop: Option<&tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<Report> {
         let deadline = Instant::now() + self.cfg.retry_for;
         let mut report = Report::default();
         if !self.take_lease(deadline, false).await? {
@@ -373,7 +382,7 @@ impl Uploader {
             report.objects += 1;
             report.events += w.records.len() as u64;
             self.save_status();
-            if cursor.position().seq > until {
+            if cursor.position().seq > until || stop.is_some_and(|s| *s.borrow()) {
                 break;
             }
         }
@@ -514,10 +523,11 @@ impl Uploader {
     }
 
     /// Upload every `interval` until `stop` turns true (the window in flight
-    /// is finished first); then give the lease up.
+    /// is finished and committed first, no later one is started); then give
+    /// the lease up.
     pub async fn run(&mut self, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<()> {
         loop {
-            match self.run_once().await {
+            match self.run_until(Some(&stop)).await {
                 Ok(r) if r.not_leader => info!("another uploader holds the lease"),
                 Ok(_) => {}
                 Err(Error::LeaseLost(m)) => warn!("{m}"),

@@ -331,3 +331,34 @@ def test_a_gap_is_carried_by_the_next_object_and_counted(env: Env) -> None:
     assert b["gap"] == {"expected": 6, "actual": first}
     assert b["first_seq"] == first and [r["seq"] for r in b["records"]] == list(range(first, 56))
     assert env.status()["gaps"] == 1
+
+
+def test_sigterm_finishes_the_object_in_flight(env: Env) -> None:
+    import os
+
+    env.write_config('interval = "100ms"\nmax_events_per_object = 50')
+    ops = [fsfeed.Op.commit("vol1", "photos", f"k{i:05}", size=i).at(T0 + i) for i in range(20_000)]
+    env.ledger.append_batch(ops)
+    cmd = [
+        FSFEED,
+        "changelog",
+        "run",
+        "--ledger",
+        str(env.dir / "ledger"),
+        "--config",
+        str(env.config),
+    ]
+    p = subprocess.Popen(cmd, env={**os.environ, "FSFEED_TEST_SK": SK}, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(env.object_keys()) < 3:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=60) == 0
+    keys = env.object_keys()
+    assert 3 <= len(keys) < 400  # stopped before the end
+    last = env.body(keys[-1])["last_seq"]
+    assert env.status()["committed"] == last + 1  # every object written is committed, nothing more
+    lease = json.loads(
+        env.s3.get_object(Bucket=env.bucket, Key="zone-a/_lease.json")["Body"].read()
+    )
+    assert lease["expires_ms"] <= time.time() * 1000  # given up
