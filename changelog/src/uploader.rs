@@ -204,6 +204,32 @@ where
     }
 }
 
+/// What `fsfeed changelog status --json` prints: the status file's counters
+/// with `job`, `committed`, `head_seq`, `lag`, and (`with_lease`) the lease
+/// object as stored (`lease`, or `lease_error` when it cannot be read).
+pub async fn status_report(
+    ledger: &Ledger,
+    cfg: &Config,
+    with_lease: bool,
+) -> Result<serde_json::Value> {
+    let st = read_status(ledger.path(), &cfg.job)?.unwrap_or_default();
+    let committed = ledger.committed(&cfg.cursor_name())?;
+    let head = ledger.head_seq()?;
+    let mut v = serde_json::to_value(&st).expect("status JSON");
+    v["job"] = serde_json::json!(cfg.job);
+    v["committed"] = serde_json::json!(committed.map(|p| p.seq));
+    v["head_seq"] = serde_json::json!(head);
+    v["lag"] = serde_json::json!(committed.map(|p| head.saturating_sub(p.seq.saturating_sub(1))));
+    if let (true, Some(ttl)) = (with_lease, cfg.lease_ttl) {
+        let lease = Lease::new(store(cfg)?, &cfg.dest.prefix, ttl);
+        match bounded(Instant::now() + Duration::from_secs(10), lease.read()).await {
+            Ok(doc) => v["lease"] = serde_json::json!(doc.map(|(d, _)| d)),
+            Err(e) => v["lease_error"] = serde_json::json!(scrubber(cfg).scrub(&e.to_string())),
+        }
+    }
+    Ok(v)
+}
+
 /// The uploader.
 pub struct Uploader {
     cfg: Config,

@@ -835,6 +835,21 @@ fn publish(a: PublishArgs) -> Out {
     }
 }
 
+/// A stop flag that turns true on SIGTERM or Ctrl-C (call inside a runtime).
+fn stop_on_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        let _ = stop.send(true);
+    });
+    stop_rx
+}
+
 fn serve(dir: PathBuf, config: PathBuf, listen: std::net::SocketAddr) -> Out {
     let config = fsfeed_pubsub::Config::from_file(&config)?;
     tracing_subscriber::fmt()
@@ -853,17 +868,7 @@ fn serve(dir: PathBuf, config: PathBuf, listen: std::net::SocketAddr) -> Out {
         let addr = listener.local_addr()?;
         println!("listening on http://{addr}");
         io::stdout().flush()?;
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            let _ = stop.send(true);
-        });
-        fsfeed_pubsub::serve(svc, listener, stop_rx).await?;
+        fsfeed_pubsub::serve(svc, listener, stop_on_signal()).await?;
         Ok(())
     });
     rt.shutdown_timeout(Duration::from_secs(5));
@@ -873,6 +878,7 @@ fn serve(dir: PathBuf, config: PathBuf, listen: std::net::SocketAddr) -> Out {
 
 fn changelog(c: ChangelogCommand) -> Out {
     use fsfeed_changelog::{fetch, uploader, Config, Uploader};
+
     let rfc = |flag: &str, s: &str| -> Result<i64, Failure> {
         let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
             .map_err(|_| Error::InvalidArgument(format!("{flag} {s:?} is not an RFC 3339 time")))?;
@@ -910,17 +916,7 @@ fn changelog(c: ChangelogCommand) -> Out {
                     );
                     return Ok(());
                 }
-                let (stop, stop_rx) = tokio::sync::watch::channel(false);
-                tokio::spawn(async move {
-                    use tokio::signal::unix::{signal, SignalKind};
-                    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = tokio::signal::ctrl_c() => {}
-                    }
-                    let _ = stop.send(true);
-                });
-                up.run(stop_rx).await?;
+                up.run(stop_on_signal()).await?;
                 Ok(())
             });
             rt.shutdown_timeout(Duration::from_secs(5));
@@ -934,25 +930,8 @@ fn changelog(c: ChangelogCommand) -> Out {
         } => {
             let cfg = Config::from_file(&config)?;
             let l = Ledger::open_read_only(&ledger.ledger)?;
-            let st = uploader::read_status(&ledger.ledger, &cfg.job)?.unwrap_or_default();
-            let committed = l.committed(&cfg.cursor_name())?;
-            let head = l.head_seq()?;
-            let lag = committed.map(|p| head.saturating_sub(p.seq.saturating_sub(1)));
-            let mut v = serde_json::to_value(&st).expect("status JSON");
-            v["job"] = json!(cfg.job);
-            v["committed"] = json!(committed.map(|p| p.seq));
-            v["head_seq"] = json!(head);
-            v["lag"] = json!(lag);
             let rt = runtime()?;
-            if let Some(ttl) = cfg.lease_ttl {
-                let store = uploader::store(&cfg)?;
-                let lease = fsfeed_changelog::lease::Lease::new(store, &cfg.dest.prefix, ttl);
-                match rt.block_on(lease.read()) {
-                    Ok(Some((doc, _))) => v["lease"] = json!(doc),
-                    Ok(None) => v["lease"] = json!(null),
-                    Err(e) => v["lease_error"] = json!(e.to_string()),
-                }
-            }
+            let v = rt.block_on(uploader::status_report(&l, &cfg, true))?;
             let mut out = io::stdout().lock();
             if as_json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&v).expect("JSON"))?;

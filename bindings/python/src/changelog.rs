@@ -125,29 +125,17 @@ impl ChangeLog {
         )
     }
 
-    /// The uploader's counters, committed seq and lag, as `fsfeed
-    /// changelog status --json` prints them (without the lease's object).
+    /// The uploader's counters, committed seq, lag and the lease object, as
+    /// `fsfeed changelog status --json` prints them.
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let ledger = self
             .ledger
             .clone()
             .ok_or_else(|| invalid("status needs a ledger: ChangeLog(config, ledger=...)"))?;
-        let job = self.config.job.clone();
-        let cursor = self.config.cursor_name();
+        let cfg = self.config.clone();
+        let rt = runtime()?;
         let v = py
-            .detach(|| -> fsfeed_changelog::Result<serde_json::Value> {
-                let st = uploader::read_status(ledger.path(), &job)?.unwrap_or_default();
-                let committed = ledger.committed(&cursor)?;
-                let head = ledger.head_seq()?;
-                let mut v = serde_json::to_value(&st).expect("status JSON");
-                v["job"] = serde_json::json!(job);
-                v["committed"] = serde_json::json!(committed.map(|p| p.seq));
-                v["head_seq"] = serde_json::json!(head);
-                v["lag"] = serde_json::json!(
-                    committed.map(|p| head.saturating_sub(p.seq.saturating_sub(1)))
-                );
-                Ok(v)
-            })
+            .detach(|| rt.block_on(uploader::status_report(&ledger, &cfg, true)))
             .map_err(changelog_err)?;
         to_python(py, &v)
     }
