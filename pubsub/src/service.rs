@@ -77,6 +77,20 @@ struct SubState {
     front: Option<Front>,
 }
 
+impl SubState {
+    /// After the watermark moved from `before`: forget the acks it passed
+    /// (out-of-order acks of records it skipped) and record the new one.
+    fn settle(&mut self, before: Position, tenant: &str, name: &str, change: &mut Change) {
+        let above = self.acked.split_off(&self.wm);
+        for p in std::mem::replace(&mut self.acked, above) {
+            change.unack(tenant, name, p);
+        }
+        if self.wm != before {
+            change.watermark(tenant, name, self.wm);
+        }
+    }
+}
+
 /// The records a pull from the watermark returned, and where its scan
 /// stopped: everything between them was not the subscription's, acked or
 /// expired.
@@ -144,6 +158,24 @@ pub struct NotificationSpec {
     pub prefix: Option<String>,
     /// `S3Key` suffix.
     pub suffix: Option<String>,
+}
+
+/// End, at `seq`, every live notification `which` selects, recording each
+/// in `change`; returns how many it ended. Ending, never removing: events
+/// before `seq` still reach the subscriptions they were for.
+fn end_notifications(
+    notifs: &mut [Notification],
+    seq: u64,
+    change: &mut Change,
+    which: impl Fn(&Notification) -> bool,
+) -> Vec<Notification> {
+    let mut ended = Vec::new();
+    for n in notifs.iter_mut().filter(|n| n.live() && which(n)) {
+        n.to_seq = Some(seq);
+        change.notification(n);
+        ended.push(n.clone());
+    }
+    ended
 }
 
 /// A topic or subscription name: 1 to 64 of `[A-Za-z0-9._-]`, not starting with `.`.
@@ -472,12 +504,9 @@ impl Service {
         if r.expansion.is_none() && kind == "bucket_delete" {
             m.buckets.remove(&op.bucket);
             change.delete_bucket(&op.bucket);
-            for n in m.notifs.iter_mut() {
-                if n.bucket == op.bucket && n.live() && n.from_seq <= seq {
-                    n.to_seq = Some(seq);
-                    change.notification(n);
-                }
-            }
+            end_notifications(&mut m.notifs, seq, change, |n| {
+                n.bucket == op.bucket && n.from_seq <= seq
+            });
             for h in m.subs.values() {
                 let mut meta = h.meta.write();
                 let s = &mut *meta;
@@ -655,15 +684,12 @@ impl Service {
         self.own_topic(&m, user, name)?;
         let mut c = Change::default();
         c.delete_topic(&user.tenant, name);
-        let mut ended = m.notifs.clone();
-        for n in ended.iter_mut() {
-            if n.tenant == user.tenant && n.topic == name && n.live() && n.s3_id.is_none() {
-                n.to_seq = Some(head + 1);
-                c.notification(n);
-            }
-        }
+        let mut notifs = m.notifs.clone();
+        end_notifications(&mut notifs, head + 1, &mut c, |n| {
+            n.s3_id.is_none() && n.tenant == user.tenant && n.topic == name
+        });
         self.store.apply(c)?;
-        m.notifs = ended;
+        m.notifs = notifs;
         m.topics.remove(&(user.tenant.clone(), name.to_string()));
         Ok(())
     }
@@ -741,12 +767,9 @@ impl Service {
                 }
                 replaced.push(k.clone());
             }
-            for n in new_notifs.iter_mut() {
-                if n.bucket == bucket && n.live() && n.s3_id.as_deref() == Some(&s.id) {
-                    n.to_seq = Some(head + 1);
-                    c.notification(n);
-                }
-            }
+            end_notifications(&mut new_notifs, head + 1, &mut c, |n| {
+                n.bucket == bucket && n.s3_id.as_deref() == Some(&s.id)
+            });
             let n = Notification {
                 bucket: bucket.to_string(),
                 tenant: user.tenant.clone(),
@@ -815,18 +838,14 @@ impl Service {
         self.check_bucket(&m, user, bucket)?;
         let mut c = Change::default();
         let mut notifs = m.notifs.clone();
-        let mut gone = Vec::new();
-        for n in notifs.iter_mut() {
-            if n.bucket == bucket
-                && n.live()
+        let gone: Vec<Key> = end_notifications(&mut notifs, head + 1, &mut c, |n| {
+            n.bucket == bucket
                 && n.s3_id.is_some()
                 && id.is_none_or(|i| n.s3_id.as_deref() == Some(i))
-            {
-                n.to_seq = Some(head + 1);
-                c.notification(n);
-                gone.push((n.tenant.clone(), n.s3_id.clone().unwrap_or_default()));
-            }
-        }
+        })
+        .into_iter()
+        .map(|n| (n.tenant, n.s3_id.unwrap_or_default()))
+        .collect();
         if let (Some(i), true) = (id, gone.is_empty()) {
             return Err(ApiError::no_such("notification", i).into());
         }
@@ -860,17 +879,9 @@ impl Service {
         self.own_topic(&m, user, topic)?;
         let mut c = Change::default();
         let mut notifs = m.notifs.clone();
-        for n in notifs.iter_mut() {
-            if n.bucket == bucket
-                && n.live()
-                && n.s3_id.is_none()
-                && n.tenant == user.tenant
-                && n.topic == topic
-            {
-                n.to_seq = Some(head + 1);
-                c.notification(n);
-            }
-        }
+        end_notifications(&mut notifs, head + 1, &mut c, |n| {
+            n.is_plain_of(bucket, &user.tenant, topic)
+        });
         let n = Notification {
             bucket: bucket.to_string(),
             tenant: user.tenant.clone(),
@@ -899,20 +910,10 @@ impl Service {
         self.check_bucket(&m, user, bucket)?;
         let mut c = Change::default();
         let mut notifs = m.notifs.clone();
-        let mut found = false;
-        for n in notifs.iter_mut() {
-            if n.bucket == bucket
-                && n.live()
-                && n.s3_id.is_none()
-                && n.tenant == user.tenant
-                && n.topic == topic
-            {
-                n.to_seq = Some(head + 1);
-                c.notification(n);
-                found = true;
-            }
-        }
-        if !found {
+        let ended = end_notifications(&mut notifs, head + 1, &mut c, |n| {
+            n.is_plain_of(bucket, &user.tenant, topic)
+        });
+        if ended.is_empty() {
             return Err(ApiError::no_such("notification", topic).into());
         }
         self.store.apply(c)?;
@@ -1131,15 +1132,7 @@ impl Service {
             }
             st.wm = b.next;
         }
-        // Acks the watermark passed (out-of-order acks of records it skipped).
-        let stale: Vec<Position> = st.acked.range(..st.wm).copied().collect();
-        for p in stale {
-            st.acked.remove(&p);
-            change.unack(&s.tenant, &s.name, p);
-        }
-        if st.wm != before {
-            change.watermark(&s.tenant, &s.name, st.wm);
-        }
+        st.settle(before, &s.tenant, &s.name, &mut change);
         st.front = None;
         self.store.apply_acks(change)
     }
@@ -1331,15 +1324,9 @@ impl Service {
                 if f.records.is_empty() {
                     st.front = None;
                 }
-                if wm > st.wm {
-                    st.wm = wm;
-                    c.watermark(&tenant, &name, wm);
-                    let stale: Vec<Position> = st.acked.range(..wm).copied().collect();
-                    for p in stale {
-                        st.acked.remove(&p);
-                        c.unack(&tenant, &name, p);
-                    }
-                }
+                let before = st.wm;
+                st.wm = st.wm.max(wm);
+                st.settle(before, &tenant, &name, &mut c);
                 return self.store.apply_acks(c);
             }
         }

@@ -85,6 +85,14 @@ impl Notification {
         seq >= self.from_seq && self.to_seq.is_none_or(|t| seq < t)
     }
 
+    /// The plain notification of `tenant`'s `topic` on `bucket`?
+    pub fn is_plain_of(&self, bucket: &str, tenant: &str, topic: &str) -> bool {
+        self.s3_id.is_none()
+            && self.bucket == bucket
+            && self.tenant == tenant
+            && self.topic == topic
+    }
+
     /// Does an event named `name` (S3, without `s3:`) of `key` match it?
     pub fn matches(&self, name: &str, key: &str) -> bool {
         (self.patterns.is_empty()
