@@ -147,27 +147,33 @@ impl Lease {
                     self.held = None;
                     return Ok(false);
                 };
-                let new = LeaseDoc {
-                    holder: self.me.clone(),
-                    epoch,
-                    expires_ms,
-                };
-                let mode = PutMode::Update(UpdateVersion {
-                    e_tag: etag,
-                    version: None,
-                });
-                match self.put(&new, mode).await {
-                    Ok(etag) => {
-                        self.held = Some((epoch, etag));
-                        Ok(true)
-                    }
-                    Err(object_store::Error::Precondition { .. }) => {
-                        self.held = None;
-                        Ok(false)
-                    }
-                    Err(e) => Err(Error::Store(e.to_string())),
-                }
+                self.update(epoch, etag, expires_ms).await
             }
+        }
+    }
+
+    /// Write `epoch` with `expires_ms` over the version `etag`: held on
+    /// success, not held when someone else wrote the object since.
+    async fn update(&mut self, epoch: u64, etag: Option<String>, expires_ms: i64) -> Result<bool> {
+        let doc = LeaseDoc {
+            holder: self.me.clone(),
+            epoch,
+            expires_ms,
+        };
+        let mode = PutMode::Update(UpdateVersion {
+            e_tag: etag,
+            version: None,
+        });
+        match self.put(&doc, mode).await {
+            Ok(etag) => {
+                self.held = Some((epoch, etag));
+                Ok(true)
+            }
+            Err(object_store::Error::Precondition { .. }) => {
+                self.held = None;
+                Ok(false)
+            }
+            Err(e) => Err(Error::Store(e.to_string())),
         }
     }
 
@@ -189,26 +195,8 @@ impl Lease {
                 }
             },
         };
-        let doc = LeaseDoc {
-            holder: self.me.clone(),
-            epoch,
-            expires_ms: now_ms() + self.ttl.as_millis() as i64,
-        };
-        let mode = PutMode::Update(UpdateVersion {
-            e_tag: etag,
-            version: None,
-        });
-        match self.put(&doc, mode).await {
-            Ok(etag) => {
-                self.held = Some((epoch, etag));
-                Ok(true)
-            }
-            Err(object_store::Error::Precondition { .. }) => {
-                self.held = None;
-                Ok(false)
-            }
-            Err(e) => Err(Error::Store(e.to_string())),
-        }
+        let expires_ms = now_ms() + self.ttl.as_millis() as i64;
+        self.update(epoch, etag, expires_ms).await
     }
 
     /// A store that ignores `If-None-Match` cannot hold a lease: a second
@@ -237,18 +225,9 @@ impl Lease {
         let Some((epoch, etag)) = self.held.take() else {
             return Ok(());
         };
-        let doc = LeaseDoc {
-            holder: self.me.clone(),
-            epoch,
-            expires_ms: now_ms(),
-        };
-        let mode = PutMode::Update(UpdateVersion {
-            e_tag: etag,
-            version: None,
-        });
-        match self.put(&doc, mode).await {
-            Ok(_) | Err(object_store::Error::Precondition { .. }) => Ok(()),
-            Err(e) => Err(Error::Store(e.to_string())),
-        }
+        // Someone else wrote it since: theirs stays, nothing to give up.
+        self.update(epoch, etag, now_ms()).await?;
+        self.held = None;
+        Ok(())
     }
 }

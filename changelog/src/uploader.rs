@@ -171,8 +171,44 @@ async fn bounded<T>(
     }
 }
 
-/// Run a store call until it succeeds or `deadline` passed, counting
-/// failures and retries.
+/// The retry policy of store calls: doubling delays from 200 ms up to 5 s,
+/// until `deadline`; failures and retries are counted in the status.
+struct Backoff {
+    delay: Duration,
+    deadline: Instant,
+}
+
+impl Backoff {
+    fn new(deadline: Instant) -> Backoff {
+        Backoff {
+            delay: Duration::from_millis(200),
+            deadline,
+        }
+    }
+
+    /// After a failed `what` with message `m`: wait before the next try, or
+    /// the store error to give up with when the deadline would pass.
+    async fn again(
+        &mut self,
+        status: &mut Status,
+        scrub: &Scrubber,
+        what: &str,
+        m: &str,
+    ) -> Result<()> {
+        status.failures += 1;
+        let m = scrub.scrub(m);
+        if Instant::now() + self.delay > self.deadline {
+            return Err(Error::Store(format!("{what}: {m}")));
+        }
+        warn!("{what} failed, retrying in {:?}: {m}", self.delay);
+        status.retries += 1;
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(Duration::from_secs(5));
+        Ok(())
+    }
+}
+
+/// Run a store call until it succeeds or `deadline` passed.
 async fn retrying<T, F, Fut>(
     status: &mut Status,
     scrub: &Scrubber,
@@ -184,22 +220,11 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = Backoff::new(deadline);
     loop {
         match bounded(deadline, f()).await {
-            Ok(v) => return Ok(v),
-            Err(Error::Store(m)) => {
-                status.failures += 1;
-                let m = scrub.scrub(&m);
-                if Instant::now() + delay > deadline {
-                    return Err(Error::Store(format!("{what}: {m}")));
-                }
-                warn!("{what} failed, retrying in {delay:?}: {m}");
-                status.retries += 1;
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e),
+            Err(Error::Store(m)) => backoff.again(status, scrub, what, &m).await?,
+            other => return other,
         }
     }
 }
@@ -420,7 +445,8 @@ impl Uploader {
         let Some(lease) = self.lease.as_mut() else {
             return Ok(true);
         };
-        let mut delay = Duration::from_millis(200);
+        // Not `retrying`: each try borrows the lease mutably.
+        let mut backoff = Backoff::new(deadline);
         let r = loop {
             let r = if renew_only {
                 bounded(deadline, lease.renew()).await
@@ -429,15 +455,10 @@ impl Uploader {
             };
             match r {
                 Err(Error::Store(m)) => {
-                    self.status.failures += 1;
-                    let m = self.scrub.scrub(&m);
-                    if Instant::now() + delay > deadline {
-                        break Err(Error::Store(format!("taking the lease: {m}")));
+                    let what = "taking the lease";
+                    if let Err(e) = backoff.again(&mut self.status, &self.scrub, what, &m).await {
+                        break Err(e);
                     }
-                    warn!("taking the lease failed, retrying in {delay:?}: {m}");
-                    self.status.retries += 1;
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 other => break other,
             }

@@ -818,10 +818,7 @@ fn publish(a: PublishArgs) -> Out {
         .init();
     let ledger = Ledger::open_read_only(&ledger)?;
     let sup = Supervisor::from_config(ledger.clone(), &config)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let report = rt.block_on(sup.run_until_signal(RunOptions {
         once: a.once,
         metrics: a.metrics,
@@ -835,19 +832,13 @@ fn publish(a: PublishArgs) -> Out {
     }
 }
 
-/// A stop flag that turns true on SIGTERM or Ctrl-C (call inside a runtime).
-fn stop_on_signal() -> tokio::sync::watch::Receiver<bool> {
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        let _ = stop.send(true);
-    });
-    stop_rx
+/// The runtime of the commands that drive the async crates (publish,
+/// serve, changelog).
+fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }
 
 fn serve(dir: PathBuf, config: PathBuf, listen: std::net::SocketAddr) -> Out {
@@ -859,16 +850,14 @@ fn serve(dir: PathBuf, config: PathBuf, listen: std::net::SocketAddr) -> Out {
         .init();
     let ledger = Ledger::open_read_only(&dir)?;
     let svc = std::sync::Arc::new(fsfeed_pubsub::Service::open(ledger.clone(), config)?);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let result: Out = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         println!("listening on http://{addr}");
         io::stdout().flush()?;
-        fsfeed_pubsub::serve(svc, listener, stop_on_signal()).await?;
+        let stop = fsfeed_delivery::stop_on_signal("finishing the requests in flight")?;
+        fsfeed_pubsub::serve(svc, listener, stop).await?;
         Ok(())
     });
     rt.shutdown_timeout(Duration::from_secs(5));
@@ -883,12 +872,6 @@ fn changelog(c: ChangelogCommand) -> Out {
         let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
             .map_err(|_| Error::InvalidArgument(format!("{flag} {s:?} is not an RFC 3339 time")))?;
         Ok((t.unix_timestamp_nanos() / 1000) as i64)
-    };
-    let runtime = || {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
     };
     match c {
         ChangelogCommand::Run {
@@ -916,7 +899,8 @@ fn changelog(c: ChangelogCommand) -> Out {
                     );
                     return Ok(());
                 }
-                up.run(stop_on_signal()).await?;
+                let stop = fsfeed_delivery::stop_on_signal("finishing the object in flight")?;
+                up.run(stop).await?;
                 Ok(())
             });
             rt.shutdown_timeout(Duration::from_secs(5));

@@ -199,21 +199,29 @@ impl Supervisor {
 
     /// [`Supervisor::run`] until SIGTERM or SIGINT (or, with `once`, the head).
     pub async fn run_until_signal(self, opts: RunOptions) -> Result<Report> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (tx, rx) = watch::channel(false);
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| Error::Io(format!("cannot handle SIGTERM: {e}")))?;
-        let mut int = signal(SignalKind::interrupt())
-            .map_err(|e| Error::Io(format!("cannot handle SIGINT: {e}")))?;
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = term.recv() => info!("SIGTERM: finishing the batches in flight"),
-                _ = int.recv() => info!("SIGINT: finishing the batches in flight"),
-            }
-            let _ = tx.send(true);
-        });
+        let rx = stop_on_signal("finishing the batches in flight")?;
         self.run(rx, opts).await
     }
+}
+
+/// A stop flag that turns true on SIGTERM or SIGINT, logging the signal and
+/// `doing` (what the process does before it exits). Call inside a tokio
+/// runtime. What every long-running fsfeed command stops on.
+pub fn stop_on_signal(doing: &'static str) -> Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = watch::channel(false);
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Error::Io(format!("cannot handle SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| Error::Io(format!("cannot handle SIGINT: {e}")))?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: {doing}"),
+            _ = int.recv() => info!("SIGINT: {doing}"),
+        }
+        let _ = tx.send(true);
+    });
+    Ok(rx)
 }
 
 async fn serve_metrics(

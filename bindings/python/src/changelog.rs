@@ -17,20 +17,8 @@ use crate::ledger::Ledger;
 fn changelog_err(e: fsfeed_changelog::Error) -> PyErr {
     match e {
         fsfeed_changelog::Error::Ledger(e) => to_py(e),
-        other => Python::attach(|py| {
-            let err = PyErr::from_type(error_type(py, other.code()), other.to_string());
-            let _ = err.value(py).setattr("code", other.code());
-            err
-        }),
+        other => coded(other.code(), other.to_string()),
     }
-}
-
-fn runtime() -> PyResult<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| changelog_err(fsfeed_changelog::Error::Io(format!("runtime: {e}"))))
 }
 
 /// An RFC 3339 string or a datetime, as Unix µs.

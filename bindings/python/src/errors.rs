@@ -104,6 +104,26 @@ pub(crate) fn to_py(e: Error) -> PyErr {
     })
 }
 
+/// An error of another fsfeed crate (delivery, change log) as the Python
+/// exception of its `code`, with `code`.
+pub(crate) fn coded(code: &str, message: String) -> PyErr {
+    Python::attach(|py| {
+        let err = PyErr::from_type(error_type(py, code), message);
+        let _ = err.value(py).setattr("code", code);
+        err
+    })
+}
+
+/// The tokio runtime a binding call that drives async crates runs on; a
+/// runtime that cannot start is an `IoError`.
+pub(crate) fn runtime() -> PyResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| coded("io", format!("runtime: {e}")))
+}
+
 pub(crate) fn invalid(msg: impl Into<String>) -> PyErr {
     to_py(Error::InvalidArgument(msg.into()))
 }

@@ -20,11 +20,7 @@ use crate::ledger::Ledger;
 pub(crate) fn delivery_err(e: fsfeed_delivery::Error) -> PyErr {
     match e {
         fsfeed_delivery::Error::Ledger(e) => to_py(e),
-        other => Python::attach(|py| {
-            let err = PyErr::from_type(error_type(py, other.code()), other.to_string());
-            let _ = err.value(py).setattr("code", other.code());
-            err
-        }),
+        other => coded(other.code(), other.to_string()),
     }
 }
 
@@ -72,14 +68,6 @@ impl Publisher {
         }
         Ok(sup)
     }
-}
-
-fn runtime() -> PyResult<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| delivery_err(fsfeed_delivery::Error::Io(format!("runtime: {e}"))))
 }
 
 #[pymethods]
