@@ -57,11 +57,16 @@ pub struct User {
 impl User {
     /// How Ceph writes the user as an owner: `uid`, or `tenant$uid`.
     pub fn owner_id(&self) -> String {
-        if self.tenant.is_empty() {
-            self.uid.clone()
-        } else {
-            format!("{}${}", self.tenant, self.uid)
-        }
+        owner_id(&self.tenant, &self.uid)
+    }
+}
+
+/// How Ceph writes a user: `uid`, or `tenant$uid`.
+pub fn owner_id(tenant: &str, uid: &str) -> String {
+    if tenant.is_empty() {
+        uid.to_string()
+    } else {
+        format!("{tenant}${uid}")
     }
 }
 

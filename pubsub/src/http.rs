@@ -140,11 +140,7 @@ fn sub_json(svc: &Service, s: &Subscription) -> Value {
         Some(p) => (shown_endpoint(p), push_endpoint_args(p)),
         None => (String::new(), String::new()),
     };
-    let owner = if s.tenant.is_empty() {
-        s.user.clone()
-    } else {
-        format!("{}${}", s.tenant, s.user)
-    };
+    let owner = crate::config::owner_id(&s.tenant, &s.user);
     json!({
         "user": s.user,
         "name": s.name,

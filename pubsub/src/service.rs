@@ -1227,8 +1227,9 @@ impl Service {
                 tail: stop,
             });
         }
+        // The cursor's own renderer: the subscription's S3 settings.
+        let renderer = st.cursor.renderer().clone();
         drop(st);
-        let renderer = self.renderer_format(&s).renderer();
         let mut p = Pulled {
             is_truncated,
             head,
