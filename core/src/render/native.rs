@@ -37,6 +37,14 @@ impl Renderer for Native {
     fn render_with(&self, record: &Record, f: &mut dyn FnMut(&dyn erased_serde::Serialize)) {
         f(&NativeOut::of(&record.event, record.position.sub, record));
     }
+
+    /// The same object again, serialised with its concrete type (no
+    /// dynamic dispatch per field): the bulk writers' path.
+    fn render_to(&self, record: &Record, out: &mut Vec<u8>) -> bool {
+        let native = NativeOut::of(&record.event, record.position.sub, record);
+        serde_json::to_writer(out, &native).expect("writing to a Vec");
+        true
+    }
 }
 
 /// The native JSON object, the one shape both `render` and `render_with`
