@@ -3,13 +3,17 @@
 //! A control object, `PREFIX/_lease.json`, holds `{"holder", "epoch",
 //! "expires_ms"}`. It is created with `If-None-Match: *` and renewed, or
 //! taken over once expired, with `If-Match: ETAG`; a takeover bumps the
-//! epoch. Before committing a window an uploader renews: if the object is no
-//! longer the one it wrote (another holder, another epoch), it commits
-//! nothing. A clean exit leaves the object with its expiry set to that
-//! moment, so the next uploader takes over at once.
+//! epoch. Before committing a window an uploader makes sure its epoch
+//! holds: a renewal sent less than a third of the ttl ago proves it (no one
+//! may take the lease over before its expiry, which that renewal set at
+//! least a ttl later), else it renews, and if the object is no longer the
+//! one it wrote (another holder, another epoch), it commits nothing. This
+//! assumes the uploaders' clocks agree to well within the ttl. A clean exit
+//! leaves the object with its expiry set to that moment, so the next
+//! uploader takes over at once.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use object_store::path::Path;
@@ -36,6 +40,8 @@ pub struct Lease {
     me: String,
     ttl: Duration,
     held: Option<(u64, Option<String>)>,
+    /// When the last write that holds the lease was sent.
+    written: Option<Instant>,
     probed: bool,
 }
 
@@ -75,6 +81,7 @@ impl Lease {
             me: holder_id(),
             ttl,
             held: None,
+            written: None,
             probed: false,
         }
     }
@@ -82,6 +89,14 @@ impl Lease {
     /// Who this uploader is.
     pub fn me(&self) -> &str {
         &self.me
+    }
+
+    /// Does the epoch surely still hold, without asking the store? True
+    /// when this uploader wrote the lease (taking or renewing it) less than
+    /// a third of the ttl ago: its expiry is at least two thirds of the ttl
+    /// away, and no one may take it over before.
+    pub fn surely_held(&self) -> bool {
+        self.held.is_some() && self.written.is_some_and(|t| t.elapsed() < self.ttl / 3)
     }
 
     /// The epoch held (`None`: not held).
@@ -115,6 +130,7 @@ impl Lease {
 
     /// Take, renew or confirm the lease. `Ok(false)`: another uploader holds it.
     pub async fn acquire(&mut self) -> Result<bool> {
+        let sent = Instant::now();
         let expires_ms = now_ms() + self.ttl.as_millis() as i64;
         match self.read().await? {
             None => {
@@ -126,6 +142,7 @@ impl Lease {
                 match self.put(&doc, PutMode::Create).await {
                     Ok(etag) => {
                         self.held = Some((1, etag));
+                        self.written = Some(sent);
                         self.probe(&doc).await?;
                         Ok(true)
                     }
@@ -147,14 +164,21 @@ impl Lease {
                     self.held = None;
                     return Ok(false);
                 };
-                self.update(epoch, etag, expires_ms).await
+                self.update(epoch, etag, expires_ms, sent).await
             }
         }
     }
 
-    /// Write `epoch` with `expires_ms` over the version `etag`: held on
-    /// success, not held when someone else wrote the object since.
-    async fn update(&mut self, epoch: u64, etag: Option<String>, expires_ms: i64) -> Result<bool> {
+    /// Write `epoch` with `expires_ms` (computed at `sent`) over the
+    /// version `etag`: held on success, not held when someone else wrote
+    /// the object since.
+    async fn update(
+        &mut self,
+        epoch: u64,
+        etag: Option<String>,
+        expires_ms: i64,
+        sent: Instant,
+    ) -> Result<bool> {
         let doc = LeaseDoc {
             holder: self.me.clone(),
             epoch,
@@ -167,10 +191,12 @@ impl Lease {
         match self.put(&doc, mode).await {
             Ok(etag) => {
                 self.held = Some((epoch, etag));
+                self.written = Some(sent);
                 Ok(true)
             }
             Err(object_store::Error::Precondition { .. }) => {
                 self.held = None;
+                self.written = None;
                 Ok(false)
             }
             Err(e) => Err(Error::Store(e.to_string())),
@@ -195,8 +221,9 @@ impl Lease {
                 }
             },
         };
+        let sent = Instant::now();
         let expires_ms = now_ms() + self.ttl.as_millis() as i64;
-        self.update(epoch, etag, expires_ms).await
+        self.update(epoch, etag, expires_ms, sent).await
     }
 
     /// A store that ignores `If-None-Match` cannot hold a lease: a second
@@ -226,8 +253,45 @@ impl Lease {
             return Ok(());
         };
         // Someone else wrote it since: theirs stays, nothing to give up.
-        self.update(epoch, etag, now_ms()).await?;
+        self.update(epoch, etag, now_ms(), Instant::now()).await?;
         self.held = None;
+        self.written = None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    /// The lease's bookkeeping (when a commit may skip the store) against
+    /// object_store's in-memory store, which honours conditional puts; the
+    /// protocol against a real S3 server is in tests/changelog.
+    #[tokio::test]
+    async fn a_recent_write_proves_the_lease_and_a_stolen_one_is_found_at_renewal() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let mut a = Lease::new(store.clone(), "p", Duration::from_millis(300));
+        assert!(!a.surely_held());
+        assert!(a.acquire().await.unwrap());
+        assert!(a.surely_held());
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(!a.surely_held(), "a third of the ttl passed: ask the store");
+        assert!(a.renew().await.unwrap());
+        assert!(a.surely_held());
+        // Someone writes another epoch over it: the next renewal finds out.
+        let stolen = LeaseDoc {
+            holder: "elsewhere:1:1".into(),
+            epoch: 9,
+            expires_ms: now_ms() + 60_000,
+        };
+        a.put(&stolen, PutMode::Overwrite).await.unwrap();
+        assert!(!a.renew().await.unwrap());
+        assert!(!a.surely_held());
+        assert_eq!(a.epoch(), None);
+        // Not held: a second uploader waits for the expiry.
+        let mut b = Lease::new(store, "p", Duration::from_millis(300));
+        assert!(!b.acquire().await.unwrap());
+        assert!(!b.surely_held());
     }
 }

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use crate::config::{Config, RecordFormat};
 use crate::error::{Error, Result};
 use crate::lease::Lease;
-use crate::window::read_window;
+use crate::window::{read_batches, Window, Windower};
 
 /// The S3 store of a config (no retries of its own: the uploader retries).
 pub fn store(cfg: &Config) -> Result<Arc<object_store::aws::AmazonS3>> {
@@ -126,12 +126,16 @@ fn dir(ledger: &std::path::Path) -> PathBuf {
     ledger.join("changelog")
 }
 
-fn write_json<T: Serialize>(path: &std::path::Path, v: &T) -> Result<()> {
+/// Replace `path` whole with `v` as JSON (through a temporary file and a
+/// rename); `sync`: durable before it returns.
+fn write_json<T: Serialize>(path: &std::path::Path, v: &T, sync: bool) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(&serde_json::to_vec_pretty(v).expect("JSON"))?;
-    f.sync_all()?;
+    if sync {
+        f.sync_all()?;
+    }
     std::fs::rename(&tmp, path)?;
     Ok(())
 }
@@ -273,6 +277,82 @@ impl std::fmt::Debug for Uploader {
     }
 }
 
+/// A window ready to upload.
+struct Built {
+    first_seq: u64,
+    last_seq: u64,
+    /// Its key (a plan left by a killed run may name another).
+    key: String,
+    /// Records in it.
+    count: u64,
+    /// Did it carry a gap?
+    gap: bool,
+    /// The gzipped body (`None`: nothing to write).
+    body: Option<Bytes>,
+}
+
+/// Read windows from `cursor` up to `until` (the first one exactly up to
+/// `fixed`, when a plan says so) and hand them to `tx` gzipped, on three
+/// threads: reading, cutting and rendering, gzip. Stops at the end, at an
+/// error (handed over) or when `tx` is closed.
+fn build(
+    mut cursor: fsfeed::Cursor,
+    cfg: &Config,
+    until: u64,
+    fixed: Option<u64>,
+    tx: tokio::sync::mpsc::Sender<Result<Built>>,
+) {
+    type Json = Result<(Built, Option<Vec<u8>>)>;
+    let (btx, brx) = std::sync::mpsc::sync_channel::<Result<fsfeed::Batch>>(4);
+    let (jtx, jrx) = std::sync::mpsc::sync_channel::<Json>(1);
+    let (renderer, first) = (cursor.renderer().clone(), cursor.position().seq);
+    let mut windower = Windower::new(cfg, renderer, first, until, fixed);
+    std::thread::scope(|s| {
+        s.spawn(move || read_batches(&mut cursor, until, |b| btx.send(b).is_ok()));
+        s.spawn(move || {
+            for j in jrx {
+                let b = j.map(|(mut b, json)| {
+                    b.body = json.map(|j| Bytes::from(gzip(&j)));
+                    b
+                });
+                if tx.blocking_send(b).is_err() {
+                    break;
+                }
+            }
+        });
+        // Owned here: when this closure ends, the reader's channel and the
+        // gzip thread's close, and both threads stop.
+        let (brx, jtx) = (brx, jtx);
+        let mut emit = |w: Window| {
+            let now_us = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
+            let b = Built {
+                first_seq: w.first_seq,
+                last_seq: w.last_seq,
+                key: w.key(cfg, now_us),
+                count: w.count as u64,
+                gap: w.gap.is_some(),
+                body: None,
+            };
+            let json = (!w.is_empty()).then(|| w.body(cfg));
+            jtx.send(Ok((b, json))).is_ok()
+        };
+        for b in brx {
+            match b {
+                Ok(b) => {
+                    if !windower.push(b, &mut emit) {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = jtx.send(Err(e));
+                    return;
+                }
+            }
+        }
+        windower.finish(&mut emit);
+    });
+}
+
 fn gzip(body: &[u8]) -> Vec<u8> {
     use flate2::write::GzEncoder;
     use std::io::Write;
@@ -315,12 +395,14 @@ impl Uploader {
         dir(self.ledger.path()).join(format!("{}.state.json", self.cfg.job))
     }
 
+    /// Write the status file (replaced whole, not synced: counters only).
     fn save_status(&mut self) {
         self.status.updated_ms =
             (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         if let Err(e) = write_json(
             &status_path(self.ledger.path(), &self.cfg.job),
             &self.status,
+            false,
         ) {
             warn!("cannot write the status file: {e}");
         }
@@ -367,7 +449,7 @@ impl Uploader {
             return Ok(report);
         }
         let until = self.ledger.head_seq()?;
-        let mut cursor = self.cursor()?;
+        let cursor = self.cursor()?;
         let state = self.state_path();
         let mut plan: Option<Plan> = read_json(&state)?;
         if let Some(p) = &plan {
@@ -389,56 +471,86 @@ impl Uploader {
                 plan = None;
             }
         }
-        loop {
-            let fixed = plan.as_ref().map(|p| p.last_seq);
-            let Some(w) = read_window(&mut cursor, &self.cfg, until, fixed)? else {
-                break;
-            };
-            let next = Position::new(w.last_seq + 1, 0);
-            if w.is_empty() {
-                self.commit(next, deadline).await?;
-                plan = None;
-                let _ = std::fs::remove_file(&state);
-                continue;
+        // Windows are read and rendered, then gzipped, on two threads of
+        // their own while this task uploads the one before: the next
+        // window is ready when an upload ends. Only the window being
+        // uploaded has a plan on disk.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let fixed = plan.as_ref().map(|p| p.last_seq);
+        let cfg = self.cfg.clone();
+        let builder = tokio::task::spawn_blocking(move || build(cursor, &cfg, until, fixed, tx));
+        let mut result = Ok(());
+        while let Some(b) = rx.recv().await {
+            match self.upload_window(b, &mut plan, &state, deadline).await {
+                Ok(events) => {
+                    if let Some(events) = events {
+                        report.objects += 1;
+                        report.events += events;
+                    }
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
-            let now_us = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
-            let key = match plan.take() {
-                Some(p) => p.key,
-                None => w.key(&self.cfg, now_us),
-            };
-            let body = gzip(&w.body(&self.cfg));
-            let mut p = Plan {
-                first_seq: w.first_seq,
-                last_seq: w.last_seq,
-                key: key.clone(),
-                upload_id: None,
-            };
-            write_json(&state, &p)?;
-            self.upload(&mut p, &state, body.clone(), deadline).await?;
-            // Fault injection for the crash tests: die between an upload and
-            // its commit, as a SIGKILL there would.
-            if std::env::var_os("FSFEED_CHANGELOG_DIE_AFTER_UPLOAD").is_some() {
-                std::process::abort();
-            }
-            self.status.objects += 1;
-            self.status.bytes += body.len() as u64;
-            self.status.events += w.records.len() as u64;
-            if w.gap.is_some() {
-                self.status.gaps += 1;
-                warn!(key = %key, "retention dropped events before this window: the object carries the gap");
-            }
-            self.status.last_key = Some(key);
-            self.commit(next, deadline).await?;
-            let _ = std::fs::remove_file(&state);
-            report.objects += 1;
-            report.events += w.records.len() as u64;
-            self.save_status();
-            if cursor.position().seq > until || stop.is_some_and(|s| *s.borrow()) {
+            if stop.is_some_and(|s| *s.borrow()) {
                 break;
             }
         }
+        // The builder stops at its next hand-over once nothing receives.
+        drop(rx);
+        let _ = builder.await;
         self.save_status();
-        Ok(report)
+        result.map(|()| report)
+    }
+
+    /// Upload one built window and commit it; `Some(records)` when an
+    /// object was written, `None` for a window with nothing to write.
+    async fn upload_window(
+        &mut self,
+        b: Result<Built>,
+        plan: &mut Option<Plan>,
+        state: &std::path::Path,
+        deadline: Instant,
+    ) -> Result<Option<u64>> {
+        let b = b?;
+        let next = Position::new(b.last_seq + 1, 0);
+        let Some(body) = b.body else {
+            self.commit(next, deadline).await?;
+            *plan = None;
+            let _ = std::fs::remove_file(state);
+            return Ok(None);
+        };
+        let key = match plan.take() {
+            Some(p) => p.key,
+            None => b.key,
+        };
+        let mut p = Plan {
+            first_seq: b.first_seq,
+            last_seq: b.last_seq,
+            key: key.clone(),
+            upload_id: None,
+        };
+        write_json(state, &p, true)?;
+        let size = body.len() as u64;
+        self.upload(&mut p, state, body, deadline).await?;
+        // Fault injection for the crash tests: die between an upload and
+        // its commit, as a SIGKILL there would.
+        if std::env::var_os("FSFEED_CHANGELOG_DIE_AFTER_UPLOAD").is_some() {
+            std::process::abort();
+        }
+        self.status.objects += 1;
+        self.status.bytes += size;
+        self.status.events += b.count;
+        if b.gap {
+            self.status.gaps += 1;
+            warn!(key = %key, "retention dropped events before this window: the object carries the gap");
+        }
+        self.status.last_key = Some(key);
+        self.commit(next, deadline).await?;
+        let _ = std::fs::remove_file(state);
+        self.save_status();
+        Ok(Some(b.count))
     }
 
     async fn take_lease(&mut self, deadline: Instant, renew_only: bool) -> Result<bool> {
@@ -472,12 +584,11 @@ impl Uploader {
         &mut self,
         p: &mut Plan,
         state: &std::path::Path,
-        body: Vec<u8>,
+        body: Bytes,
         deadline: Instant,
     ) -> Result<()> {
         let path = ObjPath::from(p.key.as_str());
         let store = self.store.clone();
-        let body = Bytes::from(body);
         if (body.len() as u64) <= self.cfg.multipart_threshold {
             return retrying(&mut self.status, &self.scrub, "uploading", deadline, || {
                 let (store, path, body) = (store.clone(), path.clone(), body.clone());
@@ -509,7 +620,7 @@ impl Uploader {
         )
         .await?;
         p.upload_id = Some(id.clone());
-        write_json(state, p)?;
+        write_json(state, p, true)?;
         let part = self.cfg.part_size as usize;
         let mut parts = Vec::new();
         for (i, chunk) in body.chunks(part).enumerate() {
@@ -559,7 +670,8 @@ impl Uploader {
     }
 
     async fn commit(&mut self, next: Position, deadline: Instant) -> Result<()> {
-        if self.lease.is_some() && !self.take_lease(deadline, true).await? {
+        let check = self.lease.as_ref().is_some_and(|l| !l.surely_held());
+        if check && !self.take_lease(deadline, true).await? {
             return Err(Error::LeaseLost(
                 "another uploader took the lease: this window is not committed".into(),
             ));
