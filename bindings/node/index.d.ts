@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'already_exists'
   | 'directory_not_empty'
   | 'rename_into_subtree'
+  | 'path_gone'
   | 'gap'
   | 'ledger_closed'
   | 'ledger_locked'

@@ -565,16 +565,12 @@ fn append(dir: PathBuf, durability: &str, batch_size: usize) -> Out {
         let n = ops.len();
         let res = ledger
             .append_batch(std::mem::take(ops))
-            .map_err(|e| match &e {
-                Error::TxidNotIncreasing { index, .. }
-                | Error::UnknownParent { index, .. }
-                | Error::RenameToSelf { index }
-                | Error::InvalidOp { index, .. }
-                | Error::InvalidKey { index, .. } => {
-                    let line = lines.get(*index).copied().unwrap_or(0);
+            .map_err(|e| match e.index() {
+                Some(index) => {
+                    let line = lines.get(index).copied().unwrap_or(0);
                     e.with_index(line)
                 }
-                _ => e,
+                None => e,
             });
         lines.clear();
         let r = res?;

@@ -186,6 +186,33 @@ fn a_bad_line_names_the_line_and_writes_nothing_of_its_batch() {
 }
 
 #[test]
+fn a_delete_below_a_directory_renamed_away_is_path_gone_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l], "");
+    let line = |body: &str| {
+        format!(r#"{{"volume":"v","bucket":"b","layout":"fso","time_us":1767225600000000,{body}}}"#)
+    };
+    let input = [
+        line(r#""kind":"create_file","key":"d/f""#),
+        line(r#""kind":"rename","key":"d","to_key":"e","is_dir":true"#),
+        line(r#""kind":"delete","key":"d/f""#),
+    ]
+    .join("\n");
+    let out = fsfeed(&["append", "--ledger", &l], &input);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error[path_gone]"), "{err}");
+    assert!(
+        err.contains("\"d\" was deleted or renamed away at seq 2"),
+        "{err}"
+    );
+    assert!(err.contains(" 3)"), "names line 3: {err}");
+    let stats: Value = serde_json::from_str(&ok(&["stats", "--ledger", &l, "--json"], "")).unwrap();
+    assert_eq!(stats["head_seq"], 0);
+}
+
+#[test]
 fn gaps_are_reported_or_fail() {
     let dir = tempfile::tempdir().unwrap();
     let l = ledger(dir.path());

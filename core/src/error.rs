@@ -103,6 +103,21 @@ pub enum Error {
         /// Target path.
         to: String,
     },
+    /// A rename or delete of a path the namespace knows to be gone (FSO
+    /// buckets): the path, or the directory `gone` above it, was deleted or
+    /// renamed away at `seq`, within retained history, and nothing was
+    /// created there since. A path the ledger never saw is adopted instead.
+    #[error("{path:?} is gone: {gone:?} was deleted or renamed away at seq {seq} (op {index})")]
+    PathGone {
+        /// Place of the op in its batch.
+        index: usize,
+        /// The path the op names.
+        path: String,
+        /// The path, or the directory above it, that went.
+        gone: String,
+        /// The seq at which it went.
+        seq: u64,
+    },
     /// A cursor is at a position older than the ledger's first retained seq
     /// and its gap policy is `error`. The cursor did not move: `seek` it.
     #[error("gap: expected seq {expected}, the ledger starts at {actual}")]
@@ -190,6 +205,7 @@ impl Error {
             Error::AlreadyExists { .. } => "already_exists",
             Error::DirectoryNotEmpty { .. } => "directory_not_empty",
             Error::RenameIntoSubtree { .. } => "rename_into_subtree",
+            Error::PathGone { .. } => "path_gone",
             Error::Gap { .. } => "gap",
             Error::LedgerClosed => "ledger_closed",
             Error::Locked { .. } => "ledger_locked",
@@ -221,9 +237,29 @@ impl Error {
                 | Error::AlreadyExists { .. }
                 | Error::DirectoryNotEmpty { .. }
                 | Error::RenameIntoSubtree { .. }
+                | Error::PathGone { .. }
                 | Error::InvalidArgument(_)
                 | Error::InvalidEventId { .. }
         )
+    }
+
+    /// The place in its batch of the op this error is about, if it is
+    /// about one.
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            Error::InvalidOp { index, .. }
+            | Error::InvalidJson { index, .. }
+            | Error::UnknownKind { index, .. }
+            | Error::InvalidKey { index, .. }
+            | Error::TxidNotIncreasing { index, .. }
+            | Error::RenameToSelf { index }
+            | Error::UnknownParent { index, .. }
+            | Error::AlreadyExists { index, .. }
+            | Error::DirectoryNotEmpty { index, .. }
+            | Error::RenameIntoSubtree { index, .. }
+            | Error::PathGone { index, .. } => Some(*index),
+            _ => None,
+        }
     }
 
     /// The same error with its op index replaced (used when a batch-relative
@@ -251,6 +287,14 @@ impl Error {
                 from,
                 to,
             },
+            Error::PathGone {
+                path, gone, seq, ..
+            } => Error::PathGone {
+                index: new,
+                path,
+                gone,
+                seq,
+            },
             other => other,
         }
     }
@@ -268,6 +312,7 @@ pub const ERROR_CODES: &[&str] = &[
     "already_exists",
     "directory_not_empty",
     "rename_into_subtree",
+    "path_gone",
     "gap",
     "ledger_closed",
     "ledger_locked",

@@ -121,7 +121,7 @@ test('history is Arrow IPC that apache-arrow reads; changes and stats', async ()
 })
 
 test('every bad input rejects or throws with its code, and writes nothing', async () => {
-  assert.deepEqual(new Set(ERROR_CODES).size, 23)
+  assert.deepEqual(new Set(ERROR_CODES).size, 24)
   const path = dir()
   const led = Ledger.open(path)
   const code = async (code, f) => {
@@ -188,6 +188,18 @@ test('every bad input rejects or throws with its code, and writes nothing', asyn
   await code('invalid_argument', () => Ledger.open(42))
   await code('ledger_not_found', () => Ledger.open(dir(), { create: false }))
   await code('ledger_locked', () => Ledger.open(path))
+  // A batch that renames a directory away and then deletes a path below
+  // its old name: path_gone, and none of the batch is written.
+  const fso = (o, i) => ({ volume: 'v', bucket: 'b', layout: 'fso', time_us: 1 + i, ...o })
+  await code('path_gone', () =>
+    led.appendBatch(
+      [
+        { kind: 'create_directory', key: 'd' },
+        { kind: 'rename', key: 'd', to_key: 'e', is_dir: true },
+        { kind: 'delete', key: 'd/f' },
+      ].map(fso),
+    ),
+  )
   assert.equal(led.headSeq, 0)
   assert.deepEqual(led.stats().cursors, [])
   led.close()

@@ -21,6 +21,7 @@ pub(crate) const ERROR_CLASSES: &[(&str, &str)] = &[
     ("already_exists", "AlreadyExists"),
     ("directory_not_empty", "DirectoryNotEmpty"),
     ("rename_into_subtree", "RenameIntoSubtree"),
+    ("path_gone", "PathGone"),
     ("gap", "GapError"),
     ("ledger_closed", "LedgerClosed"),
     ("ledger_locked", "LedgerLocked"),

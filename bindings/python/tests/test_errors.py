@@ -100,6 +100,14 @@ def test_namespace_rejections(ledger):
         fsfeed.Op.rename("v", "b", "d", "d/e").with_layout("fso"),
     )
     assert ledger.head_seq == 2
+    ledger.append(fsfeed.Op.rename("v", "b", "d", "e").with_layout("fso"))
+    check(
+        fsfeed.PathGone,
+        "path_gone",
+        ledger.append,
+        fsfeed.Op.delete("v", "b", "d/f").with_layout("fso"),
+    )
+    assert ledger.head_seq == 3
 
 
 @pytest.mark.parametrize(

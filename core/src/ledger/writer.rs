@@ -186,37 +186,79 @@ struct Lookup<'a> {
     pending: &'a Pending,
 }
 
+/// The byte offset of event `seq`: pending in this group, or stored.
+fn offset_in(db: &DB, pending: &Pending, seq: u64) -> Result<u64> {
+    if !pending.offsets.is_empty() && seq >= pending.base {
+        return Ok(pending.offsets[(seq - pending.base) as usize]);
+    }
+    let cf = db.cf_handle(CF_EVENTS).expect("cf events");
+    let v = db
+        .get_pinned_cf(cf, seq_key(seq))?
+        .ok_or_else(|| Error::Corrupt(format!("event {seq} is missing")))?;
+    Ok(decode_event(&v)?.offset)
+}
+
+/// The first seq whose running-max op time is `>= time_us`, stored or
+/// pending (`None`: none is).
+fn seq_for_time_in(db: &DB, pending: &Pending, time_us: i64) -> Result<Option<u64>> {
+    let cf = db.cf_handle(CF_TIME).expect("cf time");
+    let start = time_key(time_us, 0);
+    if let Some(item) = db
+        .iterator_cf(cf, IteratorMode::From(&start, Direction::Forward))
+        .next()
+    {
+        let (k, _) = item?;
+        return decode_time_key(&k)
+            .map(|(_, s)| Some(s))
+            .ok_or_else(|| Error::Corrupt("time key".into()));
+    }
+    Ok(pending
+        .times
+        .iter()
+        .find(|(t, _)| *t >= time_us)
+        .map(|(_, s)| *s))
+}
+
 impl Source for Lookup<'_> {
     fn offset_of(&mut self, seq: u64) -> Result<u64> {
-        if !self.pending.offsets.is_empty() && seq >= self.pending.base {
-            return Ok(self.pending.offsets[(seq - self.pending.base) as usize]);
-        }
-        let cf = self.w.db.cf_handle(CF_EVENTS).expect("cf events");
-        let v = self
-            .w
-            .db
-            .get_pinned_cf(cf, seq_key(seq))?
-            .ok_or_else(|| Error::Corrupt(format!("event {seq} is missing")))?;
-        Ok(decode_event(&v)?.offset)
+        offset_in(&self.w.db, self.pending, seq)
     }
 
     fn seq_for_time(&mut self, time_us: i64) -> Result<u64> {
-        let cf = self.w.db.cf_handle(CF_TIME).expect("cf time");
-        let start = time_key(time_us, 0);
-        if let Some(item) = self
-            .w
-            .db
-            .iterator_cf(cf, IteratorMode::From(&start, Direction::Forward))
-            .next()
-        {
-            let (k, _) = item?;
-            return decode_time_key(&k)
-                .map(|(_, s)| s)
-                .ok_or_else(|| Error::Corrupt("time key".into()));
+        Ok(seq_for_time_in(&self.w.db, self.pending, time_us)?.unwrap_or(u64::MAX))
+    }
+
+    fn slowest_cursor(&mut self) -> Result<Option<u64>> {
+        self.w.slowest_cursor()
+    }
+}
+
+/// The ledger as it would be after the ops of a request checked so far,
+/// for [`Writer::retained_from`]: stored and pending events, then `extra`
+/// (offset and running-max time entry of each), with no cursor guard.
+struct Pure<'a> {
+    db: &'a DB,
+    pending: &'a Pending,
+    /// Seq of `extra[0]`.
+    base: u64,
+    extra: Vec<u64>,
+    extra_times: Vec<(i64, u64)>,
+}
+
+impl Source for Pure<'_> {
+    fn offset_of(&mut self, seq: u64) -> Result<u64> {
+        if seq >= self.base {
+            return Ok(self.extra[(seq - self.base) as usize]);
+        }
+        offset_in(self.db, self.pending, seq)
+    }
+
+    fn seq_for_time(&mut self, time_us: i64) -> Result<u64> {
+        if let Some(s) = seq_for_time_in(self.db, self.pending, time_us)? {
+            return Ok(s);
         }
         Ok(self
-            .pending
-            .times
+            .extra_times
             .iter()
             .find(|(t, _)| *t >= time_us)
             .map(|(_, s)| *s)
@@ -224,7 +266,20 @@ impl Source for Lookup<'_> {
     }
 
     fn slowest_cursor(&mut self) -> Result<Option<u64>> {
-        self.w.slowest_cursor()
+        Ok(None)
+    }
+}
+
+/// The event an op becomes at `seq`, its path resolved, at byte `offset`.
+fn event_of(mut op: Op, res: Resolved, seq: u64, offset: u64) -> Event {
+    op.object_id = res.object_id;
+    op.is_dir = res.is_dir;
+    Event {
+        seq,
+        path: res.path,
+        to_path: res.to_path,
+        offset,
+        op: Some(op),
     }
 }
 
@@ -267,6 +322,7 @@ impl Writer {
         &self,
         ops: Vec<Op>,
         st: &State,
+        pending: &Pending,
         tx: &mut namespace::Tx<'_>,
     ) -> Result<Vec<(Op, Resolved)>> {
         let mut last = st.last_txid;
@@ -283,7 +339,8 @@ impl Writer {
                 }
                 last = t;
             }
-            match namespace::apply(tx, &op, st.head + 1 + i as u64, i) {
+            let mut retained_from = || self.retained_from(st, pending, &out);
+            match namespace::apply(tx, &op, st.head + 1 + i as u64, i, &mut retained_from) {
                 Ok(res) => out.push((op, res)),
                 Err(e) => {
                     tx.reject();
@@ -295,9 +352,49 @@ impl Writer {
         Ok(out)
     }
 
+    /// The first seq the retention limits keep once the request's ops
+    /// checked so far (`done`) are appended after `st` and `pending`: what
+    /// a "known gone" path is judged against. The cursor guard is left out
+    /// (it depends on consumers, not on the ops), so replicas fed the same
+    /// ops agree however the ops were batched.
+    fn retained_from(&self, st: &State, pending: &Pending, done: &[(Op, Resolved)]) -> Result<u64> {
+        let mut total = st.total_bytes;
+        let mut max_time = st.max_time;
+        let mut extra = Vec::with_capacity(done.len());
+        let mut extra_times = Vec::new();
+        for (k, (op, res)) in done.iter().enumerate() {
+            let seq = st.head + 1 + k as u64;
+            extra.push(total);
+            let ev = event_of(op.clone(), res.clone(), seq, total);
+            total += ev.encoded_len() as u64 + 8;
+            if op.time_us > max_time {
+                max_time = op.time_us;
+                extra_times.push((max_time, seq));
+            }
+        }
+        let view = View {
+            first: st.first,
+            head: st.head + done.len() as u64,
+            total_bytes: total,
+            max_time,
+            first_offset: st.first_offset,
+            first_running_max: st.first_running_max,
+        };
+        let mut limits = st.retention;
+        limits.keep_for_cursors = false;
+        let mut src = Pure {
+            db: &self.db,
+            pending,
+            base: st.head + 1,
+            extra,
+            extra_times,
+        };
+        retention::new_first(&limits, &view, &mut src)
+    }
+
     fn apply(
         &self,
-        mut op: Op,
+        op: Op,
         res: Resolved,
         st: &mut State,
         batch: &mut WriteBatch,
@@ -310,15 +407,7 @@ impl Writer {
             st.last_txid = t;
         }
         let time_us = op.time_us;
-        op.object_id = res.object_id;
-        op.is_dir = res.is_dir;
-        let ev = Event {
-            seq,
-            path: res.path,
-            to_path: res.to_path,
-            offset: st.total_bytes,
-            op: Some(op),
-        };
+        let ev = event_of(op, res, seq, st.total_bytes);
         pending.buf.clear();
         ev.encode(&mut pending.buf).expect("a Vec grows as needed");
         let bytes = &pending.buf;
@@ -475,7 +564,7 @@ impl Writer {
         let mut failed: Option<Error> = None;
         for (req, reply) in group {
             match req {
-                Request::Append(ops) => match self.prepare(ops, &st, &mut tx) {
+                Request::Append(ops) => match self.prepare(ops, &st, &pending, &mut tx) {
                     Err(e) => answers.push((reply, Err(e))),
                     Ok(resolved) => {
                         let first = st.head + 1;

@@ -40,8 +40,43 @@ pub(super) fn key_of(
     }
 }
 
+/// The first seq retention keeps as of the op being applied: what the
+/// retention limits (not the cursor guard) make of the ledger after the op
+/// before it. A pure function of the ops, so replicas agree whatever their
+/// batching; asked only when a closed edge is found.
+pub(crate) type RetainedFrom<'a> = &'a mut dyn FnMut() -> Result<u64>;
+
+/// A rename or delete of a path the namespace knows to be gone (it, or a
+/// directory above it, was deleted or renamed away within retained
+/// history) is `path_gone`: adopting it would make up an object the ledger
+/// saw go. A going that retention has dropped is forgotten: the path is
+/// adopted as one never seen (its closed edges are collected with it).
+fn gone_check(
+    tx: &mut Tx<'_>,
+    op: &Op,
+    key: &str,
+    index: usize,
+    retained_from: RetainedFrom<'_>,
+) -> Result<()> {
+    match tx.known_gone(op, key)? {
+        Some((gone, seq)) if seq >= retained_from()? => Err(Error::PathGone {
+            index,
+            path: key.to_string(),
+            gone,
+            seq,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Apply one op to the namespace at `seq`. Non-FSO ops pass through.
-pub(crate) fn apply(tx: &mut Tx<'_>, op: &Op, seq: u64, index: usize) -> Result<Resolved> {
+pub(crate) fn apply(
+    tx: &mut Tx<'_>,
+    op: &Op,
+    seq: u64,
+    index: usize,
+    retained_from: RetainedFrom<'_>,
+) -> Result<Resolved> {
     let plain = || Resolved {
         path: op.key.clone(),
         to_path: match &op.kind {
@@ -105,6 +140,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, op: &Op, seq: u64, index: usize) -> Result<
             out.object_id = Some(id);
         }
         Kind::Delete(d) => {
+            gone_check(tx, op, &key, index, retained_from)?;
             let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
             if let Some(existing) = tx.live(op, &b, parent, name)? {
                 if existing.is_dir
@@ -119,6 +155,7 @@ pub(crate) fn apply(tx: &mut Tx<'_>, op: &Op, seq: u64, index: usize) -> Result<
             }
         }
         Kind::Rename(r) => {
+            gone_check(tx, op, &key, index, retained_from)?;
             let src = tx.find_or_adopt(op, &key, op.is_dir, seq, &mut next_k, index)?;
             let to_key = key_of(tx, op, r.to_parent_id, &r.to_key, &r.to_name, index)?;
             if to_key == key {

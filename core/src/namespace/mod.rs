@@ -62,7 +62,18 @@
 //! directory), `already_exists` (a create over an existing path without
 //! `overwrite`, a rename onto an existing path), `rename_into_subtree`,
 //! `directory_not_empty` (a non-recursive delete of a directory with
-//! children).
+//! children), and `path_gone`: a rename or delete of a path the namespace
+//! saw go. Walking the path from the bucket root, the first segment with
+//! no open edge decides: if a closed version of it (a `G` key) was closed
+//! at a seq retention still keeps, that segment (the path, or a directory
+//! above it) was deleted or renamed away, and the op is refused, with the
+//! batch that holds it. "Retention still keeps" is judged as of the op
+//! before, by the retention limits alone (not the cursor guard), so the
+//! answer depends on the ops and not on how they were batched. Once the
+//! going falls out of retention, the path is as one never seen again: it
+//! is adopted, and the closed edges are collected with the op that closed
+//! them. Commits, ACL and attribute changes of a gone path still adopt it
+//! (an object store's later write of that key re-creates it).
 //!
 //! A recursive delete closes the directory's edge only (O(1)); what was
 //! below it becomes unreachable and is collected with it once the delete

@@ -362,6 +362,41 @@ impl<'a> Tx<'a> {
         Ok((parent, walked))
     }
 
+    /// The seq at which `parent/name` was last closed (deleted or renamed
+    /// away), if a closed version of it is still retained.
+    pub(super) fn last_closed(&self, b: &[u8], parent: u64, name: &str) -> Result<Option<u64>> {
+        let mut last = None;
+        self.scan_prefix(&name_prefix_in(TAG_G, b, parent, name), |k, _| {
+            last = Some(deleted_of(k));
+            Ok(true)
+        })?;
+        Ok(last)
+    }
+
+    /// Does the namespace know `key` to be gone? Walking from the bucket
+    /// root, the first segment without an open edge decides: if a closed
+    /// version of it is retained, the path (or a directory above it) was
+    /// deleted or renamed away at that seq: `Some((prefix, seq))`. `None`
+    /// when the path is live or was never seen (it is then adopted).
+    pub(super) fn known_gone(&mut self, op: &Op, key: &str) -> Result<Option<(String, u64)>> {
+        let b = bucket_id(&op.volume, &op.bucket);
+        let parts: Vec<&str> = key.split('/').collect();
+        let mut parent = 0u64;
+        for (i, name) in parts.iter().enumerate() {
+            match self.live_slim(&b, parent, name)? {
+                Some(n) if n.is_dir => parent = n.object_id,
+                // Live (a file on the way is ensure_dirs' error to give).
+                Some(_) => return Ok(None),
+                None => {
+                    return Ok(self
+                        .last_closed(&b, parent, name)?
+                        .map(|seq| (parts[..=i].join("/"), seq)))
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Find the object at `key`, creating it (and its parents) when the
     /// namespace has not seen it. Returns its live node.
     pub(super) fn find_or_adopt(
