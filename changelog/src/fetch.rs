@@ -135,16 +135,34 @@ fn effects(v: &Value, format: RecordFormat) -> Vec<(String, String, bool, Option
     match format {
         RecordFormat::Native => {
             let bucket = s(v.get("bucket"));
+            // A directory's object is its `dir/` marker.
+            let marker = |k: String, dir: Option<&Value>| {
+                if dir.and_then(Value::as_bool) == Some(true) && !k.ends_with('/') {
+                    k + "/"
+                } else {
+                    k
+                }
+            };
             if let Some(x) = v.get("expanded") {
                 let present = x.get("action").and_then(Value::as_str) == Some("create");
-                return vec![(bucket, s(x.get("key")), present, None)];
+                return vec![(
+                    bucket,
+                    marker(s(x.get("key")), x.get("is_dir")),
+                    present,
+                    None,
+                )];
             }
-            let key = s(v.get("key"));
+            let key = marker(s(v.get("key")), v.get("is_dir"));
             match v.get("kind").and_then(Value::as_str).unwrap_or("") {
                 "delete" => vec![(bucket, key, false, None)],
                 "rename" => vec![
                     (bucket.clone(), key.clone(), false, None),
-                    (bucket, s(v.get("to_key")), true, Some(key)),
+                    (
+                        bucket,
+                        marker(s(v.get("to_key")), v.get("is_dir")),
+                        true,
+                        Some(key),
+                    ),
                 ],
                 "create_file" | "volume_create" | "volume_delete" | "bucket_create"
                 | "bucket_delete" => vec![],

@@ -370,15 +370,25 @@ impl Cursor {
                     break;
                 }
                 Some(Err(e)) => return Err(e),
-                Some(Ok((volume, bucket, key, object_id))) => {
+                Some(Ok((volume, bucket, entry))) => {
+                    // What the entry is: a committed file, an explicit
+                    // directory, or a file created and never committed
+                    // (which has no S3 form).
+                    let kind = match (entry.is_dir, entry.listed) {
+                        (true, _) => crate::op::Kind::CreateDirectory(Default::default()),
+                        (false, true) => crate::op::Kind::Commit(Default::default()),
+                        (false, false) => crate::op::Kind::CreateFile(Default::default()),
+                    };
+                    let key = entry.rel;
                     let op = crate::op::Op {
                         time_us: r.time_us,
                         volume,
                         bucket,
                         key: key.clone(),
                         layout: crate::op::Layout::Fso as i32,
-                        object_id: Some(object_id),
-                        kind: Some(crate::op::Kind::Commit(Default::default())),
+                        object_id: Some(entry.object_id),
+                        is_dir: entry.is_dir,
+                        kind: Some(kind),
                         ..Default::default()
                     };
                     let event = Event {
@@ -420,7 +430,7 @@ impl Cursor {
         let mut it = match self.exp.take() {
             Some(e) if e.seq() == seq && e.next_sub() == start => e,
             _ => {
-                let mut e = ExpIter::new(&self.ledger.db()?, event);
+                let mut e = ExpIter::new(&self.ledger.db()?, event)?;
                 e.skip_to(start)?;
                 e
             }

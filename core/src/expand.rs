@@ -4,12 +4,18 @@
 //! | event | expanded into (each record carries the event's seq and a sub-index) |
 //! |---|---|
 //! | rename of a file (any layout) | sub 0: remove of the old key; sub 1: create of the new key |
-//! | rename of an FSO directory | for the i-th file below it at seq - 1 (depth first, name order): sub 2i remove `old/rel`, sub 2i+1 create `new/rel` |
-//! | recursive delete of an FSO directory | for the i-th file below it at seq - 1: sub i remove `dir/rel` |
+//! | rename of an FSO directory | its own marker's pair if it has one, then for each entry below it at seq - 1 (depth first, name order, a directory before its contents): remove `old/rel`, create `new/rel` |
+//! | recursive delete of an FSO directory | its own marker's remove if it has one, then a remove `dir/rel` for each entry below it at seq - 1 |
 //!
-//! Only files are listed (the S3 view has objects, not directories). A
-//! directory with no file below it expands into nothing: the cursor moves
-//! past the event. The listing streams from the shadow namespace: memory
+//! The entries are the files and the directories with a `dir/` marker:
+//! those a `create_directory` (or a commit of the directory) made
+//! explicit; a directory that exists only as a parent has none. Each
+//! record says whether its object is in the bucket's S3 view
+//! ([`Expansion::listed`]): a file created and never committed is not, and
+//! the S3 form skips it, so replaying the S3 records gives what a resync
+//! lists at every seq. A directory with no entry below it and no marker
+//! expands into nothing: the cursor moves past the event. The resync
+//! listing ([`LiveFiles`]) walks the same entries. The listing streams from the shadow namespace: memory
 //! grows with the depth of the tree, not its size. A cursor keeps the
 //! listing open between reads, so reading a million-record expansion in
 //! batches costs one pass; resuming at `(seq, sub)` elsewhere skips `sub`
@@ -46,6 +52,12 @@ pub struct Expansion {
     pub from_key: Option<String>,
     /// The object's id, when the namespace knows it.
     pub object_id: Option<u64>,
+    /// A directory's `dir/` marker (an explicit directory), not a file.
+    pub is_dir: bool,
+    /// In the bucket's S3 view before the event: a committed file or an
+    /// explicit directory. The S3 form skips the others (a file created
+    /// and never committed is no S3 object); other formats keep them.
+    pub listed: bool,
 }
 
 /// Which events a cursor expands.
@@ -85,65 +97,81 @@ fn join(prefix: &str, rel: &str) -> String {
 pub(crate) struct ExpIter {
     seq: u64,
     next_sub: u32,
-    kind: ExpKind,
-}
-
-enum ExpKind {
-    FileRename {
-        from: String,
-        to: String,
-        object_id: Option<u64>,
-    },
-    DirRename {
-        from: String,
-        to: String,
-        files: Descendants,
-        pending_create: Option<(String, u64)>,
-    },
-    DirDelete {
-        dir: String,
-        files: Descendants,
-    },
+    /// Records made and not yet handed out, in order.
+    queue: std::collections::VecDeque<Expansion>,
+    /// What is still to be listed below a directory: (old prefix, new
+    /// prefix for a rename), the walk.
+    below: Option<(String, Option<String>, Descendants)>,
 }
 
 impl ExpIter {
     /// Start the expansion of `event` (which `expands`) from sub 0.
-    pub(crate) fn new(db: &Arc<DB>, event: &Event) -> ExpIter {
+    pub(crate) fn new(db: &Arc<DB>, event: &Event) -> Result<ExpIter> {
         let op = event.op.as_ref().expect("expanded events have an op");
         let seq = event.seq;
         let at = seq.saturating_sub(1);
-        let kind = match &op.kind {
-            Some(Kind::Rename(_))
-                if op.is_dir && op.layout_enum() == Layout::Fso && op.object_id.is_some() =>
-            {
-                ExpKind::DirRename {
-                    from: event.path.clone(),
-                    to: event.to_path.clone(),
-                    files: Descendants::new(
-                        db,
-                        &op.volume,
-                        &op.bucket,
-                        op.object_id.unwrap_or(0),
-                        at,
-                    ),
-                    pending_create: None,
+        let fso = op.layout_enum() == Layout::Fso;
+        // In the S3 view before the event: an FSO object as the namespace
+        // had it; any other layout's objects always.
+        let listed = |object: Option<u64>| -> Result<bool> {
+            match object {
+                Some(o) if fso => Ok(namespace::node_at(db, o, at)?.is_some_and(|n| n.listed)),
+                _ => Ok(!fso),
+            }
+        };
+        let mut queue = std::collections::VecDeque::new();
+        let mut below = None;
+        let dir = op.is_dir && fso && op.object_id.is_some();
+        match &op.kind {
+            Some(Kind::Rename(_)) => {
+                let listed = listed(op.object_id)?;
+                queue.push_back(Expansion {
+                    action: Action::Remove,
+                    key: event.path.clone(),
+                    from_key: None,
+                    object_id: op.object_id,
+                    is_dir: dir,
+                    listed,
+                });
+                queue.push_back(Expansion {
+                    action: Action::Create,
+                    key: event.to_path.clone(),
+                    from_key: Some(event.path.clone()),
+                    object_id: op.object_id,
+                    is_dir: dir,
+                    listed,
+                });
+                if dir {
+                    let walk =
+                        Descendants::new(db, &op.volume, &op.bucket, op.object_id.unwrap_or(0), at);
+                    below = Some((event.path.clone(), Some(event.to_path.clone()), walk));
                 }
             }
-            Some(Kind::Rename(_)) => ExpKind::FileRename {
-                from: event.path.clone(),
-                to: event.to_path.clone(),
-                object_id: op.object_id,
-            },
-            _ => ExpKind::DirDelete {
-                dir: event.path.clone(),
-                files: Descendants::new(db, &op.volume, &op.bucket, op.object_id.unwrap_or(0), at),
-            },
-        };
-        ExpIter {
+            _ => {
+                queue.push_back(Expansion {
+                    action: Action::Remove,
+                    key: event.path.clone(),
+                    from_key: None,
+                    object_id: op.object_id,
+                    is_dir: true,
+                    listed: listed(op.object_id)?,
+                });
+                let walk =
+                    Descendants::new(db, &op.volume, &op.bucket, op.object_id.unwrap_or(0), at);
+                below = Some((event.path.clone(), None, walk));
+            }
+        }
+        // A directory's own records come only when it has a marker: the S3
+        // view has no other trace of it.
+        if dir || below.is_some() {
+            queue.retain(|x| x.listed);
+        }
+        Ok(ExpIter {
             seq,
             next_sub: 0,
-            kind,
-        }
+            queue,
+            below,
+        })
     }
 
     /// The seq of the expanded event.
@@ -172,70 +200,47 @@ impl Iterator for ExpIter {
     type Item = Result<(u32, Expansion)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let sub = self.next_sub;
-        let exp = match &mut self.kind {
-            ExpKind::FileRename {
-                from,
-                to,
-                object_id,
-            } => match sub {
-                0 => Expansion {
-                    action: Action::Remove,
-                    key: from.clone(),
-                    from_key: None,
-                    object_id: *object_id,
-                },
-                1 => Expansion {
-                    action: Action::Create,
-                    key: to.clone(),
-                    from_key: Some(from.clone()),
-                    object_id: *object_id,
-                },
-                _ => return None,
-            },
-            ExpKind::DirRename {
-                from,
-                to,
-                files,
-                pending_create,
-            } => match pending_create.take() {
-                Some((rel, oid)) => Expansion {
-                    action: Action::Create,
-                    key: join(to, &rel),
-                    from_key: Some(join(from, &rel)),
-                    object_id: Some(oid),
-                },
-                None => match files.next()? {
-                    Err(e) => return Some(Err(e)),
-                    Ok((rel, oid)) => {
-                        let key = join(from, &rel);
-                        *pending_create = Some((rel, oid));
-                        Expansion {
-                            action: Action::Remove,
-                            key,
-                            from_key: None,
-                            object_id: Some(oid),
-                        }
+        if self.queue.is_empty() {
+            let (from, to, walk) = self.below.as_mut()?;
+            match walk.next() {
+                None => {
+                    self.below = None;
+                    return None;
+                }
+                Some(Err(e)) => return Some(Err(e)),
+                Some(Ok(e)) => {
+                    let old = join(from, &e.rel);
+                    self.queue.push_back(Expansion {
+                        action: Action::Remove,
+                        key: old.clone(),
+                        from_key: None,
+                        object_id: Some(e.object_id),
+                        is_dir: e.is_dir,
+                        listed: e.listed,
+                    });
+                    if let Some(to) = to {
+                        self.queue.push_back(Expansion {
+                            action: Action::Create,
+                            key: join(to, &e.rel),
+                            from_key: Some(old),
+                            object_id: Some(e.object_id),
+                            is_dir: e.is_dir,
+                            listed: e.listed,
+                        });
                     }
-                },
-            },
-            ExpKind::DirDelete { dir, files } => match files.next()? {
-                Err(e) => return Some(Err(e)),
-                Ok((rel, oid)) => Expansion {
-                    action: Action::Remove,
-                    key: join(dir, &rel),
-                    from_key: None,
-                    object_id: Some(oid),
-                },
-            },
-        };
+                }
+            }
+        }
+        let x = self.queue.pop_front()?;
+        let sub = self.next_sub;
         self.next_sub += 1;
-        Some(Ok((sub, exp)))
+        Some(Ok((sub, x)))
     }
 }
 
-/// Every live file of every FSO bucket at `seq`: (volume, bucket, key, object id).
-/// Holds the database weakly, like [`Descendants`].
+/// Every live file and explicit directory of every FSO bucket at `seq`:
+/// (volume, bucket, entry with its key). Holds the database weakly, like
+/// [`Descendants`].
 pub(crate) struct LiveFiles {
     db: Weak<DB>,
     seq: u64,
@@ -256,13 +261,13 @@ impl LiveFiles {
 }
 
 impl Iterator for LiveFiles {
-    type Item = Result<(String, String, String, u64)>;
+    type Item = Result<(String, String, namespace::Entry)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some((v, b, files)) = &mut self.current {
                 match files.next() {
-                    Some(Ok((key, oid))) => return Some(Ok((v.clone(), b.clone(), key, oid))),
+                    Some(Ok(e)) => return Some(Ok((v.clone(), b.clone(), e))),
                     Some(Err(e)) => return Some(Err(e)),
                     None => self.current = None,
                 }

@@ -77,8 +77,9 @@ fn foreign_ids_are_rejected() {
 fn ack_commits_the_position_after_the_record_and_nothing_on_error() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), Durability::None, None);
-    // An FSO directory with three files, renamed: with expansion, one event
-    // gives six records at (seq, 0..6).
+    // An explicit FSO directory with three files, renamed: with expansion,
+    // one event gives eight records at (seq, 0..8): its marker `d/` -> `e/`,
+    // then each file.
     let fso = |op: Op| op.with_layout(Layout::Fso);
     let mut ops = vec![fso(Op::create_directory("v", "b", "d")).at(T0 + 1)];
     for i in 0..3 {
@@ -100,7 +101,11 @@ fn ack_commits_the_position_after_the_record_and_nothing_on_error() {
     let mut c2 = ledger.cursor(None, opts()).unwrap();
     let recs = c2.read(100, Duration::ZERO).unwrap().records;
     let expanded: Vec<_> = recs.iter().filter(|r| r.expansion.is_some()).collect();
-    assert_eq!(expanded.len(), 6);
+    assert_eq!(expanded.len(), 8);
+    assert_eq!(
+        (expanded[0].object_key(), expanded[1].object_key()),
+        ("d", "e")
+    );
     let third = expanded[2];
     let id = EventId::new(third.position).to_string();
     let rendered = c2.renderer().render(third).unwrap();

@@ -17,9 +17,10 @@ fn renaming_myfiles_expands_into_three_pairs() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), Durability::None, None);
     let t = T0;
+    // As in the example, the directories exist only as the files' parents
+    // (an explicit `create_directory` would add its `dir/` marker's pair).
     ledger
         .append_batch(vec![
-            fso(Op::create_directory("vol1", "bucket1", "myfiles")).at(t),
             fso(Op::commit("vol1", "bucket1", "myfiles/f1", 1, "e1")).at(t + 1),
             fso(Op::commit("vol1", "bucket1", "myfiles/f2", 2, "e2")).at(t + 2),
             fso(Op::commit("vol1", "bucket1", "myfiles/subdir/f1", 3, "e3")).at(t + 3),
@@ -164,8 +165,9 @@ fn a_cursor_commits_and_resumes_inside_an_expansion() {
         // A new cursor object each time: resumes from the committed (seq, sub).
         c = ledger.cursor(Some("svc"), opts()).unwrap();
     }
-    // 52 plain events + 100 rename records + 50 delete records.
-    assert_eq!(all.len(), 1 + 50 + 100 + 50);
+    // 51 plain events + 102 rename records (the explicit directory's marker,
+    // then 50 files) + 51 delete records.
+    assert_eq!(all.len(), 1 + 50 + 102 + 51);
     let mut positions: Vec<Position> = all.iter().map(|(p, _)| *p).collect();
     let sorted = positions.clone();
     positions.dedup();

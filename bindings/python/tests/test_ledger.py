@@ -150,12 +150,15 @@ def test_a_gap_is_reported_in_band(tmp_path):
 
 
 def test_rename_expansion_the_ozone_example(ledger):
+    # As in the example: three committed files, their directories only
+    # parents (an explicit create_directory would add its dir/ marker).
     fso = [
-        fsfeed.Op.create_directory("vol1", "bucket1", "myfiles"),
         fsfeed.Op.create_file("vol1", "bucket1", "myfiles/f1"),
+        fsfeed.Op.commit("vol1", "bucket1", "myfiles/f1", size=1),
         fsfeed.Op.create_file("vol1", "bucket1", "myfiles/f2"),
-        fsfeed.Op.create_directory("vol1", "bucket1", "myfiles/subdir"),
+        fsfeed.Op.commit("vol1", "bucket1", "myfiles/f2", size=2),
         fsfeed.Op.create_file("vol1", "bucket1", "myfiles/subdir/f1"),
+        fsfeed.Op.commit("vol1", "bucket1", "myfiles/subdir/f1", size=3),
         fsfeed.Op.rename("vol1", "bucket1", "myfiles", "myfiles-RENAMED"),
     ]
     seqs = ledger.append_batch([o.with_layout("fso").at(T0 + i) for i, o in enumerate(fso)])

@@ -115,13 +115,16 @@ pub(crate) fn apply(
         Kind::CreateDirectory(_) => {
             let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
             match tx.live(op, &b, parent, name)? {
-                Some(n) if n.is_dir => out.object_id = Some(n.object_id),
+                Some(n) if n.is_dir => {
+                    tx.list(&n);
+                    out.object_id = Some(n.object_id)
+                }
                 Some(_) => {
                     return Err(Error::AlreadyExists { index, path: key });
                 }
                 None => {
                     let id = op.object_id.unwrap_or(derived_id(seq, 0));
-                    tx.open_edge(op, parent, name, id, true, seq);
+                    tx.open_edge(op, parent, name, id, true, seq, true);
                     out.object_id = Some(id);
                 }
             }
@@ -129,14 +132,17 @@ pub(crate) fn apply(
         }
         Kind::CreateFile(c) => {
             let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
+            // An overwrite keeps the key in the S3 view until its commit.
+            let mut listed = false;
             if let Some(existing) = tx.live(op, &b, parent, name)? {
                 if !c.overwrite || existing.is_dir {
                     return Err(Error::AlreadyExists { index, path: key });
                 }
                 tx.close_edge(&existing, seq);
+                listed = existing.listed;
             }
             let id = op.object_id.unwrap_or(derived_id(seq, 0));
-            tx.open_edge(op, parent, name, id, op.is_dir, seq);
+            tx.open_edge(op, parent, name, id, op.is_dir, seq, listed);
             out.object_id = Some(id);
         }
         Kind::Delete(d) => {
@@ -156,7 +162,7 @@ pub(crate) fn apply(
         }
         Kind::Rename(r) => {
             gone_check(tx, op, &key, index, retained_from)?;
-            let src = tx.find_or_adopt(op, &key, op.is_dir, seq, &mut next_k, index)?;
+            let src = tx.find_or_adopt(op, &key, op.is_dir, seq, &mut next_k, index, false)?;
             let to_key = key_of(tx, op, r.to_parent_id, &r.to_key, &r.to_name, index)?;
             if to_key == key {
                 return Err(Error::RenameToSelf { index });
@@ -178,7 +184,15 @@ pub(crate) fn apply(
                 });
             }
             tx.close_edge(&src, seq);
-            tx.open_edge(op, to_parent, to_name, src.object_id, src.is_dir, seq);
+            tx.open_edge(
+                op,
+                to_parent,
+                to_name,
+                src.object_id,
+                src.is_dir,
+                seq,
+                src.listed,
+            );
             out.to_path = to_key;
             out.object_id = Some(src.object_id);
             out.is_dir = src.is_dir;
@@ -186,7 +200,11 @@ pub(crate) fn apply(
         _ => {
             // Commit, append, truncate, ACLs, times, attributes: the object
             // is there (adopted if the namespace never saw it).
-            let node = tx.find_or_adopt(op, &key, op.is_dir, seq, &mut next_k, index)?;
+            let commit = matches!(kind, Kind::Commit(_));
+            let node = tx.find_or_adopt(op, &key, op.is_dir, seq, &mut next_k, index, commit)?;
+            if commit {
+                tx.list(&node);
+            }
             out.object_id = Some(node.object_id);
             out.is_dir = node.is_dir;
         }

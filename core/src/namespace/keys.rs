@@ -108,6 +108,7 @@ pub(super) fn f_value(n: &NsNode) -> NsNode {
         is_dir: n.is_dir,
         created_seq: n.created_seq,
         deleted_seq: n.deleted_seq,
+        listed: n.listed,
         ..Default::default()
     }
 }

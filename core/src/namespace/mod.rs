@@ -75,6 +75,16 @@
 //! them. Commits, ACL and attribute changes of a gone path still adopt it
 //! (an object store's later write of that key re-creates it).
 //!
+//! Each edge also says whether its object is in the bucket's S3 view
+//! (`listed`): a file once a commit names it (a `create_file` overwrite
+//! keeps the flag of the file it replaces, whose object S3 still shows
+//! until the commit), a directory once a `create_directory` or a commit
+//! makes it explicit (its `dir/` marker). Renames carry the flag; a
+//! directory made as a missing parent, or a path adopted by any other op,
+//! is not listed. Expansions and resyncs list from it.
+//! Ledgers written before the flag have none set: their explicit
+//! directories have no marker in expansions and resyncs.
+//!
 //! A recursive delete closes the directory's edge only (O(1)); what was
 //! below it becomes unreachable and is collected with it once the delete
 //! falls out of retention. Edges closed before `first_seq` are removed by
@@ -93,7 +103,8 @@ mod upgrade;
 pub(crate) use apply::{apply, collect_garbage, Resolved};
 pub(crate) use keys::CF_NS;
 pub(crate) use query::live_buckets;
-pub use query::{path_at, resolve_at, Child, Children, Descendants, ObjectPath};
+pub(crate) use query::node_at;
+pub use query::{path_at, resolve_at, Child, Children, Descendants, Entry, ObjectPath};
 pub(crate) use tx::{Cache, Tx};
 pub(crate) use upgrade::upgrade_from_format_2;
 

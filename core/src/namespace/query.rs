@@ -30,6 +30,9 @@ pub struct Child {
     pub object_id: u64,
     /// True for a directory.
     pub is_dir: bool,
+    /// In the bucket's S3 view: a committed file, or an explicit
+    /// directory (its `dir/` marker).
+    pub listed: bool,
 }
 
 pub(super) fn valid_at(n: &NsNode, seq: u64) -> bool {
@@ -55,6 +58,13 @@ pub(super) fn reverse_at(
     }
     let n = decode(it.value().unwrap_or_default())?;
     Ok(valid_at(&n, seq).then_some(n))
+}
+
+/// The edge of `object` valid at `seq`, if it existed then.
+pub(crate) fn node_at(db: &DB, object: u64, seq: u64) -> Result<Option<NsNode>> {
+    let cf = db.cf_handle(CF_NS).expect("cf ns");
+    let mut it = db.raw_iterator_cf(cf);
+    reverse_at(&mut it, object, seq)
 }
 
 /// The path of `object` at `seq`, if it existed then.
@@ -213,6 +223,7 @@ impl Children {
                     name,
                     object_id: n.object_id,
                     is_dir: n.is_dir,
+                    listed: n.listed,
                 });
             }
             // Resume after this key: the buffer is reused, nothing allocated.
@@ -240,9 +251,24 @@ impl Iterator for Children {
     }
 }
 
-/// Every file below a directory at a seq, depth first in name order, with
-/// its path relative to the directory. Memory grows with depth, not size.
-/// Like [`Children`], it holds the database weakly.
+/// One entry below a directory: a file, or a directory with a marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Path relative to the directory walked.
+    pub rel: String,
+    /// Object id.
+    pub object_id: u64,
+    /// A directory (listed, so its `dir/` marker is in the S3 view).
+    pub is_dir: bool,
+    /// In the bucket's S3 view (see [`Child::listed`]).
+    pub listed: bool,
+}
+
+/// Every file below a directory at a seq, and every directory with a
+/// marker (listed: made explicit), depth first in name order (a directory
+/// before what is below it), with paths relative to the directory. Memory
+/// grows with depth, not size. Like [`Children`], it holds the database
+/// weakly.
 pub struct Descendants {
     pub(super) db: Weak<DB>,
     pub(super) volume: String,
@@ -265,8 +291,7 @@ impl Descendants {
 }
 
 impl Iterator for Descendants {
-    /// (relative path, object id)
-    type Item = Result<(String, u64)>;
+    type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
@@ -282,15 +307,24 @@ impl Iterator for Descendants {
                     } else {
                         format!("{prefix}/{}", c.name)
                     };
+                    let entry = Entry {
+                        rel,
+                        object_id: c.object_id,
+                        is_dir: c.is_dir,
+                        listed: c.listed,
+                    };
                     if c.is_dir {
                         let Some(db) = self.db.upgrade() else {
                             return Some(Err(Error::LedgerClosed));
                         };
                         let ch =
                             Children::new(&db, &self.volume, &self.bucket, c.object_id, self.seq);
-                        self.stack.push((rel, ch));
+                        self.stack.push((entry.rel.clone(), ch));
+                        if c.listed {
+                            return Some(Ok(entry));
+                        }
                     } else {
-                        return Some(Ok((rel, c.object_id)));
+                        return Some(Ok(entry));
                     }
                 }
             }

@@ -263,7 +263,9 @@ impl<'a> Tx<'a> {
         Ok(found)
     }
 
-    /// Open a live edge `(parent, name) -> object` at `seq`; returns it.
+    /// Open a live edge `(parent, name) -> object` at `seq` (`listed`: in
+    /// the S3 view); returns it.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn open_edge(
         &mut self,
         op: &Op,
@@ -272,6 +274,7 @@ impl<'a> Tx<'a> {
         object: u64,
         is_dir: bool,
         seq: u64,
+        listed: bool,
     ) -> NsNode {
         let b = bucket_id(&op.volume, &op.bucket);
         let node = NsNode {
@@ -283,10 +286,28 @@ impl<'a> Tx<'a> {
             is_dir,
             created_seq: seq,
             deleted_seq: 0,
+            listed,
         };
         self.put(f_key(&b, parent, name), &f_value(&node));
         self.put(r_key(object, LIVE), &node);
         node
+    }
+
+    /// Put the live edge described by `live` in the S3 view (a commit named
+    /// it, or a create_directory made the directory explicit). Only its `F`
+    /// value is rewritten: while an edge is open its `F` value is what
+    /// says whether it is listed (listings and lookups read it, and closing
+    /// the edge copies it into the closed versions); the open `R` version's
+    /// flag is the one the edge was opened with. One write per commit of a
+    /// created file, not two.
+    pub(super) fn list(&mut self, live: &NsNode) {
+        if live.listed {
+            return;
+        }
+        let b = bucket_id(&live.volume, &live.bucket);
+        let mut n = live.clone();
+        n.listed = true;
+        self.put(f_key(&b, live.parent_id, &live.name), &f_value(&n));
     }
 
     /// Close the live edge described by `live` at `seq`: its versions move
@@ -353,7 +374,7 @@ impl<'a> Tx<'a> {
                 None => {
                     let id = derived_id(seq, *next_k);
                     *next_k += 1;
-                    self.open_edge(op, parent, name, id, true, seq);
+                    self.open_edge(op, parent, name, id, true, seq, false);
                     parent = id;
                 }
             }
@@ -398,7 +419,9 @@ impl<'a> Tx<'a> {
     }
 
     /// Find the object at `key`, creating it (and its parents) when the
-    /// namespace has not seen it. Returns its live node.
+    /// namespace has not seen it (`listed`: in the S3 view). Returns its
+    /// live node.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn find_or_adopt(
         &mut self,
         op: &Op,
@@ -407,6 +430,7 @@ impl<'a> Tx<'a> {
         seq: u64,
         next_k: &mut u64,
         index: usize,
+        listed: bool,
     ) -> Result<NsNode> {
         let parts: Vec<&str> = key.split('/').collect();
         let (name, dirs) = parts.split_last().expect("non-empty key");
@@ -416,6 +440,6 @@ impl<'a> Tx<'a> {
             return Ok(n);
         }
         let id = op.object_id.unwrap_or(derived_id(seq, 0));
-        Ok(self.open_edge(op, parent, name, id, is_dir, seq))
+        Ok(self.open_edge(op, parent, name, id, is_dir, seq, listed))
     }
 }

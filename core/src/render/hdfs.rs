@@ -143,8 +143,8 @@ pub fn record_events(record: &Record) -> Vec<HdfsEvent> {
         return vec![];
     };
     let ms = op.time_us.div_euclid(1000);
-    let create = |key: &str| HdfsEvent::Create {
-        directory: false,
+    let create = |key: &str, directory: bool| HdfsEvent::Create {
+        directory,
         path: hdfs_path(op, key),
         ctime: ms,
         replication: 0,
@@ -158,8 +158,8 @@ pub fn record_events(record: &Record) -> Vec<HdfsEvent> {
             path: hdfs_path(op, &x.key),
             timestamp: ms,
         }],
-        Some(x) => vec![create(&x.key)],
-        None if record.resync => vec![create(&record.event.path)],
+        Some(x) => vec![create(&x.key, x.is_dir)],
+        None if record.resync => vec![create(&record.event.path, op.is_dir)],
         None => events(&record.event),
     }
 }

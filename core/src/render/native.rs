@@ -2,7 +2,8 @@
 //!
 //! JSON: the op's canonical JSON fields (see [`crate::op`]) plus `seq`, `sub`
 //! and `path` (the key as of that seq) and, for a rename, `to_path`; an
-//! expanded record adds `"expanded": {"action", "key", "from_key", "object_id"}`
+//! expanded record adds `"expanded": {"action", "key", "from_key",
+//! "object_id", "is_dir"}` (`is_dir` only for a directory's marker)
 //! and a resync record `"resync": true`.
 //! Bytes: the prost encoding of `fsfeed.v1.Event`.
 
@@ -72,6 +73,9 @@ struct ExpandedOut<'a> {
     from_key: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     object_id: Option<u64>,
+    /// A directory's marker (an explicit directory), not a file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_dir: Option<bool>,
 }
 
 impl<'a> NativeOut<'a> {
@@ -92,6 +96,7 @@ impl<'a> NativeOut<'a> {
                     key: &x.key,
                     from_key: x.from_key.as_deref(),
                     object_id: x.object_id,
+                    is_dir: x.is_dir.then_some(true),
                 }),
             resync: record.is_some_and(|r| r.resync).then_some(true),
         }

@@ -9,8 +9,12 @@
 //! `responseElements`, `s3.{s3SchemaVersion, configurationId, bucket, object}`
 //! always present; `object.size` (an integer) and `object.eTag` only where
 //! the ledger knows them (never a made-up 0 or `""`: a delete, as on AWS,
-//! and an expanded or resync record carry neither; a directory marker
-//! `dir/` is the zero-byte object it is, with the MD5 of nothing as eTag);
+//! and an expanded or resync record of a file carry neither; a directory
+//! marker `dir/` is the zero-byte object it is, with the MD5 of nothing as
+//! eTag, whether a `create_directory`, an expansion or a resync writes it);
+//! an expanded or resync record of a file created and never committed has
+//! no S3 form (it is no object yet), so replaying the expanded records
+//! gives what a resync lists;
 //! `versionId` only when the op has one; `sequencer` the seq as 18
 //! uppercase hex digits.
 //!
@@ -47,7 +51,7 @@ use super::Renderer;
 use crate::error::{Error, Result};
 use crate::event_id::EventId;
 use crate::event_name;
-use crate::expand::Expansion;
+use crate::expand::{Action, Expansion};
 use crate::op::Kind;
 use crate::proto::Event;
 use crate::read::{Position, Record};
@@ -345,8 +349,13 @@ impl S3 {
         expansion: Option<&Expansion>,
     ) -> Option<&'static str> {
         let name = match expansion {
+            // Not in the S3 view: a file created and never committed.
+            Some(x) if !x.listed => return None,
             Some(x) => event_name::expanded(x.action),
-            None if resync => "ObjectCreated:Put",
+            None if resync => match event.op.as_ref()?.kind {
+                Some(Kind::CreateFile(_)) => return None,
+                _ => "ObjectCreated:Put",
+            },
             None => event_name::of_op(event.op.as_ref()?)?,
         };
         (self.options.extensions || event_name::standard(name)).then_some(name)
@@ -363,8 +372,10 @@ impl S3 {
         let name = self.name_of(event, resync, expansion)?;
         let o = &self.options;
         let profile = o.profile;
-        let is_dir =
-            expansion.is_none() && (op.is_dir || matches!(op.kind, Some(Kind::CreateDirectory(_))));
+        let is_dir = match expansion {
+            Some(x) => x.is_dir,
+            None => op.is_dir || matches!(op.kind, Some(Kind::CreateDirectory(_))),
+        };
         let (raw_key, from_key) = match (expansion, &op.kind) {
             (Some(x), _) => (x.key.as_str(), x.from_key.as_deref()),
             (None, Some(Kind::Rename(_))) => (event.to_path.as_str(), Some(event.path.as_str())),
@@ -384,7 +395,9 @@ impl S3 {
         // Only what the op says (or what a zero-byte directory marker is):
         // the ledger keeps no object's last state, so anything else is left out.
         let (size, etag, version_id) = match (&op.kind, expansion) {
+            (_, Some(x)) if x.is_dir && x.action == Action::Create => (Some(0), EMPTY_ETAG, ""),
             (_, Some(_)) => (None, "", ""),
+            (Some(Kind::CreateDirectory(_)), _) if resync => (Some(0), EMPTY_ETAG, ""),
             _ if resync => (None, "", ""),
             (Some(Kind::Commit(c)), _) => (c.size, c.etag.as_str(), c.version_id.as_str()),
             (Some(Kind::CreateDirectory(_)), _) => (Some(0), EMPTY_ETAG, ""),
