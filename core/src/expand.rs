@@ -115,7 +115,9 @@ impl ExpIter {
         // had it; any other layout's objects always.
         let listed = |object: Option<u64>| -> Result<bool> {
             match object {
-                Some(o) if fso => Ok(namespace::node_at(db, o, at)?.is_some_and(|n| n.listed)),
+                Some(o) if fso => {
+                    Ok(namespace::node_at(db, o, at)?.is_some_and(|n| namespace::in_s3_view(&n)))
+                }
                 _ => Ok(!fso),
             }
         };

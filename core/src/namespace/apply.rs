@@ -139,7 +139,7 @@ pub(crate) fn apply(
                     return Err(Error::AlreadyExists { index, path: key });
                 }
                 tx.close_edge(&existing, seq);
-                listed = existing.listed;
+                listed = in_s3_view(&existing);
             }
             let id = op.object_id.unwrap_or(derived_id(seq, 0));
             tx.open_edge(op, parent, name, id, op.is_dir, seq, listed);
@@ -191,7 +191,7 @@ pub(crate) fn apply(
                 src.object_id,
                 src.is_dir,
                 seq,
-                src.listed,
+                in_s3_view(&src),
             );
             out.to_path = to_key;
             out.object_id = Some(src.object_id);

@@ -101,6 +101,25 @@ pub(super) fn name_of(tail: &[u8]) -> Result<String> {
         .map_err(|_| Error::Corrupt("namespace name is not UTF-8".into()))
 }
 
+/// Is the edge's object in the bucket's S3 view: a file that is not
+/// `uncommitted`, a directory with a `marker`?
+pub(crate) fn in_s3_view(n: &NsNode) -> bool {
+    if n.is_dir {
+        n.marker
+    } else {
+        !n.uncommitted
+    }
+}
+
+/// Put the edge in the S3 view, or take it out.
+pub(super) fn set_in_s3_view(n: &mut NsNode, listed: bool) {
+    if n.is_dir {
+        n.marker = listed;
+    } else {
+        n.uncommitted = !listed;
+    }
+}
+
 /// What an F value stores of an edge.
 pub(super) fn f_value(n: &NsNode) -> NsNode {
     NsNode {
@@ -108,7 +127,8 @@ pub(super) fn f_value(n: &NsNode) -> NsNode {
         is_dir: n.is_dir,
         created_seq: n.created_seq,
         deleted_seq: n.deleted_seq,
-        listed: n.listed,
+        uncommitted: n.uncommitted,
+        marker: n.marker,
         ..Default::default()
     }
 }

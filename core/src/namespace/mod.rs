@@ -75,15 +75,15 @@
 //! them. Commits, ACL and attribute changes of a gone path still adopt it
 //! (an object store's later write of that key re-creates it).
 //!
-//! Each edge also says whether its object is in the bucket's S3 view
-//! (`listed`): a file once a commit names it (a `create_file` overwrite
-//! keeps the flag of the file it replaces, whose object S3 still shows
-//! until the commit), a directory once a `create_directory` or a commit
-//! makes it explicit (its `dir/` marker). Renames carry the flag; a
-//! directory made as a missing parent, or a path adopted by any other op,
-//! is not listed. Expansions and resyncs list from it.
-//! Ledgers written before the flag have none set: their explicit
-//! directories have no marker in expansions and resyncs.
+//! Each edge also says whether its object is in the bucket's S3 view: a
+//! file unless it is `uncommitted` (made by `create_file`, or adopted by an
+//! op other than a commit, and not committed since; an overwrite keeps the
+//! state of the file it replaces, whose object S3 still shows until the
+//! commit), a directory if it has a `marker` (a `create_directory` or a
+//! commit made it explicit; one made as a missing parent has none).
+//! Renames carry both. Expansions and resyncs list from them. The flags
+//! default to what a ledger from before them meant (every file in the
+//! view, no markers), so old ledgers need no upgrade.
 //!
 //! A recursive delete closes the directory's edge only (O(1)); what was
 //! below it becomes unreachable and is collected with it once the delete
@@ -101,6 +101,7 @@ mod tx;
 mod upgrade;
 
 pub(crate) use apply::{apply, collect_garbage, Resolved};
+pub(crate) use keys::in_s3_view;
 pub(crate) use keys::CF_NS;
 pub(crate) use query::live_buckets;
 pub(crate) use query::node_at;

@@ -223,7 +223,7 @@ impl Children {
                     name,
                     object_id: n.object_id,
                     is_dir: n.is_dir,
-                    listed: n.listed,
+                    listed: in_s3_view(&n),
                 });
             }
             // Resume after this key: the buffer is reused, nothing allocated.

@@ -286,8 +286,10 @@ impl<'a> Tx<'a> {
             is_dir,
             created_seq: seq,
             deleted_seq: 0,
-            listed,
+            ..Default::default()
         };
+        let mut node = node;
+        set_in_s3_view(&mut node, listed);
         self.put(f_key(&b, parent, name), &f_value(&node));
         self.put(r_key(object, LIVE), &node);
         node
@@ -301,12 +303,12 @@ impl<'a> Tx<'a> {
     /// flag is the one the edge was opened with. One write per commit of a
     /// created file, not two.
     pub(super) fn list(&mut self, live: &NsNode) {
-        if live.listed {
+        if in_s3_view(live) {
             return;
         }
         let b = bucket_id(&live.volume, &live.bucket);
         let mut n = live.clone();
-        n.listed = true;
+        set_in_s3_view(&mut n, true);
         self.put(f_key(&b, live.parent_id, &live.name), &f_value(&n));
     }
 
