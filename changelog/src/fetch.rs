@@ -79,16 +79,9 @@ fn time_and_position(v: &Value, format: RecordFormat) -> Option<(i64, (u64, u64)
             ),
         )),
         RecordFormat::S3 => {
-            let t = time::OffsetDateTime::parse(
-                v.get("eventTime")?.as_str()?,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .ok()?;
+            let t = fsfeed::op::parse_time_us(v.get("eventTime")?.as_str()?)?;
             let d = v.get("fsfeedEventData")?;
-            Some((
-                (t.unix_timestamp_nanos() / 1000) as i64,
-                (d.get("seq")?.as_u64()?, d.get("sub")?.as_u64()?),
-            ))
+            Some((t, (d.get("seq")?.as_u64()?, d.get("sub")?.as_u64()?)))
         }
     }
 }

@@ -56,7 +56,7 @@ impl std::fmt::Debug for Lease {
 }
 
 fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    fsfeed::op::now_us() / 1000
 }
 
 /// An identity for this process.

@@ -324,11 +324,10 @@ fn build(
         // gzip thread's close, and both threads stop.
         let (brx, jtx) = (brx, jtx);
         let mut emit = |w: Window| {
-            let now_us = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
             let b = Built {
                 first_seq: w.first_seq,
                 last_seq: w.last_seq,
-                key: w.key(cfg, now_us),
+                key: w.key(cfg, fsfeed::op::now_us()),
                 count: w.count as u64,
                 gap: w.gap.is_some(),
                 body: None,
@@ -397,8 +396,7 @@ impl Uploader {
 
     /// Write the status file (replaced whole, not synced: counters only).
     fn save_status(&mut self) {
-        self.status.updated_ms =
-            (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+        self.status.updated_ms = fsfeed::op::now_us() / 1000;
         if let Err(e) = write_json(
             &status_path(self.ledger.path(), &self.cfg.job),
             &self.status,

@@ -865,9 +865,9 @@ fn changelog(c: ChangelogCommand) -> Out {
     use fsfeed_changelog::{fetch, uploader, Config, Uploader};
 
     let rfc = |flag: &str, s: &str| -> Result<i64, Failure> {
-        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| Error::InvalidArgument(format!("{flag} {s:?} is not an RFC 3339 time")))?;
-        Ok((t.unix_timestamp_nanos() / 1000) as i64)
+        Ok(fsfeed::op::parse_time_us(s).ok_or_else(|| {
+            Error::InvalidArgument(format!("{flag} {s:?} is not an RFC 3339 time"))
+        })?)
     };
     match c {
         ChangelogCommand::Run {

@@ -94,13 +94,12 @@ impl FromStr for Start {
         if s.contains(':') && !s.contains('T') {
             return Ok(Start::Position(s.parse()?));
         }
-        let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| {
-                Error::InvalidArgument(format!(
-                    "start {s:?} is not earliest, latest, committed, a seq, SEQ:SUB or an RFC 3339 time"
-                ))
-            })?;
-        Ok(Start::Time((t.unix_timestamp_nanos() / 1000) as i64))
+        let t = crate::op::parse_time_us(s).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "start {s:?} is not earliest, latest, committed, a seq, SEQ:SUB or an RFC 3339 time"
+            ))
+        })?;
+        Ok(Start::Time(t))
     }
 }
 

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fsfeed::op::now_us;
 use fsfeed::render::s3::{Profile, S3Options};
 use fsfeed::{
     Cursor, CursorOptions, EventId, ExpandOptions, Filter, Format, Ledger, OnGap, Position, Record,
@@ -300,10 +301,6 @@ pub fn shown_endpoint(p: &PushArgs) -> String {
         Ok(e) => e.to_string(),
         Err(_) => "***".into(),
     }
-}
-
-fn now_us() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1000
 }
 
 /// The pub/sub service over one ledger.

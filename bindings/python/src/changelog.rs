@@ -30,13 +30,11 @@ fn time_arg(v: &Bound<'_, PyAny>, name: &str) -> PyResult<i64> {
             .and_then(|s| s.extract())
             .map_err(|_| invalid(format!("{name} must be an RFC 3339 string or a datetime")))?
     };
-    let t = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
-            invalid(format!(
-                "{name} {text:?} is not an RFC 3339 time with a zone (a naive datetime has none)"
-            ))
-        })?;
-    Ok((t.unix_timestamp_nanos() / 1000) as i64)
+    fsfeed::op::parse_time_us(&text).ok_or_else(|| {
+        invalid(format!(
+            "{name} {text:?} is not an RFC 3339 time with a zone (a naive datetime has none)"
+        ))
+    })
 }
 
 /// A change log: its config, and the ledger it uploads (`None`: fetch only).

@@ -106,6 +106,14 @@ pub fn kind_name(kind: &Kind) -> &'static str {
     }
 }
 
+/// An RFC 3339 time (with its offset) as microseconds since the epoch;
+/// `None` when `text` is not one.
+pub fn parse_time_us(text: &str) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((t.unix_timestamp_nanos() / 1000) as i64)
+}
+
 /// Microseconds since the epoch, now.
 pub fn now_us() -> i64 {
     std::time::SystemTime::now()
