@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::config::{Config, RecordFormat};
 use crate::error::{Error, Result};
 use crate::uploader::{scrubber, store};
+use crate::window::BODY_VERSION;
 
 /// One change-log object, decoded.
 #[derive(Debug, Clone)]
@@ -54,9 +55,9 @@ pub async fn objects(cfg: &Config) -> Result<Vec<Object>> {
             .map_err(|e| Error::Corrupt(format!("{}: not gzip: {e}", m.location)))?;
         let body: Value = serde_json::from_slice(&text)
             .map_err(|e| Error::Corrupt(format!("{}: {e}", m.location)))?;
-        if body.get("version").and_then(Value::as_u64) != Some(1) {
+        if body.get("version").and_then(Value::as_u64) != Some(u64::from(BODY_VERSION)) {
             return Err(Error::Corrupt(format!(
-                "{}: not a version 1 change-log object",
+                "{}: not a version {BODY_VERSION} change-log object",
                 m.location
             )));
         }
@@ -120,6 +121,15 @@ pub async fn fetch(cfg: &Config, from_us: i64, to_us: i64) -> Result<Vec<Value>>
         .filter(|(t, _)| *t >= from_us && *t < to_us)
         .map(|(_, v)| v)
         .collect())
+}
+
+/// [`net`] when `net`, else [`fetch`]: what `changelog fetch [--net]` prints.
+pub async fn rows(cfg: &Config, from_us: i64, to_us: i64, net: bool) -> Result<Vec<Value>> {
+    if net {
+        self::net(cfg, from_us, to_us).await
+    } else {
+        fetch(cfg, from_us, to_us).await
+    }
 }
 
 /// What a record does to an object: it is there after it (`true`) or not.

@@ -111,8 +111,9 @@ pub struct Status {
     pub updated_ms: i64,
 }
 
-/// What a run did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// What a run did (as `changelog run --once` and `ChangeLog.run_once()`
+/// report it).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// Objects written.
     pub objects: u64,
@@ -328,7 +329,7 @@ fn build(
                 first_seq: w.first_seq,
                 last_seq: w.last_seq,
                 key: w.key(cfg, fsfeed::op::now_us()),
-                count: w.count as u64,
+                count: w.count() as u64,
                 gap: w.gap.is_some(),
                 body: None,
             };
@@ -433,6 +434,14 @@ impl Uploader {
         self.run_until(None).await
     }
 
+    /// [`Uploader::run_once`], then give the lease up (whether the run
+    /// failed or not): one run, for cron and Airflow.
+    pub async fn run_once_and_release(&mut self) -> Result<Report> {
+        let report = self.run_once().await;
+        let _ = self.release().await;
+        report
+    }
+
     /// As [`Uploader::run_once`], stopping after the window in flight once
     /// `stop` turns true.
     async fn run_until(
@@ -469,9 +478,9 @@ impl Uploader {
                 plan = None;
             }
         }
-        // Windows are read and rendered, then gzipped, on two threads of
-        // their own while this task uploads the one before: the next
-        // window is ready when an upload ends. Only the window being
+        // Windows are read, cut and rendered, then gzipped, on threads of
+        // their own (`build`) while this task uploads the one before: the
+        // next window is ready when an upload ends. Only the window being
         // uploaded has a plan on disk.
         let (tx, mut rx) = tokio::sync::mpsc::channel(1);
         let fixed = plan.as_ref().map(|p| p.last_seq);

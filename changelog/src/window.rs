@@ -24,18 +24,21 @@ pub struct Window {
     pub last_seq: u64,
     /// Its records (after dedup), rendered as JSON and joined by commas.
     pub json: Vec<u8>,
-    /// How many records `json` holds.
-    pub count: usize,
-    /// Op time of each record (µs), in order.
+    /// Op time of each record (µs), in order: one per record.
     pub times: Vec<i64>,
     /// Events retention dropped before the window.
     pub gap: Option<Gap>,
 }
 
 impl Window {
+    /// How many records `json` holds.
+    pub fn count(&self) -> usize {
+        self.times.len()
+    }
+
     /// Nothing to write?
     pub fn is_empty(&self) -> bool {
-        self.count == 0 && self.gap.is_none()
+        self.count() == 0 && self.gap.is_none()
     }
 
     /// The object body (JSON, before gzip): the header fields, then the
@@ -49,7 +52,7 @@ impl Window {
             "last_seq": self.last_seq,
             "first_time": t(self.times.iter().min()),
             "last_time": t(self.times.iter().max()),
-            "count": self.count,
+            "count": self.count(),
             "dedup": cfg.dedup.name(),
             "gap": self.gap,
         });
@@ -273,7 +276,6 @@ impl<'a> Windower<'a> {
         out(Window {
             first_seq: o.first_seq,
             last_seq,
-            count: o.times.len(),
             json: o.json,
             times: o.times,
             gap: o.gap,
@@ -441,7 +443,7 @@ mod tests {
                     }
                 }
                 let got = seqs_of(w);
-                prop_assert_eq!(got.len(), w.count);
+                prop_assert_eq!(got.len(), w.count());
                 prop_assert!(got.iter().all(|(s, _)| (w.first_seq..=w.last_seq).contains(s)));
                 // Full only at a seq's start: before its last seq began, it held fewer than max.
                 let last = got.last().map(|(s, _)| *s);
@@ -468,9 +470,9 @@ mod tests {
         b.extend(later);
         let ws = cut(&c, 1, 9, None, b);
         assert_eq!(ws.len(), 2);
-        assert_eq!((ws[0].first_seq, ws[0].last_seq, ws[0].count), (1, 3, 3));
+        assert_eq!((ws[0].first_seq, ws[0].last_seq, ws[0].count()), (1, 3, 3));
         assert!(ws[0].gap.is_none());
-        assert_eq!((ws[1].first_seq, ws[1].last_seq, ws[1].count), (8, 9, 2));
+        assert_eq!((ws[1].first_seq, ws[1].last_seq, ws[1].count()), (8, 9, 2));
         assert_eq!(ws[1].gap.map(|g| (g.expected, g.actual)), Some((4, 8)));
     }
 
@@ -484,7 +486,10 @@ mod tests {
         });
         let ws = cut(&c, 1, 5, None, b);
         assert_eq!(ws.len(), 1);
-        assert_eq!((ws[0].first_seq, ws[0].last_seq, ws[0].count), (20, 20, 1));
+        assert_eq!(
+            (ws[0].first_seq, ws[0].last_seq, ws[0].count()),
+            (20, 20, 1)
+        );
     }
 
     #[test]

@@ -886,13 +886,8 @@ fn changelog(c: ChangelogCommand) -> Out {
             let rt = runtime()?;
             let r: Out = rt.block_on(async {
                 if once {
-                    let report = up.run_once().await;
-                    let _ = up.release().await;
-                    let report = report?;
-                    println!(
-                        "{}",
-                        json!({"objects": report.objects, "events": report.events, "not_leader": report.not_leader})
-                    );
+                    let report = up.run_once_and_release().await?;
+                    println!("{}", serde_json::to_string(&report).expect("JSON"));
                     return Ok(());
                 }
                 let stop = fsfeed_delivery::stop_on_signal("finishing the object in flight")?;
@@ -931,11 +926,7 @@ fn changelog(c: ChangelogCommand) -> Out {
             let cfg = Config::from_file(&config)?;
             let (from, to) = (rfc("--from", &from)?, rfc("--to", &to)?);
             let rt = runtime()?;
-            let rows = if net {
-                rt.block_on(fetch::net(&cfg, from, to))?
-            } else {
-                rt.block_on(fetch::fetch(&cfg, from, to))?
-            };
+            let rows = rt.block_on(fetch::rows(&cfg, from, to, net))?;
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
             for r in rows {

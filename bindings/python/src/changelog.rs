@@ -96,19 +96,12 @@ impl ChangeLog {
             .ok_or_else(|| invalid("run_once needs a ledger: ChangeLog(config, ledger=...)"))?;
         let cfg = self.config.clone();
         let rt = runtime()?;
-        let r = py.detach(|| {
-            rt.block_on(async {
-                let mut up = Uploader::new(ledger, cfg)?;
-                let r = up.run_once().await;
-                let _ = up.release().await;
-                r
+        let r = py
+            .detach(|| {
+                rt.block_on(async { Uploader::new(ledger, cfg)?.run_once_and_release().await })
             })
-        });
-        let r = r.map_err(changelog_err)?;
-        to_python(
-            py,
-            &serde_json::json!({"objects": r.objects, "events": r.events, "not_leader": r.not_leader}),
-        )
+            .map_err(changelog_err)?;
+        to_python(py, &r)
     }
 
     /// The uploader's counters, committed seq, lag and the lease object, as
@@ -141,15 +134,7 @@ impl ChangeLog {
         let cfg = self.config.clone();
         let rt = runtime()?;
         let rows = py
-            .detach(|| {
-                rt.block_on(async {
-                    if net {
-                        fetch::net(&cfg, from, to).await
-                    } else {
-                        fetch::fetch(&cfg, from, to).await
-                    }
-                })
-            })
+            .detach(|| rt.block_on(fetch::rows(&cfg, from, to, net)))
             .map_err(changelog_err)?;
         to_python(py, &rows)
     }
