@@ -217,9 +217,7 @@ fn secret(key: &str, v: String) -> Result<Secret> {
 impl Config {
     /// Read and check a config file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Config> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let text = fsfeed_delivery::config::read_file(path.as_ref()).map_err(Error::Config)?;
         Config::from_toml(&text)
     }
 

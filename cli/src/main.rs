@@ -19,6 +19,7 @@ use fsfeed::{
     CursorOptions, Durability, Error, ExpandOptions, Filter, Framing, Ledger, OnGap, Op,
     OpenOptions, Retention, Start,
 };
+use fsfeed_delivery::runtime;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -807,11 +808,7 @@ fn publish(a: PublishArgs) -> Out {
         .into());
     };
     let config = Config::from_file(&config)?;
-    tracing_subscriber::fmt()
-        .with_writer(io::stderr)
-        .with_ansi(false)
-        .with_target(false)
-        .init();
+    log_to_stderr();
     let ledger = Ledger::open_read_only(&ledger)?;
     let sup = Supervisor::from_config(ledger.clone(), &config)?;
     let rt = runtime()?;
@@ -828,22 +825,19 @@ fn publish(a: PublishArgs) -> Out {
     }
 }
 
-/// The runtime of the commands that drive the async crates (publish,
-/// serve, changelog).
-fn runtime() -> io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-}
-
-fn serve(dir: PathBuf, config: PathBuf, listen: std::net::SocketAddr) -> Out {
-    let config = fsfeed_pubsub::Config::from_file(&config)?;
+/// Log lines of the long-running commands (publish, serve, changelog run)
+/// go to stderr, plain.
+fn log_to_stderr() {
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
         .with_ansi(false)
         .with_target(false)
         .init();
+}
+
+fn serve(dir: PathBuf, config: PathBuf, listen: std::net::SocketAddr) -> Out {
+    let config = fsfeed_pubsub::Config::from_file(&config)?;
+    log_to_stderr();
     let ledger = Ledger::open_read_only(&dir)?;
     let svc = std::sync::Arc::new(fsfeed_pubsub::Service::open(ledger.clone(), config)?);
     let rt = runtime()?;
@@ -876,11 +870,7 @@ fn changelog(c: ChangelogCommand) -> Out {
             once,
         } => {
             let cfg = Config::from_file(&config)?;
-            tracing_subscriber::fmt()
-                .with_writer(io::stderr)
-                .with_ansi(false)
-                .with_target(false)
-                .init();
+            log_to_stderr();
             let l = Ledger::open_read_only(&ledger.ledger)?;
             let mut up = Uploader::new(l.clone(), cfg)?;
             let rt = runtime()?;

@@ -230,10 +230,7 @@ impl fmt::Display for PublisherConfig {
 impl Config {
     /// Read and check a config file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Config> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        Config::from_toml(&text)
+        Config::from_toml(&read_file(path.as_ref()).map_err(Error::Config)?)
     }
 
     /// Parse and check a config. Errors name the line and key, never quote
@@ -259,6 +256,12 @@ impl Config {
         }
         Ok(Config { publishers })
     }
+}
+
+/// A config file's text, or the config error text naming the file (shared
+/// by every fsfeed config's `from_file`).
+pub fn read_file(path: &Path) -> std::result::Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 /// A TOML parse error as a config error text: the line and key it is at,

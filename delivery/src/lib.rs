@@ -204,6 +204,15 @@ impl Supervisor {
     }
 }
 
+/// The tokio runtime (two workers) every fsfeed command and binding call
+/// that drives the async crates runs on: publish, serve, changelog.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 /// A stop flag that turns true on SIGTERM or SIGINT, logging the signal and
 /// `doing` (what the process does before it exits). Call inside a tokio
 /// runtime. What every long-running fsfeed command stops on.

@@ -118,11 +118,7 @@ pub(crate) fn coded(code: &str, message: String) -> PyErr {
 /// The tokio runtime a binding call that drives async crates runs on; a
 /// runtime that cannot start is an `IoError`.
 pub(crate) fn runtime() -> PyResult<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| coded("io", format!("runtime: {e}")))
+    fsfeed_delivery::runtime().map_err(|e| coded("io", format!("runtime: {e}")))
 }
 
 pub(crate) fn invalid(msg: impl Into<String>) -> PyErr {
