@@ -105,19 +105,31 @@ secret_key = "env:FSFEED_TEST_SK"
             text=True,
             timeout=timeout,
             check=False,
-            env={**os.environ, "FSFEED_TEST_SK": SK, **(env or {})},
+            env=self.environ(env),
         )
 
-    def once(self, **kw: Any) -> dict[str, Any]:
-        p = self.run(
+    def environ(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment the commands run with (the secret key in FSFEED_TEST_SK)."""
+        return {**os.environ, "FSFEED_TEST_SK": SK, **(extra or {})}
+
+    def run_cmd(self) -> list[str]:
+        """`fsfeed changelog run` on this ledger and config (it loops)."""
+        return [
+            FSFEED,
+            "changelog",
             "run",
             "--ledger",
             str(self.dir / "ledger"),
             "--config",
             str(self.config),
-            "--once",
-            **kw,
-        )
+        ]
+
+    def run_once(self, **kw: Any) -> subprocess.CompletedProcess[str]:
+        """`fsfeed changelog run --once`, whatever it exits with."""
+        return self.run(*self.run_cmd()[2:], "--once", **kw)
+
+    def once(self, **kw: Any) -> dict[str, Any]:
+        p = self.run_once(**kw)
         assert p.returncode == 0, p.stderr
         return json.loads(p.stdout)
 

@@ -7,14 +7,13 @@ key for key and byte for byte, over three windows."""
 from __future__ import annotations
 
 import datetime
-import os
 import random
 import subprocess
 import sys
 from pathlib import Path
 
 import fsfeed
-from conftest import SK, Env
+from conftest import Env
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKUP = ROOT / "examples" / "backup" / "backup.py"
@@ -81,22 +80,10 @@ def test_backup_over_three_windows(env: Env) -> None:
             "--since",
             since,
         ]
-        p = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={"FSFEED_TEST_SK": SK, **os.environ},
-        )
+        p = subprocess.run(args, capture_output=True, text=True, check=False, env=env.environ())
         assert p.returncode == 0, p.stderr
         assert contents(env, "bak") == contents(env, "src"), f"window {r}"
         # Idempotent: again, nothing changes.
-        p = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={"FSFEED_TEST_SK": SK, **os.environ},
-        )
+        p = subprocess.run(args, capture_output=True, text=True, check=False, env=env.environ())
         assert p.returncode == 0 and contents(env, "bak") == contents(env, "src")
     assert len(env.object_keys()) >= 3

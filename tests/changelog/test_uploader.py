@@ -13,7 +13,7 @@ import time
 
 import fsfeed
 import pytest
-from conftest import AK, FSFEED, SK, Env
+from conftest import AK, SK, Env
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 KEY = re.compile(r"^zone-a/(\d{4})/(\d\d)/(\d\d)/(\d{6})-(\d{20})-(\d{20})\.json\.gz$")
@@ -132,15 +132,7 @@ def test_a_crash_between_upload_and_commit_reuploads_the_same_key(env: Env) -> N
     env.write_config('max_events_per_object = 5\n[lease]\nttl = "1s"')
     for i in range(12):
         put(env, f"k{i:02}", i)
-    p = env.run(
-        "run",
-        "--ledger",
-        str(env.dir / "ledger"),
-        "--config",
-        str(env.config),
-        "--once",
-        env={"FSFEED_CHANGELOG_DIE_AFTER_UPLOAD": "1"},
-    )
+    p = env.run_once(env={"FSFEED_CHANGELOG_DIE_AFTER_UPLOAD": "1"})
     assert p.returncode != 0
     first = env.object_keys()
     assert len(first) == 1
@@ -168,15 +160,7 @@ def test_an_unreachable_store_fails_the_run_and_commits_nothing(env: Env) -> Non
     env.moto.pause()
     try:
         t = time.monotonic()
-        p = env.run(
-            "run",
-            "--ledger",
-            str(env.dir / "ledger"),
-            "--config",
-            str(env.config),
-            "--once",
-            timeout=120,
-        )
+        p = env.run_once(timeout=120)
         elapsed = time.monotonic() - t
     finally:
         env.moto.resume()
@@ -192,21 +176,10 @@ def test_an_unreachable_store_fails_the_run_and_commits_nothing(env: Env) -> Non
 
 def test_the_lease(env: Env) -> None:
     env.write_config('interval = "200ms"\nmax_events_per_object = 3\n[lease]\nttl = "2s"')
-    cmd = [
-        FSFEED,
-        "changelog",
-        "run",
-        "--ledger",
-        str(env.dir / "ledger"),
-        "--config",
-        str(env.config),
-    ]
-    envv = {"FSFEED_TEST_SK": SK}
-    import os
-
-    a = subprocess.Popen(cmd, env={**os.environ, **envv}, stderr=subprocess.DEVNULL)
+    cmd = env.run_cmd()
+    a = subprocess.Popen(cmd, env=env.environ(), stderr=subprocess.DEVNULL)
     time.sleep(1.0)
-    b = subprocess.Popen(cmd, env={**os.environ, **envv}, stderr=subprocess.DEVNULL)
+    b = subprocess.Popen(cmd, env=env.environ(), stderr=subprocess.DEVNULL)
     try:
         for i in range(20):
             put(env, f"k{i:02}", i)
@@ -277,7 +250,7 @@ def test_bad_configs_exit_2_without_secrets(env: Env, text: str) -> None:
         text
         + f"[dest]\nendpoint = '{env.moto.url}'\nbucket = 'b'\naccess_key = '{AK}'\nsecret_key = '{SK}'\n"
     )
-    p = env.run("run", "--ledger", str(env.dir / "ledger"), "--config", str(env.config), "--once")
+    p = env.run_once()
     assert p.returncode == 2 and "invalid_config" in p.stderr
     assert SK not in p.stderr
 
@@ -291,15 +264,7 @@ def test_multipart_and_a_killed_multipart_upload(env: Env) -> None:
     ]
     for i in range(0, len(ops), 5000):
         env.ledger.append_batch(ops[i : i + 5000])
-    p = env.run(
-        "run",
-        "--ledger",
-        str(env.dir / "ledger"),
-        "--config",
-        str(env.config),
-        "--once",
-        env={"FSFEED_CHANGELOG_DIE_AFTER_PART": "1"},
-    )
+    p = env.run_once(env={"FSFEED_CHANGELOG_DIE_AFTER_PART": "1"})
     assert p.returncode != 0
     assert env.object_keys() == []
     assert len(env.s3.list_multipart_uploads(Bucket=env.bucket).get("Uploads", [])) == 1
@@ -334,21 +299,10 @@ def test_a_gap_is_carried_by_the_next_object_and_counted(env: Env) -> None:
 
 
 def test_sigterm_finishes_the_object_in_flight(env: Env) -> None:
-    import os
-
     env.write_config('interval = "100ms"\nmax_events_per_object = 50')
     ops = [fsfeed.Op.commit("vol1", "photos", f"k{i:05}", size=i).at(T0 + i) for i in range(20_000)]
     env.ledger.append_batch(ops)
-    cmd = [
-        FSFEED,
-        "changelog",
-        "run",
-        "--ledger",
-        str(env.dir / "ledger"),
-        "--config",
-        str(env.config),
-    ]
-    p = subprocess.Popen(cmd, env={**os.environ, "FSFEED_TEST_SK": SK}, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(env.run_cmd(), env=env.environ(), stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(env.object_keys()) < 3:
         time.sleep(0.02)
