@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import time
+from typing import Any
 
 import fsfeed
 import pytest
@@ -174,6 +175,18 @@ def test_an_unreachable_store_fails_the_run_and_commits_nothing(env: Env) -> Non
     assert seqs == list(range(1, 17))
 
 
+def wait_for_records(env: Env, n: int, within: float) -> None:
+    """Until the objects hold `n` records, for at most `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and sum(env.body(k)["count"] for k in env.object_keys()) < n:
+        time.sleep(0.2)
+
+
+def lease_object(env: Env) -> dict[str, Any]:
+    body = env.s3.get_object(Bucket=env.bucket, Key="zone-a/_lease.json")["Body"].read()
+    return dict(json.loads(body))
+
+
 def test_the_lease(env: Env) -> None:
     env.write_config('interval = "200ms"\nmax_events_per_object = 3\n[lease]\nttl = "2s"')
     cmd = env.run_cmd()
@@ -184,15 +197,8 @@ def test_the_lease(env: Env) -> None:
         for i in range(20):
             put(env, f"k{i:02}", i)
             time.sleep(0.05)
-        deadline = time.monotonic() + 20
-        while (
-            time.monotonic() < deadline
-            and sum(env.body(k)["count"] for k in env.object_keys()) < 20
-        ):
-            time.sleep(0.2)
-        lease = json.loads(
-            env.s3.get_object(Bucket=env.bucket, Key="zone-a/_lease.json")["Body"].read()
-        )
+        wait_for_records(env, 20, within=20)
+        lease = lease_object(env)
         assert lease["epoch"] == 1
         # The holder dies; the other takes over after the expiry and loses nothing.
         holder_pid = int(lease["holder"].split(":")[1])
@@ -201,15 +207,8 @@ def test_the_lease(env: Env) -> None:
         dead.wait()
         for i in range(20, 30):
             put(env, f"k{i:02}", i)
-        deadline = time.monotonic() + 30
-        while (
-            time.monotonic() < deadline
-            and sum(env.body(k)["count"] for k in env.object_keys()) < 30
-        ):
-            time.sleep(0.2)
-        lease = json.loads(
-            env.s3.get_object(Bucket=env.bucket, Key="zone-a/_lease.json")["Body"].read()
-        )
+        wait_for_records(env, 30, within=30)
+        lease = lease_object(env)
         assert lease["epoch"] == 2 and int(lease["holder"].split(":")[1]) == alive.pid
         # A holder whose epoch was taken commits nothing.
         stolen = {
@@ -312,7 +311,5 @@ def test_sigterm_finishes_the_object_in_flight(env: Env) -> None:
     assert 3 <= len(keys) < 400  # stopped before the end
     last = env.body(keys[-1])["last_seq"]
     assert env.status()["committed"] == last + 1  # every object written is committed, nothing more
-    lease = json.loads(
-        env.s3.get_object(Bucket=env.bucket, Key="zone-a/_lease.json")["Body"].read()
-    )
+    lease = lease_object(env)
     assert lease["expires_ms"] <= time.time() * 1000  # given up

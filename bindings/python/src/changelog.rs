@@ -44,6 +44,17 @@ pub(crate) struct ChangeLog {
     ledger: Option<fsfeed::Ledger>,
 }
 
+impl ChangeLog {
+    /// The ledger `call` needs, or the error saying it was not given.
+    fn ledger_for(&self, call: &str) -> PyResult<fsfeed::Ledger> {
+        self.ledger.clone().ok_or_else(|| {
+            invalid(format!(
+                "{call} needs a ledger: ChangeLog(config, ledger=...)"
+            ))
+        })
+    }
+}
+
 #[pymethods]
 impl ChangeLog {
     /// A change log from a TOML config: a path to a file, or the text
@@ -90,10 +101,7 @@ impl ChangeLog {
     /// stood, in windows, then give the lease up; returns `{"objects",
     /// "events", "not_leader"}`. The GIL is released meanwhile.
     fn run_once<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let ledger = self
-            .ledger
-            .clone()
-            .ok_or_else(|| invalid("run_once needs a ledger: ChangeLog(config, ledger=...)"))?;
+        let ledger = self.ledger_for("run_once")?;
         let cfg = self.config.clone();
         let rt = runtime()?;
         let r = py
@@ -107,10 +115,7 @@ impl ChangeLog {
     /// The uploader's counters, committed seq, lag and the lease object, as
     /// `fsfeed changelog status --json` prints them.
     fn status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let ledger = self
-            .ledger
-            .clone()
-            .ok_or_else(|| invalid("status needs a ledger: ChangeLog(config, ledger=...)"))?;
+        let ledger = self.ledger_for("status")?;
         let cfg = self.config.clone();
         let rt = runtime()?;
         let v = py
