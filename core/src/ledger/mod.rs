@@ -14,15 +14,16 @@
 //! The module's files: `mod.rs` opens (and appends through the writer),
 //! `read.rs` reads and waits, `cursor_store.rs` keeps named cursors,
 //! `admin.rs` has stats, checkpoints, checksums and close, `retention.rs`
-//! the retention settings and step, `writer.rs` the writer thread,
+//! the retention settings and step, `writer.rs` the group commit,
 //! `beacon.rs` the cross-process wake-ups, `keys.rs` the key encodings.
 //!
 //! # Writer and readers
 //!
 //! A process that opens the ledger for writing holds RocksDB's lock; its
-//! appends go through one writer thread (see `writer`) that drains every
-//! queued append into one `WriteBatch`: events, time index entries, meta and
-//! the retention range deletes, written once with the ledger's durability.
+//! appends are written one group at a time (see `writer`): the appender that
+//! finds no write in progress leads, and drains every queued append into one
+//! `WriteBatch` (events, time index entries, meta and the retention range
+//! deletes), written once with the ledger's durability.
 //! Readers in the same process wait on a condition variable that the writer
 //! signals after each write. Read-only openers (other processes) use a RocksDB
 //! secondary instance; the writer's beacon wakes them (see `beacon`).
@@ -164,8 +165,8 @@ struct Shared {
 }
 
 /// What the writer shares with readers: the bounds and the signal they wait on.
-/// Kept apart from `Inner` so the writer thread holds no handle on the ledger
-/// (dropping the last `Ledger` stops the writer).
+/// Kept apart from `Inner` so the writer's state holds no handle on the
+/// ledger (dropping the last `Ledger` stops the writer).
 pub(crate) struct Signal {
     shared: Mutex<Shared>,
     cond: Condvar,
