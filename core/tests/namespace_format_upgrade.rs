@@ -97,7 +97,7 @@ fn downgrade(dir: &std::path::Path, n: usize) {
 }
 
 /// Opened read-write: the same answers, every closed edge under `G`, and
-/// format 3 on disk.
+/// the current format on disk.
 fn check_upgraded(dir: &std::path::Path, before: &[String], objects: &[u64], closed: usize) {
     let l = open(dir, Durability::None, None);
     assert_eq!(answers(&l, &["a", "d"], objects), before);
@@ -112,7 +112,7 @@ fn check_upgraded(dir: &std::path::Path, before: &[String], objects: &[u64], clo
         db.get_cf(meta, b"format_version").unwrap().unwrap(),
         fsfeed::FORMAT_VERSION.to_be_bytes()
     );
-    assert_eq!(fsfeed::FORMAT_VERSION, 3);
+    assert_eq!(fsfeed::FORMAT_VERSION, 4);
 }
 
 #[test]

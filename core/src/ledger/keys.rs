@@ -4,13 +4,14 @@
 //! | CF | key | value |
 //! |---|---|---|
 //! | `events` | seq, u64 big-endian (8 bytes) | prost `Event` |
-//! | `time` | running-max op time (u64 BE of a positive i64 µs) ++ seq (u64 BE) | empty |
+//! | `time` | running-max op time (u64 BE of a positive i64 µs) ++ seq (u64 BE) | `[1]` (format 3: empty) |
 //! | `cursors` | cursor name, UTF-8 | prost `CursorState` |
 //! | `meta` | one of the `META_*` names below | see each |
 //!
-//! The `time` CF holds an entry only where the running maximum of op times
-//! grows (Kafka's time index), so both halves of its key increase together
-//! and a seek answers "first seq whose running max time reaches t".
+//! The `time` CF holds an entry at every 64th seq (format 3: wherever the
+//! running maximum of op times grew, Kafka's time index), so both halves of
+//! its key increase together; a seek and the events after the entry before
+//! it answer "first seq whose running max time reaches t" (`time_index`).
 
 /// Column family of events.
 pub const CF_EVENTS: &str = "events";

@@ -43,6 +43,7 @@ mod cursor_store;
 mod keys;
 mod read;
 pub(crate) mod retention;
+mod time_index;
 mod writer;
 
 pub use cursor_store::check_cursor_name;
@@ -73,10 +74,13 @@ use keys::*;
 /// The on-disk format version this build writes and reads. 2: the shadow
 /// namespace keys its versions by when they closed (see `namespace`).
 /// 3: closed forward edges have a tag of their own, so "is this directory
-/// empty?" reads one key whatever its history. A format 2 ledger is upgraded
-/// in place when opened read-write (read-only openers refuse it until then,
-/// with `unsupported_format`); format 1 ledgers are refused.
-pub const FORMAT_VERSION: u32 = 3;
+/// empty?" reads one key whatever its history. 4: the time index holds one
+/// entry per 64 seqs instead of one per growth of the running max (format 3
+/// entries stay valid, so the upgrade only records the new version). Format 2
+/// and 3 ledgers are upgraded in place when opened read-write; read-only
+/// openers read format 3 as it is and refuse format 2 until then, with
+/// `unsupported_format`; format 1 ledgers are refused.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// How long a read-only opener waits between looks at the primary.
 const SECONDARY_POLL: Duration = Duration::from_millis(20);
@@ -408,14 +412,17 @@ impl Ledger {
                         .try_into()
                         .map_err(|_| Error::Corrupt("format_version".into()))?,
                 );
-                if found == 2 && !opts.read_only {
+                if (found == 2 || found == 3) && !opts.read_only {
                     // Format 3 only moved closed forward edges to a tag of
-                    // their own: upgrade in place, then say so on disk.
-                    crate::namespace::upgrade_from_format_2(&db)?;
+                    // their own; format 4 reads format 3's time index as it
+                    // is: upgrade in place, then say so on disk.
+                    if found == 2 {
+                        crate::namespace::upgrade_from_format_2(&db)?;
+                    }
                     let mut w = WriteOptions::default();
                     w.set_sync(true);
                     db.put_cf_opt(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes(), &w)?;
-                } else if found != FORMAT_VERSION {
+                } else if found != FORMAT_VERSION && !(found == 3 && opts.read_only) {
                     return Err(Error::UnsupportedFormat {
                         found,
                         supported: FORMAT_VERSION,

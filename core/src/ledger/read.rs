@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use rocksdb::{Direction, IteratorMode, ReadOptions};
+use rocksdb::ReadOptions;
 
 use super::keys::*;
 use super::*;
@@ -220,20 +220,7 @@ impl Ledger {
     pub fn seq_for_time(&self, time_us: i64) -> Result<u64> {
         let b = self.bounds()?;
         let db = self.db()?;
-        let cf = db.cf_handle(CF_TIME).expect("cf time");
-        let mut it = db.iterator_cf(
-            cf,
-            IteratorMode::From(&time_key(time_us, 0), Direction::Forward),
-        );
-        match it.next() {
-            Some(item) => {
-                let (k, _) = item?;
-                let (_, seq) =
-                    decode_time_key(&k).ok_or_else(|| Error::Corrupt("time key".into()))?;
-                Ok(seq)
-            }
-            None => Ok(b.head + 1),
-        }
+        Ok(super::time_index::first_seq_at(&db, time_us, b.head)?.unwrap_or(b.head + 1))
     }
 
     /// Where object `object_id` was at `seq` (FSO buckets), if it existed then.

@@ -30,6 +30,7 @@ use rocksdb::{Direction, IteratorMode, WriteBatch, DB};
 
 use super::keys::*;
 use super::retention::{self, Source, View};
+use super::time_index::{self, STRIDE_MARK, TIME_STRIDE};
 use super::{decode_event, get_u64, read_retention, Bounds, Durability, Signal};
 use crate::error::{Error, Result};
 use crate::namespace::{self, Resolved};
@@ -312,7 +313,10 @@ struct Pending {
     /// Seq of the first pending event.
     base: u64,
     offsets: Vec<u64>,
+    /// Where the running max of op times grows: (new max, seq).
     times: Vec<(i64, u64)>,
+    /// The time index entries of the batch: (running max, seq).
+    strides: Vec<(i64, u64)>,
     /// Encoding buffer, reused for every event of the group.
     buf: Vec<u8>,
 }
@@ -334,25 +338,27 @@ fn offset_in(db: &DB, pending: &Pending, seq: u64) -> Result<u64> {
     Ok(decode_event(&v)?.offset)
 }
 
-/// The first seq whose running-max op time is `>= time_us`, stored or
+/// The first seq whose running-max op time is `>= time_us` (below zero
+/// counting as zero, as in the index), stored up to `stored_head` or
 /// pending (`None`: none is).
-fn seq_for_time_in(db: &DB, pending: &Pending, time_us: i64) -> Result<Option<u64>> {
-    let cf = db.cf_handle(CF_TIME).expect("cf time");
-    let start = time_key(time_us, 0);
-    if let Some(item) = db
-        .iterator_cf(cf, IteratorMode::From(&start, Direction::Forward))
-        .next()
-    {
-        let (k, _) = item?;
-        return decode_time_key(&k)
-            .map(|(_, s)| Some(s))
-            .ok_or_else(|| Error::Corrupt("time key".into()));
+fn seq_for_time_in(
+    db: &DB,
+    stored_head: u64,
+    pending: &Pending,
+    time_us: i64,
+) -> Result<Option<u64>> {
+    if let Some(s) = time_index::first_seq_at(db, time_us, stored_head)? {
+        return Ok(Some(s));
     }
-    Ok(pending
-        .times
+    Ok(first_reaching(&pending.times, time_us))
+}
+
+/// The first growth point of `times` that reaches `time_us`.
+fn first_reaching(times: &[(i64, u64)], time_us: i64) -> Option<u64> {
+    times
         .iter()
-        .find(|(t, _)| *t >= time_us)
-        .map(|(_, s)| *s))
+        .find(|(t, _)| t.max(&0) >= &time_us.max(0))
+        .map(|(_, s)| *s)
 }
 
 impl Source for Lookup<'_> {
@@ -361,7 +367,8 @@ impl Source for Lookup<'_> {
     }
 
     fn seq_for_time(&mut self, time_us: i64) -> Result<u64> {
-        Ok(seq_for_time_in(&self.w.db, self.pending, time_us)?.unwrap_or(u64::MAX))
+        let stored = self.w.state.head;
+        Ok(seq_for_time_in(&self.w.db, stored, self.pending, time_us)?.unwrap_or(u64::MAX))
     }
 
     fn slowest_cursor(&mut self) -> Result<Option<u64>> {
@@ -374,6 +381,8 @@ impl Source for Lookup<'_> {
 /// (offset and running-max time entry of each), with no cursor guard.
 struct Pure<'a> {
     db: &'a DB,
+    /// The last stored seq.
+    stored_head: u64,
     pending: &'a Pending,
     /// Seq of `extra[0]`.
     base: u64,
@@ -390,15 +399,10 @@ impl Source for Pure<'_> {
     }
 
     fn seq_for_time(&mut self, time_us: i64) -> Result<u64> {
-        if let Some(s) = seq_for_time_in(self.db, self.pending, time_us)? {
+        if let Some(s) = seq_for_time_in(self.db, self.stored_head, self.pending, time_us)? {
             return Ok(s);
         }
-        Ok(self
-            .extra_times
-            .iter()
-            .find(|(t, _)| *t >= time_us)
-            .map(|(_, s)| *s)
-            .unwrap_or(u64::MAX))
+        Ok(first_reaching(&self.extra_times, time_us).unwrap_or(u64::MAX))
     }
 
     fn slowest_cursor(&mut self) -> Result<Option<u64>> {
@@ -489,6 +493,7 @@ impl Writer {
         limits.keep_for_cursors = false;
         let mut src = Pure {
             db: &self.db,
+            stored_head: self.state.head,
             pending,
             base: st.head + 1,
             extra,
@@ -524,8 +529,11 @@ impl Writer {
         st.total_bytes += bytes.len() as u64 + 8;
         if time_us > st.max_time {
             st.max_time = time_us;
-            batch.put_cf(time, time_key(time_us, seq), []);
             pending.times.push((time_us, seq));
+        }
+        if seq % TIME_STRIDE == 0 {
+            batch.put_cf(time, time_key(st.max_time, seq), STRIDE_MARK);
+            pending.strides.push((st.max_time, seq));
         }
         if seq == st.first {
             // The ledger was empty: this event is the first retained one.
@@ -604,10 +612,12 @@ impl Writer {
         let db = self.db.clone();
         let events = db.cf_handle(CF_EVENTS).expect("cf events");
         let time = db.cf_handle(CF_TIME).expect("cf time");
-        batch.delete_range_cf(events, seq_key(st.phys_first), seq_key(target));
-        // Time index: drop entries before the last one older than `target`
-        // (that one stays, so a time lookup that lands in dropped history
-        // still returns a seq before `first_seq` and its cursor reports a gap).
+        // The keeper: the last time index entry below `target`. Entries
+        // before it go; it stays, so a time lookup that lands in dropped
+        // history still returns a seq before `first_seq` and its cursor
+        // reports a gap. Events go up to the keeper's seq only: the run of
+        // seqs after the last entry kept is what a time lookup reads
+        // (`time_index`). The rule depends on seqs and times alone.
         let mut keeper: Option<(i64, u64)> = None;
         let mut running_at_target = i64::MIN;
         let mut visit = |t: i64, s: u64| -> bool {
@@ -632,19 +642,25 @@ impl Writer {
             }
         }
         if more {
-            for &(t, s) in &pending.times {
+            for &(t, s) in &pending.strides {
                 if !visit(t, s) {
                     break;
                 }
             }
         }
+        // (No keeper: no entry below target yet, and no event goes.)
         if let Some((t, s)) = keeper {
+            if s + 1 > st.phys_first {
+                batch.delete_range_cf(events, seq_key(st.phys_first), seq_key(s + 1));
+                st.phys_first = s + 1;
+            }
             batch.delete_range_cf(time, time_key(0, 0), time_key(t, s));
             st.time_floor = Some(time_key(t, s));
         }
         namespace::collect_garbage(tx, target)?;
         tx.accept();
-        st.phys_first = target;
+        // A lower bound of the running max at `target` (the last entry at
+        // or before it): retention only uses it to skip a time lookup.
         st.first_running_max = running_at_target;
         Ok(())
     }
