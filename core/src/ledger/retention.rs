@@ -104,8 +104,15 @@ fn count_boundary(v: &View, max_events: u64) -> u64 {
 
 /// The new first seq; `v.first` when nothing is dropped.
 pub(crate) fn new_first(r: &Retention, v: &View, src: &mut impl Source) -> Result<u64> {
+    Ok(decide(r, v, src)?.0)
+}
+
+/// The new first seq, and a lower bound of the running max op time there
+/// (`v.first_running_max` unless the age limit says more): the next
+/// decision skips its time lookup while the cutoff stays below it.
+pub(crate) fn decide(r: &Retention, v: &View, src: &mut impl Source) -> Result<(u64, i64)> {
     if v.head == 0 || v.first > v.head {
-        return Ok(v.first);
+        return Ok((v.first, v.first_running_max));
     }
     let mut target = v.first;
     if let Some(m) = r.max_events {
@@ -114,10 +121,14 @@ pub(crate) fn new_first(r: &Retention, v: &View, src: &mut impl Source) -> Resul
     if let Some(b) = r.max_bytes {
         target = target.max(bytes_boundary(src, v, b)?);
     }
+    // (the first seq whose running max reaches the cutoff, the cutoff)
+    let mut by_age = None;
     if let Some(age) = r.max_age_us {
         let cutoff = v.max_time.saturating_sub(age.min(i64::MAX as u64) as i64);
         if cutoff > v.first_running_max {
-            target = target.max(src.seq_for_time(cutoff)?);
+            let seq = src.seq_for_time(cutoff)?;
+            target = target.max(seq);
+            by_age = Some((seq, cutoff));
         }
     }
     if r.keep_for_cursors && target > v.first {
@@ -131,7 +142,14 @@ pub(crate) fn new_first(r: &Retention, v: &View, src: &mut impl Source) -> Resul
             target = target.max(bytes_boundary(src, v, b)?);
         }
     }
-    Ok(target.min(v.head).max(v.first))
+    let target = target.min(v.head).max(v.first);
+    // The running max never falls, so at any seq at or after the first one
+    // that reaches the cutoff it is at least the cutoff.
+    let floor = match by_age {
+        Some((seq, cutoff)) if target >= seq => cutoff.max(v.first_running_max),
+        _ => v.first_running_max,
+    };
+    Ok((target, floor))
 }
 
 impl Retention {
@@ -339,6 +357,27 @@ mod tests {
         assert_eq!(new_first(&hard, &m.view(1), &mut m).unwrap(), 51);
         m.cursor = None;
         assert_eq!(new_first(&soft, &m.view(1), &mut m).unwrap(), 91);
+    }
+
+    #[test]
+    fn an_age_decision_bounds_the_running_max_at_the_new_first() {
+        let mut m = Model {
+            events: vec![(1, 100), (1, 500), (1, 200), (1, 600), (1, 700)],
+            cursor: None,
+        };
+        let r = Retention::default().with_max_age(std::time::Duration::from_micros(150));
+        // cutoff 550, reached at seq 4 (running max 600): at least 550 there.
+        assert_eq!(decide(&r, &m.view(1), &mut m).unwrap(), (4, 550));
+        // Nothing to look up while the cutoff is below the bound.
+        m.events.push((1, 690));
+        let mut v = m.view(4);
+        v.first_running_max = 550;
+        assert_eq!(decide(&r, &v, &mut m).unwrap(), (4, 550));
+        // A cursor holds the first back before the seq that reaches the
+        // cutoff: the bound says nothing new.
+        let guarded = r.keeping_for_cursors(None, None);
+        m.cursor = Some(2);
+        assert_eq!(decide(&guarded, &m.view(1), &mut m).unwrap(), (2, i64::MIN));
     }
 
     #[test]

@@ -598,10 +598,11 @@ impl Writer {
         };
         let retention = st.retention;
         let mut lookup = Lookup { w: self, pending };
-        let target = retention::new_first(&retention, &view, &mut lookup)?;
+        let (target, floor) = retention::decide(&retention, &view, &mut lookup)?;
         if target <= st.first {
             return Ok(());
         }
+        st.first_running_max = st.first_running_max.max(floor);
         let first_offset = (!pending.offsets.is_empty() && target >= pending.base)
             .then(|| pending.offsets[(target - pending.base) as usize]);
         st.first = target;
@@ -661,7 +662,7 @@ impl Writer {
         tx.accept();
         // A lower bound of the running max at `target` (the last entry at
         // or before it): retention only uses it to skip a time lookup.
-        st.first_running_max = running_at_target;
+        st.first_running_max = st.first_running_max.max(running_at_target);
         Ok(())
     }
 
