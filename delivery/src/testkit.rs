@@ -604,6 +604,9 @@ pub struct Rabbit {
     port: u16,
     dir: PathBuf,
     node: String,
+    /// The node's own epmd (Erlang's port mapper), stopped with it: a
+    /// shared one on 4369 would outlive the test.
+    epmd: u16,
 }
 
 impl Rabbit {
@@ -611,6 +614,7 @@ impl Rabbit {
     pub fn start() -> Rabbit {
         let port = free_port();
         let dist = free_port();
+        let epmd = free_port();
         let node = format!("fsfeedtest{port}@localhost");
         let dir = PathBuf::from(format!("/tmp/fsfeed-rabbit-{port}"));
         let _ = std::fs::remove_dir_all(&dir);
@@ -620,7 +624,7 @@ impl Rabbit {
             .args(["-R", "rabbitmq:rabbitmq", &dir.to_string_lossy()])
             .status();
         let child = Command::new("rabbitmq-server")
-            .envs(Rabbit::env(&dir, &node, port, dist))
+            .envs(Rabbit::env(&dir, &node, port, dist, epmd))
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.join("out.log")).expect("log"))
             .stderr(Stdio::null())
@@ -631,14 +635,22 @@ impl Rabbit {
             port,
             dir,
             node,
+            epmd,
         };
         wait_port(port, Duration::from_secs(90));
         r.ctl(&["await_startup"]);
         r
     }
 
-    fn env(dir: &std::path::Path, node: &str, port: u16, dist: u16) -> Vec<(&'static str, String)> {
+    fn env(
+        dir: &std::path::Path,
+        node: &str,
+        port: u16,
+        dist: u16,
+        epmd: u16,
+    ) -> Vec<(&'static str, String)> {
         vec![
+            ("ERL_EPMD_PORT", epmd.to_string()),
             ("RABBITMQ_NODE_PORT", port.to_string()),
             ("RABBITMQ_NODENAME", node.to_string()),
             ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1".into()),
@@ -664,7 +676,8 @@ impl Rabbit {
         run(Command::new("rabbitmqctl")
             .args(["-n", &self.node])
             .args(args)
-            .env("ERL_EPMD_ADDRESS", "127.0.0.1"))
+            .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+            .env("ERL_EPMD_PORT", self.epmd.to_string()))
     }
 
     /// `amqp://guest:guest@127.0.0.1:PORT/`.
@@ -815,6 +828,7 @@ impl Drop for Rabbit {
         let _ = Command::new("rabbitmqctl")
             .args(["-n", &self.node, "stop"])
             .env("ERL_EPMD_ADDRESS", "127.0.0.1")
+            .env("ERL_EPMD_PORT", self.epmd.to_string())
             .output();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
@@ -825,6 +839,9 @@ impl Drop for Rabbit {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = Command::new("epmd")
+            .args(["-port", &self.epmd.to_string(), "-kill"])
+            .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

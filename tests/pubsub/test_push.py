@@ -148,6 +148,9 @@ class Rabbit:
     def __init__(self) -> None:
         self.port = free_port()
         dist = free_port()
+        # Its own epmd (Erlang's port mapper), stopped with it: a shared one
+        # on 4369 would outlive the test.
+        self.epmd = free_port()
         self.node = f"fsfeedpy{self.port}@localhost"
         self.dir = f"/tmp/fsfeed-rabbit-py-{self.port}"
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -167,6 +170,7 @@ class Rabbit:
             "RABBITMQ_LOGS": "-",
             "RABBITMQ_ENABLED_PLUGINS_FILE": f"{self.dir}/enabled_plugins",
             "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "ERL_EPMD_PORT": str(self.epmd),
             "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
         }
         with open(f"{self.dir}/out.log", "w") as out:
@@ -204,6 +208,7 @@ class Rabbit:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        subprocess.run(["epmd", "-port", str(self.epmd), "-kill"], check=False, capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
