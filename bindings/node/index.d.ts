@@ -133,6 +133,11 @@ export interface NativeRecord {
   key?: string
   path?: string
   time_us: number
+  /** Object-store and legacy buckets, on an op that names no size or eTag
+   * itself (ACL changes, times, attributes, a rename): what the live index
+   * knew of the object then, each only when known. */
+  object_size?: number
+  object_etag?: string
   [field: string]: unknown
 }
 

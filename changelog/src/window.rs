@@ -308,6 +308,7 @@ mod tests {
             op: Some(op),
             to_path: String::new(),
             offset: 0,
+            ..Default::default()
         })
     }
 

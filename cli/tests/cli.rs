@@ -213,6 +213,50 @@ fn a_delete_below_a_directory_renamed_away_is_path_gone_and_writes_nothing() {
 }
 
 #[test]
+fn object_store_buckets_resync_and_fill_acl_records_from_the_live_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l, "--max-events", "2"], "");
+    let line = |body: &str| {
+        format!(r#"{{"volume":"v","bucket":"b","layout":"obs","time_us":1767225600000000,{body}}}"#)
+    };
+    let input = [
+        line(r#""kind":"commit","key":"a","size":5,"etag":"e1""#),
+        line(r#""kind":"commit","key":"b","size":6,"etag":"e2""#),
+        line(r#""kind":"acl_set","key":"a","acls":[{"type":"user","name":"u","rights":["read"]}]"#),
+    ]
+    .join("\n");
+    ok(&["append", "--ledger", &l], &input);
+    // The ACL event carries what the index knew; AWS sends it with both.
+    let recs = lines(&ok(
+        &["tail", "--ledger", &l, "--from", "3", "--format", "s3"],
+        "",
+    ));
+    let acl = &recs[0]["Records"][0];
+    assert_eq!(acl["eventName"], "ObjectAcl:Put");
+    assert_eq!(
+        (
+            acl["s3"]["object"]["size"].as_u64(),
+            acl["s3"]["object"]["eTag"].as_str()
+        ),
+        (Some(5), Some("e1"))
+    );
+    // Retention dropped both commits: a resync still lists both objects.
+    let resync = lines(&ok(&["resync", "--ledger", &l, "--format", "s3"], ""));
+    let objects: Vec<(String, u64)> = resync
+        .iter()
+        .map(|m| {
+            let o = &m["Records"][0]["s3"]["object"];
+            (
+                o["key"].as_str().unwrap().to_string(),
+                o["size"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(objects, vec![("a".to_string(), 5), ("b".to_string(), 6)]);
+}
+
+#[test]
 fn gaps_are_reported_or_fail() {
     let dir = tempfile::tempdir().unwrap();
     let l = ledger(dir.path());

@@ -8,7 +8,7 @@
 //! - `raw_rocksdb/buffered/batch-1000`: `WriteBatch` puts of the same bytes
 //!   straight into RocksDB (same options, no fsync), the physical limit;
 //! - `namespace_floor/{events,events+ns}/batch-1000`: raw RocksDB batches of
-//!   the bytes an append writes (event + time key), without and with the
+//!   the bytes an append writes (event, a time key per 64), without and with the
 //!   shadow namespace keys the same op writes in an FSO bucket (format 3
 //!   shapes: 2 for a create, 5 for a delete, 7 for a rename), and no lookups:
 //!   the least any implementation that keeps the namespace in the append's
@@ -156,6 +156,7 @@ fn raw_rocksdb(c: &mut Criterion) {
                 to_path: String::new(),
                 offset: 0,
                 op: Some(op),
+                ..Default::default()
             }
             .encode_to_vec()
         })
@@ -186,9 +187,9 @@ fn raw_rocksdb(c: &mut Criterion) {
 /// The writes of one op as `(cf, key, value)`; `None`: a delete.
 type RawWrites = Vec<(usize, Vec<u8>, Option<Vec<u8>>)>;
 
-/// What an append of `op` at `seq` writes: the event, its time key and, with
-/// `ns`, the namespace keys of an FSO bucket in format 3's shapes (lengths
-/// as stored; the lookups that decide them are left out).
+/// What an append of `op` at `seq` writes: the event, its time key (one per
+/// 64 seqs) and, with `ns`, the namespace keys of an FSO bucket in format
+/// 3's shapes (lengths as stored; the lookups that decide them are left out).
 fn raw_writes(op: &Op, seq: u64, ns: bool) -> RawWrites {
     use fsfeed::op::Kind;
     let event = fsfeed::Event {
@@ -197,14 +198,16 @@ fn raw_writes(op: &Op, seq: u64, ns: bool) -> RawWrites {
         to_path: String::new(),
         offset: 0,
         op: Some(op.clone()),
+        ..Default::default()
     }
     .encode_to_vec();
-    let mut time = op.time_us.to_be_bytes().to_vec();
-    time.extend_from_slice(&seq.to_be_bytes());
-    let mut out: RawWrites = vec![
-        (0, seq.to_be_bytes().to_vec(), Some(event)),
-        (1, time, Some(vec![])),
-    ];
+    let mut out: RawWrites = vec![(0, seq.to_be_bytes().to_vec(), Some(event))];
+    // Format 4: one time key per 64 seqs.
+    if seq % 64 == 0 {
+        let mut time = op.time_us.to_be_bytes().to_vec();
+        time.extend_from_slice(&seq.to_be_bytes());
+        out.push((1, time, Some(vec![1])));
+    }
     if !ns {
         return out;
     }

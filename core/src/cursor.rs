@@ -370,33 +370,37 @@ impl Cursor {
                     break;
                 }
                 Some(Err(e)) => return Err(e),
-                Some(Ok((volume, bucket, entry))) => {
-                    // What the entry is: a committed file, an explicit
-                    // directory, or a file created and never committed
-                    // (which has no S3 form).
-                    let kind = match (entry.is_dir, entry.listed) {
+                Some(Ok(l)) => {
+                    // What the entry is: a committed file (with what the
+                    // live index knows of it), an explicit directory, or a
+                    // file created and never committed (which has no S3
+                    // form).
+                    let kind = match (l.is_dir, l.listed) {
                         (true, _) => crate::op::Kind::CreateDirectory(Default::default()),
-                        (false, true) => crate::op::Kind::Commit(Default::default()),
+                        (false, true) => crate::op::Kind::Commit(crate::proto::Commit {
+                            size: l.size,
+                            etag: l.etag,
+                            version_id: l.version_id,
+                            ..Default::default()
+                        }),
                         (false, false) => crate::op::Kind::CreateFile(Default::default()),
                     };
-                    let key = entry.rel;
                     let op = crate::op::Op {
                         time_us: r.time_us,
-                        volume,
-                        bucket,
-                        key: key.clone(),
-                        layout: crate::op::Layout::Fso as i32,
-                        object_id: Some(entry.object_id),
-                        is_dir: entry.is_dir,
+                        volume: l.volume,
+                        bucket: l.bucket,
+                        key: l.key.clone(),
+                        layout: l.layout,
+                        object_id: l.object_id,
+                        is_dir: l.is_dir,
                         kind: Some(kind),
                         ..Default::default()
                     };
                     let event = Event {
                         seq: r.head,
                         op: Some(op),
-                        path: key,
-                        to_path: String::new(),
-                        offset: 0,
+                        path: l.key,
+                        ..Default::default()
                     };
                     let rec = Record {
                         position: Position::new(r.head + 1, 0),

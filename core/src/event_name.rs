@@ -12,7 +12,7 @@
 //! | `create_directory` | `ObjectCreated:Put` (key `dir/`) | yes | yes | yes |
 //! | `commit` | `ObjectCreated:Put`, `:Post`, `:Copy`, `:CompleteMultipartUpload` (per `method`) | yes | yes | yes |
 //! | `delete` | `ObjectRemoved:Delete` | yes | yes | yes |
-//! | `acl_add`, `acl_remove`, `acl_set` | `ObjectAcl:Put` | extension (1) | extension | extension |
+//! | `acl_add`, `acl_remove`, `acl_set` | `ObjectAcl:Put` | yes when size and eTag are known, else extension (1) | extension | extension |
 //! | `truncate` | `ObjectCreated:Truncate` | extension | extension | extension |
 //! | `rename` | `ObjectRenamed:Rename` | extension (2) | extension | extension |
 //! | `set_times` / `set_attr` | `ObjectMetadata:SetTimes` / `:SetAttr` | extension | extension | extension |
@@ -20,9 +20,12 @@
 //! | `create_file`, `append`, `volume_*` | none | | | |
 //!
 //! (1) AWS does send `ObjectAcl:Put`, with the object's size and eTag. An
-//! ACL op carries neither and the ledger does not keep an object's last
-//! state yet, so fsfeed cannot write that record truthfully: it is an
-//! extension, and without size and eTag. Ceph and MinIO send no ACL events.
+//! ACL op carries neither; in an object-store or legacy bucket the event
+//! carries what the live index knew (`Event.size`, `Event.etag`), and with
+//! both the aws profile writes the record as AWS does. Without them (an FSO
+//! object, an object the ledger never saw committed) fsfeed cannot write it
+//! truthfully: it is an extension, without size and eTag. Ceph and MinIO
+//! send no ACL events.
 //! (2) S3 has no rename. An S3 consumer gets a directory or file rename as one
 //! remove and one create per object when its cursor expands renames
 //! (`ExpandOptions::renames`); the expanded records' names are

@@ -240,14 +240,40 @@ impl Iterator for ExpIter {
     }
 }
 
-/// Every live file and explicit directory of every FSO bucket at `seq`:
-/// (volume, bucket, entry with its key). Holds the database weakly, like
+/// One object a resync lists.
+pub(crate) struct Listed {
+    pub volume: String,
+    pub bucket: String,
+    pub key: String,
+    /// FSO objects: the namespace's id.
+    pub object_id: Option<u64>,
+    pub is_dir: bool,
+    /// In the bucket's S3 view.
+    pub listed: bool,
+    pub layout: i32,
+    /// From the live index (object-store and legacy buckets).
+    pub size: Option<u64>,
+    pub etag: String,
+    pub version_id: String,
+}
+
+/// Entries of the live index read at a time: the database is held only
+/// while a chunk is read.
+const LIVE_CHUNK: usize = 256;
+
+/// Every live file and explicit directory of every FSO bucket at `seq`,
+/// then every entry of the live index (object-store and legacy buckets, as
+/// the index holds them while it is read). Holds the database weakly, like
 /// [`Descendants`].
 pub(crate) struct LiveFiles {
     db: Weak<DB>,
     seq: u64,
     buckets: std::vec::IntoIter<(String, String)>,
     current: Option<(String, String, Descendants)>,
+    /// The live index: entries read and not yet listed, and the key to
+    /// read on after (`None` once read to the end).
+    live: std::collections::VecDeque<Listed>,
+    live_after: Option<Vec<u8>>,
 }
 
 impl LiveFiles {
@@ -258,23 +284,113 @@ impl LiveFiles {
             seq,
             buckets: buckets.into_iter(),
             current: None,
+            live: Default::default(),
+            live_after: Some(vec![namespace::TAG_L]),
         })
+    }
+
+    /// Read the next chunk of the live index.
+    fn read_live(&mut self) -> Result<()> {
+        let Some(after) = self.live_after.take() else {
+            return Ok(());
+        };
+        let db = self.db.upgrade().ok_or(Error::LedgerClosed)?;
+        let cf = db.cf_handle(namespace::CF_NS).expect("cf ns");
+        let mut it = db.raw_iterator_cf(cf);
+        it.seek(&after);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if k.first() != Some(&namespace::TAG_L) {
+                break;
+            }
+            if k == after.as_slice() {
+                it.next();
+                continue;
+            }
+            if self.live.len() == LIVE_CHUNK {
+                // The next chunk reads on after the last entry of this one.
+                self.live_after = self.live.back().map(l_key_of);
+                break;
+            }
+            let mut parts = k[1..].splitn(3, |b| *b == 0);
+            let (Some(volume), Some(bucket), Some(key)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(Error::Corrupt("live index key shape".into()));
+            };
+            let text = |b: &[u8]| {
+                String::from_utf8(b.to_vec())
+                    .map_err(|_| Error::Corrupt("live index key is not UTF-8".into()))
+            };
+            let o = namespace::decode_live(v)?;
+            self.live.push_back(Listed {
+                volume: text(volume)?,
+                bucket: text(bucket)?,
+                key: text(key)?,
+                object_id: None,
+                is_dir: o.is_dir,
+                listed: o.listed,
+                layout: o.layout,
+                size: o.size,
+                etag: o.etag,
+                version_id: o.version_id,
+            });
+            it.next();
+        }
+        it.status()?;
+        Ok(())
     }
 }
 
+/// The live index key of a listed entry.
+fn l_key_of(l: &Listed) -> Vec<u8> {
+    let mut k = vec![namespace::TAG_L];
+    k.extend_from_slice(l.volume.as_bytes());
+    k.push(0);
+    k.extend_from_slice(l.bucket.as_bytes());
+    k.push(0);
+    k.extend_from_slice(l.key.as_bytes());
+    k
+}
+
 impl Iterator for LiveFiles {
-    type Item = Result<(String, String, namespace::Entry)>;
+    type Item = Result<Listed>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some((v, b, files)) = &mut self.current {
                 match files.next() {
-                    Some(Ok(e)) => return Some(Ok((v.clone(), b.clone(), e))),
+                    Some(Ok(e)) => {
+                        return Some(Ok(Listed {
+                            volume: v.clone(),
+                            bucket: b.clone(),
+                            key: e.rel,
+                            object_id: Some(e.object_id),
+                            is_dir: e.is_dir,
+                            listed: e.listed,
+                            layout: Layout::Fso as i32,
+                            size: None,
+                            etag: String::new(),
+                            version_id: String::new(),
+                        }))
+                    }
                     Some(Err(e)) => return Some(Err(e)),
                     None => self.current = None,
                 }
             }
-            let (v, b) = self.buckets.next()?;
+            let Some((v, b)) = self.buckets.next() else {
+                // The FSO trees are listed: the live index.
+                if let Some(l) = self.live.pop_front() {
+                    return Some(Ok(l));
+                }
+                self.live_after.as_ref()?;
+                if let Err(e) = self.read_live() {
+                    return Some(Err(e));
+                }
+                if self.live.is_empty() {
+                    return None;
+                }
+                continue;
+            };
             let Some(db) = self.db.upgrade() else {
                 return Some(Err(Error::LedgerClosed));
             };

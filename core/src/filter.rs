@@ -177,6 +177,7 @@ mod tests {
             to_path,
             offset: 0,
             op: Some(op),
+            ..Default::default()
         }
     }
 

@@ -90,6 +90,7 @@ fn metadata_events_carry_only_their_type_s_fields() {
             to_path: String::new(),
             offset: 0,
             op: Some(op),
+            ..Default::default()
         };
         for e in hdfs::events(&ev) {
             let j = e.to_json();

@@ -294,6 +294,7 @@ fn run(a: &Args) -> Res<Value> {
                 to_path: String::new(),
                 offset: 0,
                 op: Some(op.clone()),
+                ..Default::default()
             }
             .encode_to_vec()
         })

@@ -401,6 +401,7 @@ mod tests {
                 },
                 offset: i as u64 * 300,
                 op: Some(op),
+                ..Default::default()
             };
             let bytes = ev.encode_to_vec();
             assert_eq!(

@@ -76,7 +76,9 @@ use keys::*;
 /// 3: closed forward edges have a tag of their own, so "is this directory
 /// empty?" reads one key whatever its history. 4: the time index holds one
 /// entry per 64 seqs instead of one per growth of the running max (format 3
-/// entries stay valid, so the upgrade only records the new version). Format 2
+/// entries stay valid), and the live index keeps the last known state of
+/// object-store and legacy objects (the upgrade builds it from the stored
+/// events). Format 2
 /// and 3 ledgers are upgraded in place when opened read-write; read-only
 /// openers read format 3 as it is and refuse format 2 until then, with
 /// `unsupported_format`; format 1 ledgers are refused.
@@ -419,6 +421,9 @@ impl Ledger {
                     if found == 2 {
                         crate::namespace::upgrade_from_format_2(&db)?;
                     }
+                    // Format 4 also keeps the live index of object-store
+                    // and legacy buckets: built from the stored events.
+                    crate::namespace::rebuild_live_index(&db)?;
                     let mut w = WriteOptions::default();
                     w.set_sync(true);
                     db.put_cf_opt(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes(), &w)?;

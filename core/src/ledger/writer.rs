@@ -420,6 +420,8 @@ fn event_of(mut op: Op, res: Resolved, seq: u64, offset: u64) -> Event {
         to_path: res.to_path,
         offset,
         op: Some(op),
+        size: res.size,
+        etag: res.etag,
     }
 }
 

@@ -12,6 +12,10 @@ pub(crate) struct Resolved {
     pub to_path: String,
     pub object_id: Option<u64>,
     pub is_dir: bool,
+    /// What the live index knew of the object (object-store and legacy
+    /// ops that name no size or eTag): the event carries it.
+    pub size: Option<u64>,
+    pub etag: String,
 }
 
 /// The key an op names: `key`, or the live path of directory `parent` (0:
@@ -85,6 +89,8 @@ pub(crate) fn apply(
         },
         object_id: op.object_id,
         is_dir: op.is_dir,
+        size: None,
+        etag: String::new(),
     };
     let kind = op.kind.as_ref().expect("validated op has a kind");
     if op.layout_enum() != Layout::Fso
@@ -97,7 +103,14 @@ pub(crate) fn apply(
                 | Kind::VolumeDelete(_)
         )
     {
-        return Ok(plain());
+        let mut out = plain();
+        if op.layout_enum() != Layout::Fso && !op.bucket.is_empty() {
+            if let Some((size, etag)) = super::live::apply_live(tx, op)? {
+                out.size = size;
+                out.etag = etag;
+            }
+        }
+        return Ok(out);
     }
     // The key: given, or the parent's live path + name.
     let key = key_of(tx, op, op.parent_id, &op.key, &op.name, index)?;
@@ -110,6 +123,8 @@ pub(crate) fn apply(
         to_path: String::new(),
         object_id: op.object_id,
         is_dir: op.is_dir,
+        size: None,
+        etag: String::new(),
     };
     match kind {
         Kind::CreateDirectory(_) => {

@@ -19,6 +19,7 @@
 //! | `G B parent name NUL deleted` | closed edge, same value with its `deleted_seq` |
 //! | `R object deleted` | versioned reverse edge; value: the whole edge (bucket, `parent_id`, `name`, ...) |
 //! | `C deleted object` | an edge closed at `deleted`, for garbage collection |
+//! | `L B key` | the live index of object-store and legacy buckets (not FSO): value a prost `LiveObject`, the object's last known state (see `live`) |
 //!
 //! Closing an edge deletes its `F` key and writes its `G` key (format 3;
 //! format 2 kept closed versions under `F` too). So the open children of a
@@ -96,6 +97,7 @@ use crate::error::Result;
 
 mod apply;
 mod keys;
+mod live;
 mod query;
 mod tx;
 mod upgrade;
@@ -103,6 +105,7 @@ mod upgrade;
 pub(crate) use apply::{apply, collect_garbage, Resolved};
 pub(crate) use keys::in_s3_view;
 pub(crate) use keys::CF_NS;
+pub(crate) use live::{decode_live, rebuild as rebuild_live_index, TAG_L};
 pub(crate) use query::live_buckets;
 pub(crate) use query::node_at;
 pub use query::{path_at, resolve_at, Child, Children, Descendants, Entry, ObjectPath};

@@ -12,7 +12,7 @@ use crate::op::Op;
 use crate::proto::NsNode;
 
 /// The writer's cache of open-edge lookups (`F .. LIVE` and `R .. LIVE`
-/// keys), present and absent. The writer is the only one that writes the
+/// keys) and live index entries (`L` keys), present and absent. The writer is the only one that writes the
 /// namespace, so the cache stays true as long as it absorbs every batch that
 /// was written and is cleared when a write fails. Two generations: when the
 /// young one is full it becomes the old one, and a hit in the old one moves
@@ -32,9 +32,22 @@ pub(super) const CACHE_ENTRIES: usize = 65_536;
 
 impl Cache {
     pub(super) fn cacheable(key: &[u8]) -> bool {
-        matches!(key.first(), Some(&TAG_F) | Some(&TAG_R))
-            && key.len() >= 17
-            && deleted_of(key) == LIVE
+        match key.first() {
+            Some(&TAG_F) | Some(&TAG_R) => key.len() >= 17 && deleted_of(key) == LIVE,
+            // The live index's entries (`namespace::live`).
+            Some(&super::live::TAG_L) => true,
+            _ => false,
+        }
+    }
+
+    /// The cached raw value, if cached.
+    pub(super) fn get_bytes(&mut self, key: &[u8]) -> Option<Option<Vec<u8>>> {
+        if let Some(v) = self.young.get(key) {
+            return Some(v.clone());
+        }
+        let (k, v) = self.old.remove_entry(key)?;
+        self.insert(k, v.clone());
+        Some(v)
     }
 
     pub(super) fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
@@ -112,6 +125,25 @@ impl<'a> Tx<'a> {
             self.cache.insert(key.to_vec(), v);
         }
         node
+    }
+
+    /// The raw value at `key`: pending writes, then the database (keys the
+    /// cache does not keep).
+    pub(super) fn get_raw(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(v) = self.writes.get(key) {
+            return Ok(v.clone());
+        }
+        let cacheable = Cache::cacheable(key);
+        if cacheable {
+            if let Some(v) = self.cache.get_bytes(key) {
+                return Ok(v);
+            }
+        }
+        let v = self.db.get_cf(self.cf(), key)?;
+        if cacheable {
+            self.cache.insert(key.to_vec(), v.clone());
+        }
+        Ok(v)
     }
 
     pub(super) fn set(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {

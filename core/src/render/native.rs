@@ -4,7 +4,10 @@
 //! and `path` (the key as of that seq) and, for a rename, `to_path`; an
 //! expanded record adds `"expanded": {"action", "key", "from_key",
 //! "object_id", "is_dir"}` (`is_dir` only for a directory's marker)
-//! and a resync record `"resync": true`.
+//! and a resync record `"resync": true`. An op that names no size or eTag
+//! itself (ACL changes, times, attributes, a rename) in an object-store or
+//! legacy bucket adds `object_size` and `object_etag`: what the live index
+//! knew of the object then, each only when known.
 //! Bytes: the prost encoding of `fsfeed.v1.Event`.
 
 use prost::Message;
@@ -63,6 +66,12 @@ struct NativeOut<'a> {
     expanded: Option<ExpandedOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resync: Option<bool>,
+    /// The object's last known size and eTag from the live index, on an op
+    /// that names neither (`Event.size`, `Event.etag`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_etag: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -99,6 +108,8 @@ impl<'a> NativeOut<'a> {
                     is_dir: x.is_dir.then_some(true),
                 }),
             resync: record.is_some_and(|r| r.resync).then_some(true),
+            object_size: event.size,
+            object_etag: (!event.etag.is_empty()).then_some(event.etag.as_str()),
         }
     }
 

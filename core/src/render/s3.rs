@@ -8,8 +8,12 @@
 //! never the time of rendering), `userIdentity`, `requestParameters`,
 //! `responseElements`, `s3.{s3SchemaVersion, configurationId, bucket, object}`
 //! always present; `object.size` (an integer) and `object.eTag` only where
-//! the ledger knows them (never a made-up 0 or `""`: a delete, as on AWS,
-//! and an expanded or resync record of a file carry neither; a directory
+//! the ledger knows them (never a made-up 0 or `""`): from the op (a
+//! commit, a truncate's size) or, on an op that names neither in an
+//! object-store or legacy bucket (ACL changes, times, attributes), from the
+//! live index as the event carries it; a resync record of such a bucket's
+//! file carries the index's size, eTag and version. A delete, as on AWS,
+//! and an expanded record or an FSO resync record of a file carry neither; a directory
 //! marker `dir/` is the zero-byte object it is, with the MD5 of nothing as
 //! eTag, whether a `create_directory`, an expansion or a resync writes it);
 //! an expanded or resync record of a file created and never committed has
@@ -358,7 +362,13 @@ impl S3 {
             },
             None => event_name::of_op(event.op.as_ref()?)?,
         };
-        (self.options.extensions || event_name::standard(name)).then_some(name)
+        // AWS sends `ObjectAcl:Put` with the object's size and eTag: a
+        // record that has both (from the live index) is one it sends.
+        let aws_acl = self.options.profile == Profile::Aws
+            && name == "ObjectAcl:Put"
+            && event.size.is_some()
+            && !event.etag.is_empty();
+        (self.options.extensions || event_name::standard(name) || aws_acl).then_some(name)
     }
 
     fn typed<'a>(
@@ -392,17 +402,17 @@ impl S3 {
             }
             Cow::Owned(k)
         };
-        // Only what the op says (or what a zero-byte directory marker is):
-        // the ledger keeps no object's last state, so anything else is left out.
+        // What the op says, what a zero-byte directory marker is, or what
+        // the event carries from the live index (object-store and legacy
+        // buckets: `Event.size`, `Event.etag`); anything else is left out.
         let (size, etag, version_id) = match (&op.kind, expansion) {
             (_, Some(x)) if x.is_dir && x.action == Action::Create => (Some(0), EMPTY_ETAG, ""),
             (_, Some(_)) => (None, "", ""),
-            (Some(Kind::CreateDirectory(_)), _) if resync => (Some(0), EMPTY_ETAG, ""),
-            _ if resync => (None, "", ""),
-            (Some(Kind::Commit(c)), _) => (c.size, c.etag.as_str(), c.version_id.as_str()),
             (Some(Kind::CreateDirectory(_)), _) => (Some(0), EMPTY_ETAG, ""),
+            (Some(Kind::Commit(c)), _) => (c.size, c.etag.as_str(), c.version_id.as_str()),
+            _ if resync => (None, "", ""),
             (Some(Kind::Truncate(t)), _) => (Some(t.size), "", ""),
-            _ => (None, "", ""),
+            _ => (event.size, event.etag.as_str(), ""),
         };
         let principal = if op.principal.is_empty() {
             "fsfeed"

@@ -1,0 +1,247 @@
+//! The live index: the last known state of each live object of an
+//! object-store or legacy bucket (`L` keys, one per object), what the
+//! versioned edges are for FSO buckets.
+//!
+//! | key | value |
+//! |---|---|
+//! | `L B key` | prost `LiveObject`: size, eTag, version id, type, whether it is in the S3 view, the bucket's layout |
+//!
+//! Written in the append's own batch, from the ops alone (replicas agree):
+//!
+//! | op | the entry |
+//! |---|---|
+//! | `commit` | size, eTag and version from the op; in the S3 view |
+//! | `create_file` | a new entry, not in the S3 view; over an entry (`overwrite`), nothing changes until the commit (S3 shows the old object) |
+//! | `create_directory` | a directory, in the S3 view (its `dir/` marker) |
+//! | `truncate` | the new size; the eTag is no longer known |
+//! | `append` | size and eTag no longer known |
+//! | `delete` | gone; a recursive one also removes every `key/...` entry (deleting a `dir/` marker alone leaves the objects below it, as in S3) |
+//! | `rename` | moves (a directory's, `is_dir`, with every `key/...` entry) |
+//! | ACL, times, attributes | unchanged; an object never seen is adopted, with nothing known |
+//!
+//! Events of ops that name no size or eTag themselves (ACL changes, times,
+//! attributes, renames) carry the entry's, so renderers fill them without a
+//! lookup at read time (`Event.size`, `Event.etag`). A resync lists the
+//! entries as well as the FSO trees. The index holds the current state
+//! only: an entry changed while a resync lists is listed as it is then, and
+//! the events after the resync's seq bring the consumer to the same state.
+//! The cost is one key written per create, commit, truncate or append of
+//! an object-store object, and one lookup per op that reads its entry.
+
+use prost::Message;
+
+use super::keys::bucket_id;
+use super::Tx;
+use crate::error::{Error, Result};
+use crate::op::{Kind, Op};
+use crate::proto::LiveObject;
+
+pub(crate) const TAG_L: u8 = b'L';
+
+/// `L B key`.
+pub(crate) fn l_key(bucket: &[u8], key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + bucket.len() + key.len());
+    k.push(TAG_L);
+    k.extend_from_slice(bucket);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+pub(crate) fn decode_live(v: &[u8]) -> Result<LiveObject> {
+    LiveObject::decode(v).map_err(|e| Error::Corrupt(format!("live index entry: {e}")))
+}
+
+impl Tx<'_> {
+    fn live_entry(&mut self, key: &[u8]) -> Result<Option<LiveObject>> {
+        self.get_raw(key)?.as_deref().map(decode_live).transpose()
+    }
+
+    fn put_live(&mut self, key: Vec<u8>, o: &LiveObject) {
+        self.set(key, Some(o.encode_to_vec()));
+    }
+
+    /// Every entry under `prefix`, in key order.
+    fn live_under(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, LiveObject)>> {
+        let mut out = Vec::new();
+        self.scan_prefix(prefix, |k, v| {
+            out.push((k.to_vec(), decode_live(v)?));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+}
+
+/// What the live index knew of the op's object before it: (size, eTag),
+/// for the event of an op that names neither.
+pub(crate) type Known = (Option<u64>, String);
+
+/// Apply an object-store or legacy op to the live index; returns what the
+/// event carries of the object's state (ops that name no size or eTag).
+pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
+    let Some(kind) = op.kind.as_ref() else {
+        return Ok(None);
+    };
+    let b = bucket_id(&op.volume, &op.bucket);
+    let key = l_key(&b, &op.key);
+    let fresh = |listed: bool| LiveObject {
+        is_dir: op.is_dir,
+        listed,
+        layout: op.layout,
+        ..Default::default()
+    };
+    let known = |o: &LiveObject| Some((o.size, o.etag.clone()));
+    match kind {
+        Kind::Commit(c) => {
+            tx.put_live(
+                key,
+                &LiveObject {
+                    size: c.size,
+                    etag: c.etag.clone(),
+                    version_id: c.version_id.clone(),
+                    ..fresh(true)
+                },
+            );
+            Ok(None)
+        }
+        Kind::CreateFile(c) => {
+            // Without `overwrite` the producer says there is no object.
+            if !c.overwrite || tx.live_entry(&key)?.is_none() {
+                tx.put_live(key, &fresh(false));
+            }
+            Ok(None)
+        }
+        Kind::CreateDirectory(_) => {
+            tx.put_live(
+                key,
+                &LiveObject {
+                    is_dir: true,
+                    ..fresh(true)
+                },
+            );
+            Ok(None)
+        }
+        Kind::Truncate(t) => {
+            let o = tx.live_entry(&key)?.unwrap_or_else(|| fresh(true));
+            tx.put_live(
+                key,
+                &LiveObject {
+                    size: Some(t.size),
+                    etag: String::new(),
+                    ..o
+                },
+            );
+            Ok(None)
+        }
+        Kind::Append(_) => {
+            let o = tx.live_entry(&key)?.unwrap_or_else(|| fresh(true));
+            tx.put_live(
+                key,
+                &LiveObject {
+                    size: None,
+                    etag: String::new(),
+                    ..o
+                },
+            );
+            Ok(None)
+        }
+        Kind::Delete(d) => {
+            if d.recursive {
+                for (k, _) in tx.live_under(&below(&b, &op.key))? {
+                    tx.del(k);
+                }
+            }
+            tx.del(key);
+            Ok(None)
+        }
+        Kind::Rename(r) => {
+            let to = l_key(&b, &r.to_key);
+            let src = tx.live_entry(&key)?;
+            // A directory's objects move with it (legacy buckets).
+            let moved = if op.is_dir {
+                tx.live_under(&below(&b, &op.key))?
+            } else {
+                Vec::new()
+            };
+            if let Some(o) = &src {
+                tx.del(key);
+                tx.put_live(to, o);
+            }
+            let from_len = below(&b, &op.key).len();
+            for (k, o) in moved {
+                let mut dest = below(&b, &r.to_key);
+                dest.extend_from_slice(&k[from_len..]);
+                tx.del(k);
+                tx.put_live(dest, &o);
+            }
+            Ok(src.as_ref().and_then(known))
+        }
+        Kind::AclAdd(_)
+        | Kind::AclRemove(_)
+        | Kind::AclSet(_)
+        | Kind::SetTimes(_)
+        | Kind::SetAttr(_) => Ok(tx.live_entry(&key)?.as_ref().and_then(known)),
+        Kind::VolumeCreate(_)
+        | Kind::VolumeDelete(_)
+        | Kind::BucketCreate(_)
+        | Kind::BucketDelete(_) => Ok(None),
+    }
+}
+
+/// `L B key/`: the entries below a directory key.
+fn below(bucket: &[u8], key: &str) -> Vec<u8> {
+    let mut k = l_key(bucket, key.trim_end_matches('/'));
+    k.push(b'/');
+    k
+}
+
+/// Build the live index from the events stored (a format 3 ledger had
+/// none): what the first read-write open of one does before it says
+/// format 4. Entries a cut-short build left are dropped first, so running
+/// it again gives the same index. Objects whose last write is no longer
+/// stored are not in it: the ledger does not know them.
+pub(crate) fn rebuild(db: &rocksdb::DB) -> Result<u64> {
+    use rocksdb::WriteBatch;
+
+    let ns = db.cf_handle(super::CF_NS).expect("cf ns");
+    let events = db.cf_handle("events").expect("cf events");
+    let mut clear = WriteBatch::default();
+    clear.delete_range_cf(ns, [TAG_L], [TAG_L + 1]);
+    db.write(clear)?;
+    let mut tx = Tx::new(db, super::Cache::default());
+    let mut pending = 0usize;
+    let mut applied = 0u64;
+    let mut it = db.raw_iterator_cf(events);
+    it.seek_to_first();
+    while let Some(v) = it.value() {
+        let event =
+            crate::proto::Event::decode(v).map_err(|e| Error::Corrupt(format!("event: {e}")))?;
+        if let Some(op) = &event.op {
+            let plain = !matches!(
+                op.kind,
+                Some(Kind::BucketCreate(_))
+                    | Some(Kind::BucketDelete(_))
+                    | Some(Kind::VolumeCreate(_))
+                    | Some(Kind::VolumeDelete(_))
+            );
+            if op.layout_enum() != crate::op::Layout::Fso && !op.bucket.is_empty() && plain {
+                apply_live(&mut tx, op)?;
+                tx.accept();
+                pending += 1;
+                applied += 1;
+            }
+        }
+        if pending >= 10_000 {
+            let mut b = WriteBatch::default();
+            drop(tx.write_into(&mut b));
+            db.write(b)?;
+            tx = Tx::new(db, super::Cache::default());
+            pending = 0;
+        }
+        it.next();
+    }
+    it.status()?;
+    let mut b = WriteBatch::default();
+    drop(tx.write_into(&mut b));
+    db.write(b)?;
+    Ok(applied)
+}
