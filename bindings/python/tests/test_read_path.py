@@ -97,7 +97,9 @@ def test_extensions_are_asked_for_in_the_s3_settings(ledger):
     )
     assert [r["eventName"] for r in ext.records] == ["ObjectCreated:Put", "ObjectRenamed:Rename"]
     assert ext.records[1]["s3"]["object"]["key"] == "s"
-    assert "size" not in ext.records[1]["s3"]["object"]
+    # The rename carries the object's last known size and eTag (the live index).
+    assert ext.records[1]["s3"]["object"]["size"] == 1
+    assert ext.records[1]["s3"]["object"]["eTag"] == ext.records[0]["s3"]["object"]["eTag"]
 
 
 WRITER = textwrap.dedent(
