@@ -326,3 +326,28 @@ fn upgrading_a_format_3_ledger_builds_the_index_from_its_events() {
     l.append(acl("c")).unwrap();
     assert_eq!(object(&s3_of(&l, 5)), (Some(7), Some("e3".into())));
 }
+
+#[test]
+fn a_deleted_bucket_takes_its_entries_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), Durability::None, None);
+    l.append_batch(vec![
+        obs(Op::commit("v", "b", "old", 1, "e1")),
+        obs(Op::commit("v", "other", "kept", 2, "e2")),
+        obs(Op::bucket_delete("v", "b")),
+        obs(Op::bucket_create("v", "b")),
+        obs(Op::commit("v", "b", "new", 3, "e3")),
+    ])
+    .unwrap();
+    let got: Vec<String> = resync(&l).into_keys().collect();
+    assert_eq!(got, vec!["kept".to_string(), "new".to_string()]);
+    // A bucket_delete that names the FSO layout does the same.
+    l.append(
+        Op::bucket_delete("v", "other")
+            .with_layout(Layout::Fso)
+            .at(T0),
+    )
+    .unwrap();
+    let got: Vec<String> = resync(&l).into_keys().collect();
+    assert_eq!(got, vec!["new".to_string()]);
+}

@@ -104,7 +104,10 @@ pub(crate) fn apply(
         )
     {
         let mut out = plain();
-        if op.layout_enum() != Layout::Fso && !op.bucket.is_empty() {
+        // A bucket's delete takes its live index entries, whatever layout
+        // the op names (an FSO bucket has none).
+        let bucket_delete = matches!(kind, Kind::BucketDelete(_));
+        if !op.bucket.is_empty() && (op.layout_enum() != Layout::Fso || bucket_delete) {
             if let Some((size, etag)) = super::live::apply_live(tx, op)? {
                 out.size = size;
                 out.etag = etag;

@@ -18,6 +18,7 @@
 //! | `delete` | gone; a recursive one also removes every `key/...` entry (deleting a `dir/` marker alone leaves the objects below it, as in S3) |
 //! | `rename` | moves (a directory's, `is_dir`, with every `key/...` entry) |
 //! | ACL, times, attributes | unchanged; an object never seen is adopted, with nothing known |
+//! | `bucket_delete` | every entry of the bucket goes |
 //!
 //! Events of ops that name no size or eTag themselves (ACL changes, times,
 //! attributes, renames) carry the entry's, so renderers fill them without a
@@ -180,10 +181,15 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
         | Kind::AclSet(_)
         | Kind::SetTimes(_)
         | Kind::SetAttr(_) => Ok(tx.live_entry(&key)?.as_ref().and_then(known)),
-        Kind::VolumeCreate(_)
-        | Kind::VolumeDelete(_)
-        | Kind::BucketCreate(_)
-        | Kind::BucketDelete(_) => Ok(None),
+        Kind::BucketDelete(_) => {
+            // Everything the bucket held goes with it (a bucket made again
+            // under the name starts empty).
+            for (k, _) in tx.live_under(&l_key(&b, ""))? {
+                tx.del(k);
+            }
+            Ok(None)
+        }
+        Kind::VolumeCreate(_) | Kind::VolumeDelete(_) | Kind::BucketCreate(_) => Ok(None),
     }
 }
 
@@ -216,14 +222,10 @@ pub(crate) fn rebuild(db: &rocksdb::DB) -> Result<u64> {
         let event =
             crate::proto::Event::decode(v).map_err(|e| Error::Corrupt(format!("event: {e}")))?;
         if let Some(op) = &event.op {
-            let plain = !matches!(
-                op.kind,
-                Some(Kind::BucketCreate(_))
-                    | Some(Kind::BucketDelete(_))
-                    | Some(Kind::VolumeCreate(_))
-                    | Some(Kind::VolumeDelete(_))
-            );
-            if op.layout_enum() != crate::op::Layout::Fso && !op.bucket.is_empty() && plain {
+            let bucket_delete = matches!(op.kind, Some(Kind::BucketDelete(_)));
+            if !op.bucket.is_empty()
+                && (op.layout_enum() != crate::op::Layout::Fso || bucket_delete)
+            {
                 apply_live(&mut tx, op)?;
                 tx.accept();
                 pending += 1;
