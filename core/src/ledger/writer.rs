@@ -54,6 +54,16 @@ pub(crate) enum Request {
     SetRetention(Retention),
 }
 
+impl Request {
+    /// The ops it appends (what a group's size counts).
+    fn ops(&self) -> usize {
+        match self {
+            Request::Append(o) => o.len(),
+            Request::SetRetention(_) => 0,
+        }
+    }
+}
+
 /// Where one request waits for its answer, or for the lead.
 #[derive(Default)]
 pub(crate) struct Slot {
@@ -177,10 +187,7 @@ impl Shared {
             let mut group = Vec::new();
             let mut ops = 0;
             while let Some((req, _)) = q.waiting.front() {
-                let n = match req {
-                    Request::Append(o) => o.len(),
-                    Request::SetRetention(_) => 0,
-                };
+                let n = req.ops();
                 if !group.is_empty() && ops + n > MAX_GROUP_OPS {
                     break;
                 }
@@ -672,13 +679,7 @@ impl Writer {
         let mut st = self.state.clone();
         // Sized for the group up front: growing a 100 KB+ buffer by doubling
         // showed up as memmove and malloc in profiles.
-        let ops: usize = group
-            .iter()
-            .map(|(r, _)| match r {
-                Request::Append(o) => o.len(),
-                Request::SetRetention(_) => 0,
-            })
-            .sum();
+        let ops: usize = group.iter().map(|(r, _)| r.ops()).sum();
         let mut batch = WriteBatch::with_capacity_bytes(4096 + ops * 512);
         let mut pending = Pending::default();
         let mut answers: Vec<(Reply, Result<(u64, u64)>)> = Vec::with_capacity(group.len());
