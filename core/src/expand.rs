@@ -308,24 +308,18 @@ impl LiveFiles {
             }
             if self.live.len() == LIVE_CHUNK {
                 // The next chunk reads on after the last entry of this one.
-                self.live_after = self.live.back().map(l_key_of);
+                self.live_after = self
+                    .live
+                    .back()
+                    .map(|l| namespace::live_entry_key(&l.volume, &l.bucket, &l.key));
                 break;
             }
-            let mut parts = k[1..].splitn(3, |b| *b == 0);
-            let (Some(volume), Some(bucket), Some(key)) =
-                (parts.next(), parts.next(), parts.next())
-            else {
-                return Err(Error::Corrupt("live index key shape".into()));
-            };
-            let text = |b: &[u8]| {
-                String::from_utf8(b.to_vec())
-                    .map_err(|_| Error::Corrupt("live index key is not UTF-8".into()))
-            };
+            let (volume, bucket, key) = namespace::split_live_key(k)?;
             let o = namespace::decode_live(v)?;
             self.live.push_back(Listed {
-                volume: text(volume)?,
-                bucket: text(bucket)?,
-                key: text(key)?,
+                volume,
+                bucket,
+                key,
                 object_id: None,
                 is_dir: o.is_dir,
                 listed: o.listed,
@@ -339,17 +333,6 @@ impl LiveFiles {
         it.status()?;
         Ok(())
     }
-}
-
-/// The live index key of a listed entry.
-fn l_key_of(l: &Listed) -> Vec<u8> {
-    let mut k = vec![namespace::TAG_L];
-    k.extend_from_slice(l.volume.as_bytes());
-    k.push(0);
-    k.extend_from_slice(l.bucket.as_bytes());
-    k.push(0);
-    k.extend_from_slice(l.key.as_bytes());
-    k
 }
 
 impl Iterator for LiveFiles {

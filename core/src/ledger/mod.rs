@@ -423,7 +423,17 @@ impl Ledger {
                     }
                     // Format 4 also keeps the live index of object-store
                     // and legacy buckets: built from the stored events.
-                    crate::namespace::rebuild_live_index(&db)?;
+                    let events = db.cf_handle(CF_EVENTS).expect("cf events");
+                    let mut it = db.raw_iterator_cf(events);
+                    it.seek_to_first();
+                    let ops = std::iter::from_fn(|| {
+                        let event = it.value().map(decode_event)?;
+                        it.next();
+                        Some(event)
+                    })
+                    .filter_map(|e| e.map(|e| e.op).transpose());
+                    crate::namespace::rebuild_live_index(&db, ops)?;
+                    it.status()?;
                     let mut w = WriteOptions::default();
                     w.set_sync(true);
                     db.put_cf_opt(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes(), &w)?;

@@ -106,8 +106,7 @@ pub(crate) fn apply(
         let mut out = plain();
         // A bucket's delete takes its live index entries, whatever layout
         // the op names (an FSO bucket has none).
-        let bucket_delete = matches!(kind, Kind::BucketDelete(_));
-        if !op.bucket.is_empty() && (op.layout_enum() != Layout::Fso || bucket_delete) {
+        if super::live::tracks(op) {
             if let Some((size, etag)) = super::live::apply_live(tx, op)? {
                 out.size = size;
                 out.etag = etag;

@@ -48,6 +48,32 @@ pub(crate) fn l_key(bucket: &[u8], key: &str) -> Vec<u8> {
     k
 }
 
+/// The entry key of `volume/bucket/key`.
+pub(crate) fn entry_key(volume: &str, bucket: &str, key: &str) -> Vec<u8> {
+    l_key(&bucket_id(volume, bucket), key)
+}
+
+/// (volume, bucket, key) of an entry key.
+pub(crate) fn split_key(k: &[u8]) -> Result<(String, String, String)> {
+    let mut parts = k.get(1..).unwrap_or_default().splitn(3, |b| *b == 0);
+    let (Some(volume), Some(bucket), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(Error::Corrupt("live index key shape".into()));
+    };
+    let text = |b: &[u8]| {
+        String::from_utf8(b.to_vec())
+            .map_err(|_| Error::Corrupt("live index key is not UTF-8".into()))
+    };
+    Ok((text(volume)?, text(bucket)?, text(key)?))
+}
+
+/// Does `op` change the live index (an object-store or legacy bucket's op,
+/// or any bucket's delete)?
+pub(crate) fn tracks(op: &Op) -> bool {
+    !op.bucket.is_empty()
+        && (op.layout_enum() != crate::op::Layout::Fso
+            || matches!(op.kind, Some(Kind::BucketDelete(_))))
+}
+
 pub(crate) fn decode_live(v: &[u8]) -> Result<LiveObject> {
     LiveObject::decode(v).map_err(|e| Error::Corrupt(format!("live index entry: {e}")))
 }
@@ -200,50 +226,38 @@ fn below(bucket: &[u8], key: &str) -> Vec<u8> {
     k
 }
 
-/// Build the live index from the events stored (a format 3 ledger had
-/// none): what the first read-write open of one does before it says
-/// format 4. Entries a cut-short build left are dropped first, so running
-/// it again gives the same index. Objects whose last write is no longer
-/// stored are not in it: the ledger does not know them.
-pub(crate) fn rebuild(db: &rocksdb::DB) -> Result<u64> {
+/// Build the live index from the ops of the events stored, in seq order (a
+/// format 3 ledger had none): what the first read-write open of one does
+/// before it says format 4. Entries a cut-short build left are dropped
+/// first, so running it again gives the same index. Objects whose last
+/// write is no longer stored are not in it: the ledger does not know them.
+pub(crate) fn rebuild(db: &rocksdb::DB, ops: impl Iterator<Item = Result<Op>>) -> Result<()> {
     use rocksdb::WriteBatch;
 
-    let ns = db.cf_handle(super::CF_NS).expect("cf ns");
-    let events = db.cf_handle("events").expect("cf events");
+    let write = |tx: Tx<'_>| -> Result<()> {
+        let mut b = WriteBatch::default();
+        drop(tx.write_into(&mut b));
+        Ok(db.write(b)?)
+    };
     let mut clear = WriteBatch::default();
+    let ns = db.cf_handle(super::CF_NS).expect("cf ns");
     clear.delete_range_cf(ns, [TAG_L], [TAG_L + 1]);
     db.write(clear)?;
     let mut tx = Tx::new(db, super::Cache::default());
     let mut pending = 0usize;
-    let mut applied = 0u64;
-    let mut it = db.raw_iterator_cf(events);
-    it.seek_to_first();
-    while let Some(v) = it.value() {
-        let event =
-            crate::proto::Event::decode(v).map_err(|e| Error::Corrupt(format!("event: {e}")))?;
-        if let Some(op) = &event.op {
-            let bucket_delete = matches!(op.kind, Some(Kind::BucketDelete(_)));
-            if !op.bucket.is_empty()
-                && (op.layout_enum() != crate::op::Layout::Fso || bucket_delete)
-            {
-                apply_live(&mut tx, op)?;
-                tx.accept();
-                pending += 1;
-                applied += 1;
-            }
+    for op in ops {
+        let op = op?;
+        if !tracks(&op) {
+            continue;
         }
-        if pending >= 10_000 {
-            let mut b = WriteBatch::default();
-            drop(tx.write_into(&mut b));
-            db.write(b)?;
+        apply_live(&mut tx, &op)?;
+        tx.accept();
+        pending += 1;
+        if pending == 10_000 {
+            write(tx)?;
             tx = Tx::new(db, super::Cache::default());
             pending = 0;
         }
-        it.next();
     }
-    it.status()?;
-    let mut b = WriteBatch::default();
-    drop(tx.write_into(&mut b));
-    db.write(b)?;
-    Ok(applied)
+    write(tx)
 }

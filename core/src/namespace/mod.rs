@@ -105,7 +105,10 @@ mod upgrade;
 pub(crate) use apply::{apply, collect_garbage, Resolved};
 pub(crate) use keys::in_s3_view;
 pub(crate) use keys::CF_NS;
-pub(crate) use live::{decode_live, rebuild as rebuild_live_index, TAG_L};
+pub(crate) use live::{
+    decode_live, entry_key as live_entry_key, rebuild as rebuild_live_index,
+    split_key as split_live_key, TAG_L,
+};
 pub(crate) use query::live_buckets;
 pub(crate) use query::node_at;
 pub use query::{path_at, resolve_at, Child, Children, Descendants, Entry, ObjectPath};
