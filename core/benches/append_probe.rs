@@ -9,7 +9,9 @@
 //! - `PROBE_MODE`: `batch` (`append_batch` of 1,000; default) or `single` (one `append` at a time);
 //! - `PROBE_THREADS` (default 1): with `single`, appenders sharing the ledger
 //!   (object-store ops without txids, so they may interleave);
-//! - `PROBE_ROUNDS` (default 1): rounds, each on a fresh ledger.
+//! - `PROBE_ROUNDS` (default 1): rounds, each on a fresh ledger;
+//! - `PROBE_SEGMENTS`: `on` (default: the writer seals Parquet segments in
+//!   the background) or `off`.
 //!
 //! Each line also gives the calling thread's CPU time (Linux), steadier
 //! than wall time on a shared VM; with one caller it is the ledger's own
@@ -63,6 +65,11 @@ fn main() {
         other => panic!("PROBE_MODE is batch or single, not {other}"),
     };
     let threads = number("PROBE_THREADS", 1).max(1);
+    let segments = match env("PROBE_SEGMENTS", "on").as_str() {
+        "on" => true,
+        "off" => false,
+        other => panic!("PROBE_SEGMENTS is on or off, not {other}"),
+    };
     let ops: Vec<Op> = Workload::new(1, 1_767_225_600_000_000)
         .take(n)
         .map(|o| if obs { o.with_layout(Layout::Obs) } else { o })
@@ -73,6 +80,7 @@ fn main() {
             dir.path(),
             OpenOptions {
                 durability,
+                segments: Some(segments),
                 ..Default::default()
             },
         )

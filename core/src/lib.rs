@@ -74,6 +74,8 @@ pub mod event_name;
 pub mod filter;
 pub mod render;
 pub mod frame;
+#[cfg(feature = "arrow")]
+pub mod columnar;
 pub mod ledger;
 pub mod notify;
 pub mod cursor;
@@ -105,8 +107,8 @@ pub use expand::{Action, ExpandOptions, Expansion};
 pub use filter::Filter;
 pub use frame::Framing;
 pub use ledger::{
-    check_cursor_name, CursorInfo, Durability, Ledger, OpenOptions, Retention, Stats,
-    FORMAT_VERSION,
+    check_cursor_name, CursorInfo, Durability, Ledger, OpenOptions, Retention, SegmentsInfo, Stats,
+    FORMAT_VERSION, SEGMENTS_DIR, SEGMENT_ROWS, SEGMENT_ROWS_RANGE,
 };
 pub use notify::{Notifier, Wake};
 pub use op::{Acl, Layout, Op};

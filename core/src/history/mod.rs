@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 
 use arrow_array::RecordBatch;
 pub use arrow_schema::ArrowError;
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::SchemaRef;
 
 use crate::error::{Error, Result};
 use crate::filter::Filter;
@@ -45,11 +45,9 @@ use crate::ledger::Ledger;
 use crate::read::Start;
 use crossbeam_channel::Receiver;
 
-mod columns;
-mod rows;
-
-use columns::Columns;
-pub(crate) use rows::Row;
+/// Sealed Parquet segments (feature `segments`): see the module.
+#[cfg(feature = "segments")]
+pub use crate::ledger::segments;
 
 /// What [`Ledger::history`] reads.
 #[derive(Debug, Clone)]
@@ -77,30 +75,7 @@ impl Default for HistoryOptions {
     }
 }
 
-/// The columns of a history batch.
-pub fn schema() -> SchemaRef {
-    let s = |n: &str, null: bool| Field::new(n, DataType::Utf8, null);
-    let u = |n: &str, null: bool| Field::new(n, DataType::UInt64, null);
-    Arc::new(Schema::new(vec![
-        u("seq", false),
-        Field::new(
-            "time",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-        s("kind", false),
-        s("volume", false),
-        s("bucket", false),
-        s("key", false),
-        s("to_key", true),
-        s("layout", false),
-        Field::new("is_dir", DataType::Boolean, false),
-        u("size", true),
-        u("object_id", true),
-        u("txid", true),
-        s("principal", true),
-    ]))
-}
+pub use crate::columnar::schema;
 
 /// A streaming reader of history batches.
 pub struct History {
@@ -111,14 +86,10 @@ pub struct History {
     /// One channel per worker; chunk `i` comes from worker `i % workers`.
     results: Vec<Receiver<Result<Option<RecordBatch>>>>,
     failed: bool,
-    /// Set on drop: the workers stop within [`CHECK_ROWS`] rows.
+    /// Set on drop: the workers stop within 1,024 rows.
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
 }
-
-/// Rows a worker reads between looks at whether it should stop (the history
-/// was dropped, or the ledger closed).
-const CHECK_ROWS: u64 = 1024;
 
 /// Most threads one history reads with.
 const MAX_WORKERS: usize = 4;
@@ -241,11 +212,9 @@ impl Drop for History {
     }
 }
 
-/// The rows of seqs `from..=to` that pass `filter` (`None`: no row passed).
-/// Seqs are dense, so a run that does not start at `from` or stops short of
-/// `to` lost events to retention while it was read: a gap. Every
-/// [`CHECK_ROWS`] rows it stops if `stop` is set or the ledger closed
-/// (`ledger_closed`), so neither waits for a whole run.
+/// The rows of seqs `from..=to` that pass `filter` (`None`: no row passed):
+/// from the sealed segments when they can answer, else from the stored
+/// events.
 fn read_chunk(
     ledger: &Ledger,
     from: u64,
@@ -254,76 +223,11 @@ fn read_chunk(
     schema: &SchemaRef,
     stop: &AtomicBool,
 ) -> Result<Option<RecordBatch>> {
-    let first = ledger.first_seq()?;
-    if from < first {
-        return Err(Error::Gap {
-            expected: from,
-            actual: first,
-        });
+    #[cfg(feature = "segments")]
+    if let Some(rows) = segments::read(ledger, from, to, filter, schema)? {
+        return Ok(rows);
     }
-    // Sized for a full run, up to 65,536 rows (a larger batch_rows, or a
-    // filter that keeps few rows, grows the builders as rows come).
-    let mut cols = Columns::new(((to - from + 1) as usize).min(65_536));
-    let all = filter.is_all();
-    let mut expected = from;
-    let mut rows = 0;
-    let mut failed = None;
-    ledger.scan_raw(from, |seq, bytes| {
-        if seq > to {
-            return false;
-        }
-        if seq != expected {
-            failed = Some(Error::Gap {
-                expected,
-                actual: seq,
-            });
-            return false;
-        }
-        if (expected - from) % CHECK_ROWS == CHECK_ROWS - 1
-            && (stop.load(Ordering::Relaxed) || ledger.is_closed())
-        {
-            failed = Some(Error::LedgerClosed);
-            return false;
-        }
-        expected += 1;
-        // Rows come straight from the stored bytes; only a filter needs the
-        // decoded event.
-        let keep = all
-            || match crate::ledger::decode_event(bytes) {
-                Ok(ev) => filter.matches(&ev),
-                Err(e) => {
-                    failed = Some(e);
-                    return false;
-                }
-            };
-        if keep {
-            match Row::parse(bytes) {
-                Ok(Some(row)) => {
-                    cols.push(&row);
-                    rows += 1;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    failed = Some(e);
-                    return false;
-                }
-            }
-        }
-        seq < to
-    })?;
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    if expected <= to {
-        return Err(Error::Gap {
-            expected,
-            actual: ledger.first_seq()?.max(expected + 1),
-        });
-    }
-    if rows == 0 {
-        return Ok(None);
-    }
-    cols.finish(schema.clone()).map(Some)
+    ledger.rows_of(from, to, filter, schema, stop)
 }
 
 impl Iterator for History {
@@ -339,88 +243,5 @@ impl Iterator for History {
 impl arrow_array::RecordBatchReader for History {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rows::kind_name;
-    use super::*;
-    use crate::op::Kind;
-    use prost::Message;
-
-    /// The row prost's full decoding gives.
-    fn via_prost(ev: &crate::proto::Event) -> Row<'_> {
-        let op = ev.op.as_ref().unwrap();
-        let kind = match &op.kind {
-            None => 0,
-            Some(k) => (20..=35)
-                .find(|n| kind_name(*n) == crate::op::kind_name(k))
-                .unwrap(),
-        };
-        Row {
-            seq: ev.seq,
-            time_us: op.time_us,
-            kind,
-            volume: &op.volume,
-            bucket: &op.bucket,
-            path: &ev.path,
-            to_path: &ev.to_path,
-            layout: op.layout,
-            is_dir: op.is_dir,
-            size: match &op.kind {
-                Some(Kind::Commit(c)) => c.size,
-                Some(Kind::Truncate(t)) => Some(t.size),
-                _ => None,
-            },
-            object_id: op.object_id,
-            txid: op.txid,
-            principal: &op.principal,
-        }
-    }
-
-    #[test]
-    fn rows_match_prost_decoding_for_a_varied_workload() {
-        let ops = crate::workload::Workload::new(11, 1_767_225_600_000_000).take(5000);
-        for (i, op) in ops.enumerate() {
-            let op = crate::Op {
-                txid: Some(i as u64 * 3),
-                principal: if i % 2 == 0 {
-                    "alice".into()
-                } else {
-                    String::new()
-                },
-                ..op
-            };
-            let ev = crate::proto::Event {
-                seq: i as u64 + 1,
-                path: op.key.clone(),
-                to_path: match &op.kind {
-                    Some(Kind::Rename(r)) => r.to_key.clone(),
-                    _ => String::new(),
-                },
-                offset: i as u64 * 300,
-                op: Some(op),
-                ..Default::default()
-            };
-            let bytes = ev.encode_to_vec();
-            assert_eq!(
-                Row::parse(&bytes).unwrap().unwrap(),
-                via_prost(&ev),
-                "op {i}"
-            );
-        }
-        // No op: no row. Garbage: corrupt, not a panic.
-        let bare = crate::proto::Event {
-            seq: 5,
-            ..Default::default()
-        }
-        .encode_to_vec();
-        assert_eq!(Row::parse(&bare).unwrap(), None);
-        assert_eq!(Row::parse(&[0x12, 0x7f, 1]).unwrap_err().code(), "corrupt");
-        assert_eq!(
-            Row::parse(&[0x1a, 2, 0xff, 0xfe]).unwrap_err().code(),
-            "corrupt"
-        );
     }
 }

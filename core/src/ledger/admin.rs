@@ -31,6 +31,14 @@ impl Ledger {
             last_txid,
             retention: (&retention).into(),
             cursors: self.cursors()?,
+            segments: {
+                let s = self.segment_settings()?;
+                super::SegmentsInfo {
+                    enabled: s.enabled,
+                    rows: s.rows,
+                    sealed_seq: self.sealed_seq()?,
+                }
+            },
         })
     }
 
@@ -116,6 +124,7 @@ impl Ledger {
     /// (or, with `buffered`, in the log); a flush that fails is reported, and
     /// the ledger is closed all the same.
     pub fn close(&self) -> Result<()> {
+        self.inner.stop_sealer();
         let writer = self.inner.writer.lock().take();
         let flush = writer.is_some();
         if let Some(w) = writer {

@@ -45,6 +45,12 @@ pub const META_LAST_TXID: &[u8] = b"last_txid";
 pub const META_PHYS_FIRST: &[u8] = b"phys_first_seq";
 /// prost `Retention`.
 pub const META_RETENTION: &[u8] = b"retention";
+/// Sealed segments (format 5): one byte (1: sealing on), then the seqs per
+/// segment, u64 BE. Every writer honours what is stored.
+pub const META_SEGMENTS: &[u8] = b"segments";
+/// u64 BE: the last seq the sealer has passed (a multiple of the seqs per
+/// segment; 0: none). Derived data: not part of `checksum()`.
+pub const META_SEALED: &[u8] = b"sealed_seq";
 
 /// The key of `seq` in CF `events`.
 pub fn seq_key(seq: u64) -> [u8; 8] {

@@ -43,6 +43,10 @@ mod cursor_store;
 mod keys;
 mod read;
 pub(crate) mod retention;
+#[cfg(feature = "arrow")]
+mod rows;
+#[cfg(feature = "segments")]
+pub mod segments;
 mod time_index;
 mod writer;
 
@@ -81,8 +85,11 @@ use keys::*;
 /// events). Format 2
 /// and 3 ledgers are upgraded in place when opened read-write; read-only
 /// openers read format 3 as it is and refuse format 2 until then, with
-/// `unsupported_format`; format 1 ledgers are refused.
-pub const FORMAT_VERSION: u32 = 4;
+/// `unsupported_format`; format 1 ledgers are refused. 5: the ledger stores
+/// whether it seals Parquet segments (`history::segments`); the upgrade
+/// from 4 stores "on" (or what the opener asked for), and read-only openers
+/// read format 4 as a ledger without segments.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// How long a read-only opener waits between looks at the primary.
 const SECONDARY_POLL: Duration = Duration::from_millis(20);
@@ -142,6 +149,17 @@ pub struct OpenOptions {
     pub durability: Durability,
     /// Open as a reader beside a writer in another process (RocksDB secondary).
     pub read_only: bool,
+    /// Seal complete runs of seqs into Parquet segments (`history::segments`):
+    /// `Some` sets and stores it, `None` keeps what is stored (on for a new
+    /// ledger). Turning it off removes the segments; turning it on seals the
+    /// ledger's history in the background. A build without the feature
+    /// `segments` stores the setting and does not seal. Ignored by
+    /// read-only openers.
+    pub segments: Option<bool>,
+    /// Seqs per segment, 64 to 1,048,576 (default 65,536): `Some` sets and
+    /// stores it; a change drops the segments sealed with the old size (the
+    /// sealer seals again).
+    pub segment_rows: Option<u64>,
 }
 
 impl Default for OpenOptions {
@@ -151,6 +169,8 @@ impl Default for OpenOptions {
             retention: None,
             durability: Durability::Sync,
             read_only: false,
+            segments: None,
+            segment_rows: None,
         }
     }
 }
@@ -176,14 +196,91 @@ struct Shared {
 pub(crate) struct Signal {
     shared: Mutex<Shared>,
     cond: Condvar,
+    /// Seqs per sealed segment (0: no sealer runs in this process).
+    seal_rows: AtomicU64,
+    /// Rung when the head completes a run of `seal_rows` seqs, or `first`
+    /// passes the end of one.
+    #[cfg(feature = "segments")]
+    seal_bell: Arc<segments::Bell>,
 }
 
 impl Signal {
-    /// Publish new bounds and wake every waiting reader.
+    fn new(bounds: Bounds) -> Signal {
+        Signal {
+            shared: Mutex::new(Shared {
+                bounds,
+                closed: false,
+                beacon: 0,
+            }),
+            cond: Condvar::new(),
+            seal_rows: AtomicU64::new(0),
+            #[cfg(feature = "segments")]
+            seal_bell: Default::default(),
+        }
+    }
+
+    /// Publish new bounds and wake every waiting reader (and the sealer,
+    /// when a run completed or retention passed one).
     pub(crate) fn publish(&self, bounds: Bounds) {
         let mut s = self.shared.lock();
+        let rows = self.seal_rows.load(Ordering::Relaxed);
+        let crossed = rows > 0
+            && (s.bounds.head / rows != bounds.head / rows
+                || s.bounds.first.saturating_sub(1) / rows
+                    != bounds.first.saturating_sub(1) / rows);
         s.bounds = bounds;
         self.cond.notify_all();
+        drop(s);
+        #[cfg(feature = "segments")]
+        if crossed {
+            self.seal_bell.ring();
+        }
+        #[cfg(not(feature = "segments"))]
+        let _ = crossed;
+    }
+}
+
+/// Whether a ledger seals segments, and the seqs per segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentSettings {
+    pub enabled: bool,
+    pub rows: u64,
+}
+
+/// Seqs per sealed segment, unless the ledger was told otherwise.
+pub const SEGMENT_ROWS: u64 = 65_536;
+
+/// The range [`OpenOptions::segment_rows`] accepts.
+pub const SEGMENT_ROWS_RANGE: std::ops::RangeInclusive<u64> = 64..=1 << 20;
+
+impl SegmentSettings {
+    pub(crate) fn new(enabled: bool) -> SegmentSettings {
+        SegmentSettings {
+            enabled,
+            rows: SEGMENT_ROWS,
+        }
+    }
+
+    /// One byte (1: on), then `rows` big-endian.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut v = vec![u8::from(self.enabled)];
+        v.extend_from_slice(&self.rows.to_be_bytes());
+        v
+    }
+
+    pub(crate) fn decode(v: &[u8]) -> Result<SegmentSettings> {
+        let bad = || Error::Corrupt("segment settings".into());
+        if v.len() != 9 || v[0] > 1 {
+            return Err(bad());
+        }
+        let rows = u64::from_be_bytes(v[1..].try_into().map_err(|_| bad())?);
+        if rows == 0 {
+            return Err(bad());
+        }
+        Ok(SegmentSettings {
+            enabled: v[0] == 1,
+            rows,
+        })
     }
 }
 
@@ -202,12 +299,36 @@ pub(crate) struct Inner {
     watcher: Option<beacon::Watcher>,
     /// Wakes waiting readers when a cursor's subscription is stopped.
     pub(crate) generation: AtomicU64,
+    /// The writer's sealer of Parquet segments, when sealing is on.
+    #[cfg(feature = "segments")]
+    sealer: Mutex<Option<segments::Sealer>>,
+    /// Held while sealing: the sealer thread and `Ledger::seal` take turns.
+    #[cfg(feature = "segments")]
+    pub(crate) seal_lock: Mutex<()>,
 }
 
 /// A handle on an open ledger; cheap to clone, shared between threads.
 #[derive(Clone)]
 pub struct Ledger {
     pub(crate) inner: Arc<Inner>,
+    /// Shared by every handle that came from `open` (none for the sealer's
+    /// own): when the last one goes, the sealer stops, even in the middle
+    /// of a run, so that no thread of ours is inside RocksDB when the
+    /// process exits (its static destructors then crash it).
+    _users: Option<Arc<Users>>,
+}
+
+/// Dropped with the last handle that came from `open`.
+struct Users {
+    inner: std::sync::Weak<Inner>,
+}
+
+impl Drop for Users {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner.stop_sealer();
+        }
+    }
 }
 
 /// One cursor as `stats` and `cursors` report it.
@@ -242,6 +363,19 @@ pub struct Stats {
     pub retention: RetentionInfo,
     /// Named cursors.
     pub cursors: Vec<CursorInfo>,
+    /// Sealed Parquet segments.
+    pub segments: SegmentsInfo,
+}
+
+/// Sealed segments, for reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentsInfo {
+    /// The stored setting: does the writer seal?
+    pub enabled: bool,
+    /// Seqs per segment.
+    pub rows: u64,
+    /// The last seq sealed (0: none).
+    pub sealed_seq: u64,
 }
 
 /// Retention settings, for reports.
@@ -368,6 +502,15 @@ impl Ledger {
         if let Some(r) = &opts.retention {
             r.validate()?;
         }
+        if let Some(n) = opts.segment_rows {
+            if !SEGMENT_ROWS_RANGE.contains(&n) {
+                return Err(Error::InvalidArgument(format!(
+                    "segment_rows must be {} to {}, not {n}",
+                    SEGMENT_ROWS_RANGE.start(),
+                    SEGMENT_ROWS_RANGE.end()
+                )));
+            }
+        }
         let db_path = path.join("db");
         let exists = db_path.join("CURRENT").exists();
         if !exists && (opts.read_only || !opts.create) {
@@ -423,30 +566,17 @@ impl Ledger {
                         .try_into()
                         .map_err(|_| Error::Corrupt("format_version".into()))?,
                 );
-                if (found == 2 || found == 3) && !opts.read_only {
-                    // Format 3 only moved closed forward edges to a tag of
-                    // their own; format 4 reads format 3's time index as it
-                    // is: upgrade in place, then say so on disk.
-                    if found == 2 {
-                        crate::namespace::upgrade_from_format_2(&db)?;
+                if (2..=4).contains(&found) && !opts.read_only {
+                    if found <= 3 {
+                        upgrade_to_format_4(&db, found)?;
                     }
-                    // Format 4 also keeps the live index of object-store
-                    // and legacy buckets: built from the stored events.
-                    let events = db.cf_handle(CF_EVENTS).expect("cf events");
-                    let mut it = db.raw_iterator_cf(events);
-                    it.seek_to_first();
-                    let ops = std::iter::from_fn(|| {
-                        let event = it.value().map(decode_event)?;
-                        it.next();
-                        Some(event)
-                    })
-                    .filter_map(|e| e.map(|e| e.op).transpose());
-                    crate::namespace::rebuild_live_index(&db, ops)?;
-                    it.status()?;
+                    // Format 5 stores the segment settings: below, as for
+                    // a new ledger (absent: on, or what the opener asked).
                     let mut w = WriteOptions::default();
                     w.set_sync(true);
                     db.put_cf_opt(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes(), &w)?;
-                } else if found != FORMAT_VERSION && !(found == 3 && opts.read_only) {
+                } else if found != FORMAT_VERSION && !((found == 3 || found == 4) && opts.read_only)
+                {
                     return Err(Error::UnsupportedFormat {
                         found,
                         supported: FORMAT_VERSION,
@@ -467,14 +597,12 @@ impl Ledger {
             }
         }
         let bounds = read_bounds(&db)?;
-        let signal = Arc::new(Signal {
-            shared: Mutex::new(Shared {
-                bounds,
-                closed: false,
-                beacon: 0,
-            }),
-            cond: Condvar::new(),
-        });
+        let segments = if opts.read_only {
+            None
+        } else {
+            Some(segment_settings_on_open(&db, &path, &opts)?)
+        };
+        let signal = Arc::new(Signal::new(bounds));
         // Watch first, then catch up (below): an append between the two is
         // seen by one or the other.
         let watcher = match opts.read_only {
@@ -492,8 +620,18 @@ impl Ledger {
             announcer: Mutex::new(None),
             watcher,
             generation: AtomicU64::new(0),
+            #[cfg(feature = "segments")]
+            sealer: Mutex::new(None),
+            #[cfg(feature = "segments")]
+            seal_lock: Mutex::new(()),
         });
-        let ledger = Ledger { inner };
+        let users = Some(Arc::new(Users {
+            inner: Arc::downgrade(&inner),
+        }));
+        let ledger = Ledger {
+            inner,
+            _users: users,
+        };
         if opts.read_only {
             ledger.refresh()?;
         } else {
@@ -509,6 +647,19 @@ impl Ledger {
             if let Some(r) = opts.retention {
                 ledger.set_retention(r)?;
             }
+            #[cfg(feature = "segments")]
+            if let Some(s) = segments.filter(|s| s.enabled) {
+                let signal = &ledger.inner.signal;
+                signal.seal_rows.store(s.rows, Ordering::Relaxed);
+                let sealer = segments::Sealer::start(
+                    Arc::downgrade(&ledger.inner),
+                    &path,
+                    signal.seal_bell.clone(),
+                )?;
+                *ledger.inner.sealer.lock() = Some(sealer);
+            }
+            #[cfg(not(feature = "segments"))]
+            let _ = segments;
         }
         Ok(ledger)
     }
@@ -590,6 +741,17 @@ impl Ledger {
 
 impl Inner {
     /// End the beacon's thread (announcer or watcher); the signal is closed.
+    /// Stop the sealer (it lets go of the database within a chunk of rows).
+    pub(crate) fn stop_sealer(&self) {
+        #[cfg(feature = "segments")]
+        {
+            let sealer = self.sealer.lock().take();
+            if let Some(mut s) = sealer {
+                s.stop();
+            }
+        }
+    }
+
     fn stop_beacon(&self) {
         if let Some(mut a) = self.announcer.lock().take() {
             a.join();
@@ -602,6 +764,7 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        self.stop_sealer();
         if let Some(w) = self.writer.lock().take() {
             w.stop();
         }
@@ -615,6 +778,134 @@ impl Drop for Inner {
         if let Some(sec) = &self.secondary_dir {
             let _ = fs::remove_dir_all(sec);
         }
+    }
+}
+
+/// Bring a format 2 or 3 ledger to format 4's keys: format 3 only moved
+/// closed forward edges to a tag of their own, and format 4 reads format
+/// 3's time index as it is; format 4 also keeps the live index of
+/// object-store and legacy buckets, built from the stored events. Running it
+/// again after a kill gives the same keys.
+fn upgrade_to_format_4(db: &DB, found: u32) -> Result<()> {
+    if found == 2 {
+        crate::namespace::upgrade_from_format_2(db)?;
+    }
+    let events = db.cf_handle(CF_EVENTS).expect("cf events");
+    let mut it = db.raw_iterator_cf(events);
+    it.seek_to_first();
+    let ops = std::iter::from_fn(|| {
+        let event = it.value().map(decode_event)?;
+        it.next();
+        Some(event)
+    })
+    .filter_map(|e| e.map(|e| e.op).transpose());
+    crate::namespace::rebuild_live_index(db, ops)?;
+    it.status()?;
+    Ok(())
+}
+
+/// The directory of sealed segments in a ledger directory.
+pub const SEGMENTS_DIR: &str = "segments";
+
+/// The segment settings a writable open leaves stored: what is stored, or
+/// on for a ledger that has none, changed to `want` when given. Turning
+/// sealing off removes the segments (and forgets how far they went).
+fn segment_settings_on_open(db: &DB, path: &Path, opts: &OpenOptions) -> Result<SegmentSettings> {
+    let meta = db.cf_handle(CF_META).expect("cf meta");
+    let stored = db
+        .get_cf(meta, META_SEGMENTS)?
+        .map(|v| SegmentSettings::decode(&v))
+        .transpose()?;
+    let base = stored.unwrap_or_else(|| SegmentSettings::new(true));
+    let settings = SegmentSettings {
+        enabled: opts.segments.unwrap_or(base.enabled),
+        rows: opts.segment_rows.unwrap_or(base.rows),
+    };
+    if stored == Some(settings) {
+        return Ok(settings);
+    }
+    // Segments sealed with another size, or none wanted: gone.
+    let drop_segments = !settings.enabled || stored.is_some_and(|s| s.rows != settings.rows);
+    if drop_segments {
+        match fs::remove_dir_all(path.join(SEGMENTS_DIR)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
+    let mut b = rocksdb::WriteBatch::default();
+    b.put_cf(meta, META_SEGMENTS, settings.encode());
+    if drop_segments {
+        b.delete_cf(meta, META_SEALED);
+    }
+    let mut w = WriteOptions::default();
+    w.set_sync(true);
+    db.write_opt(b, &w)?;
+    Ok(settings)
+}
+
+impl Ledger {
+    /// A handle for the ledger's own threads, which does not count as a
+    /// user's (see `Ledger::_users`).
+    #[cfg(feature = "segments")]
+    pub(crate) fn internal(inner: Arc<Inner>) -> Ledger {
+        Ledger {
+            inner,
+            _users: None,
+        }
+    }
+
+    /// The stored segment settings (a ledger without any, format 4 read
+    /// by a read-only opener: off).
+    pub(crate) fn segment_settings(&self) -> Result<SegmentSettings> {
+        let db = self.db()?;
+        let meta = db.cf_handle(CF_META).expect("cf meta");
+        match db.get_cf(meta, META_SEGMENTS)? {
+            Some(v) => SegmentSettings::decode(&v),
+            None => Ok(SegmentSettings::new(false)),
+        }
+    }
+
+    /// The last seq the sealer has passed (0: none): every complete run of
+    /// seqs up to it is a segment, unless retention had cut into it.
+    pub fn sealed_seq(&self) -> Result<u64> {
+        let db = self.db()?;
+        let meta = db.cf_handle(CF_META).expect("cf meta");
+        match db.get_cf(meta, META_SEALED)? {
+            Some(v) => Ok(u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("sealed_seq".into()))?,
+            )),
+            None => Ok(0),
+        }
+    }
+
+    #[cfg(feature = "segments")]
+    pub(crate) fn set_sealed_seq(&self, seq: u64) -> Result<()> {
+        let db = self.db()?;
+        let meta = db.cf_handle(CF_META).expect("cf meta");
+        // With the appends' own durability: in the log after the events it
+        // covers, so no crash keeps it and loses them.
+        let w = self.inner.durability.write_options();
+        Ok(db.put_cf_opt(meta, META_SEALED, seq.to_be_bytes(), &w)?)
+    }
+
+    /// Whether this ledger seals Parquet segments (its stored setting).
+    pub fn segments_enabled(&self) -> Result<bool> {
+        Ok(self.segment_settings()?.enabled)
+    }
+
+    /// Seal every complete run of seqs now, on the calling thread, rather
+    /// than wait for the background sealer; returns the last seq sealed
+    /// (see [`Ledger::sealed_seq`]). A ledger that does not seal returns
+    /// what is sealed, unchanged. Read-only openers: `read_only`.
+    #[cfg(feature = "segments")]
+    pub fn seal(&self) -> Result<u64> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        segments::seal_pending(self, &stop)
     }
 }
 

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 
 use super::rows::*;
 
-pub(super) struct Columns {
+pub(crate) struct Columns {
     pub(super) seq: UInt64Builder,
     pub(super) time: TimestampMicrosecondBuilder,
     pub(super) kind: StringBuilder,
@@ -29,7 +29,7 @@ pub(super) struct Columns {
 }
 
 impl Columns {
-    pub(super) fn new(rows: usize) -> Columns {
+    pub(crate) fn new(rows: usize) -> Columns {
         let s = || StringBuilder::with_capacity(rows, rows * 16);
         Columns {
             seq: UInt64Builder::with_capacity(rows),
@@ -48,7 +48,7 @@ impl Columns {
         }
     }
 
-    pub(super) fn push(&mut self, r: &Row<'_>) {
+    pub(crate) fn push(&mut self, r: &Row<'_>) {
         self.seq.append_value(r.seq);
         self.time.append_value(r.time_us);
         self.kind.append_value(kind_name(r.kind));
@@ -77,7 +77,7 @@ impl Columns {
         }
     }
 
-    pub(super) fn finish(mut self, schema: SchemaRef) -> Result<RecordBatch> {
+    pub(crate) fn finish(mut self, schema: SchemaRef) -> Result<RecordBatch> {
         let cols: Vec<ArrayRef> = vec![
             Arc::new(self.seq.finish()),
             Arc::new(self.time.finish()),

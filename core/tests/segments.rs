@@ -1,0 +1,445 @@
+//! Sealed Parquet segments (feature `segments`): what is sealed and where,
+//! `history()` from segments against the row path, retention, the switch,
+//! read-only openers and bad settings.
+#![cfg(feature = "segments")]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use fsfeed::history::segments::{file_name, parse_name};
+use fsfeed::history::HistoryOptions;
+use fsfeed::workload::Workload;
+use fsfeed::{Durability, Filter, Ledger, OpenOptions, Retention, Start};
+use proptest::prelude::*;
+
+const T0: i64 = 1_767_225_600_000_000;
+const ROWS: u64 = 500;
+
+fn open(dir: &Path, segments: Option<bool>, rows: Option<u64>) -> Ledger {
+    Ledger::open_with(
+        dir,
+        OpenOptions {
+            durability: Durability::None,
+            segments,
+            segment_rows: rows,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The next `n` ops of one workload (it goes on from the ledger's head).
+fn fill(l: &Ledger, n: usize) {
+    let head = l.stats().unwrap().head_seq as usize;
+    let ops: Vec<_> = Workload::new(7, T0).skip(head).take(n).collect();
+    for c in ops.chunks(997) {
+        l.append_batch(c.to_vec()).unwrap();
+    }
+}
+
+/// Every row of a history, as one batch per history batch.
+fn rows(l: &Ledger, opts: HistoryOptions) -> fsfeed::Result<Vec<RecordBatch>> {
+    l.history(opts)?
+        .map(|b| b.map_err(|e| fsfeed::Error::Corrupt(e.to_string())))
+        .collect()
+}
+
+/// The same rows, whatever the batching: one batch.
+fn table(batches: &[RecordBatch]) -> RecordBatch {
+    arrow_select::concat::concat_batches(&fsfeed::history::schema(), batches).unwrap()
+}
+
+/// Segment files and any other names in `LEDGER/segments`.
+fn segment_files(dir: &Path) -> (Vec<(u64, u64)>, Vec<String>) {
+    let mut segs = Vec::new();
+    let mut other = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir.join(fsfeed::SEGMENTS_DIR)) {
+        for e in entries {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            match parse_name(&name) {
+                Some(r) => segs.push(r),
+                None => other.push(name),
+            }
+        }
+    }
+    segs.sort();
+    (segs, other)
+}
+
+#[test]
+fn complete_runs_are_sealed_under_their_seq_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), None, Some(ROWS));
+    fill(&l, 2 * ROWS as usize + 137);
+    assert!(l.segments_enabled().unwrap());
+    assert_eq!(l.seal().unwrap(), 2 * ROWS);
+    assert_eq!(l.sealed_seq().unwrap(), 2 * ROWS);
+    let (segs, other) = segment_files(dir.path());
+    assert_eq!(segs, vec![(1, ROWS), (ROWS + 1, 2 * ROWS)]);
+    assert!(other.is_empty(), "{other:?}");
+    assert_eq!(
+        file_name(1, 500),
+        "00000000000000000001-00000000000000000500.parquet"
+    );
+    // The run that completes is sealed by the background thread.
+    fill(&l, ROWS as usize);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while l.sealed_seq().unwrap() < 3 * ROWS {
+        assert!(Instant::now() < deadline, "the sealer did not seal");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(segment_files(dir.path()).0.len(), 3);
+}
+
+#[test]
+fn a_segment_is_a_parquet_file_of_the_history_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), None, Some(ROWS));
+    fill(&l, ROWS as usize);
+    l.seal().unwrap();
+    let path = dir
+        .path()
+        .join(fsfeed::SEGMENTS_DIR)
+        .join(file_name(1, ROWS));
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(path).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let from_file: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+    let l2dir = tempfile::tempdir().unwrap();
+    let off = open(l2dir.path(), Some(false), None);
+    fill(&off, ROWS as usize);
+    let expected = table(&rows(&off, HistoryOptions::default()).unwrap());
+    assert_eq!(table(&from_file), expected);
+}
+
+/// One history request: a range and a filter.
+fn request(since: u64, len: u64, filter: u8, batch_rows: usize) -> HistoryOptions {
+    let filter = match filter {
+        0 => Filter::all(),
+        1 => Filter::all().bucket("warehouse"),
+        2 => Filter::all().prefix("d"),
+        3 => Filter::all().kind("rename").kind("delete"),
+        4 => Filter::all().suffix("7").bucket("ingest"),
+        _ => Filter::all().event("s3:ObjectCreated:*"),
+    };
+    HistoryOptions {
+        since: Start::Seq(since),
+        until: Some(Start::Seq(since + len)),
+        filter,
+        batch_rows,
+    }
+}
+
+#[test]
+fn history_from_segments_equals_the_row_path() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let on = open(a.path(), None, Some(ROWS));
+    let off = open(b.path(), Some(false), None);
+    let n = 6 * ROWS as usize + 321;
+    fill(&on, n);
+    fill(&off, n);
+    on.seal().unwrap();
+    assert_eq!(segment_files(a.path()).0.len(), 6);
+    assert!(segment_files(b.path()).0.is_empty());
+    assert_eq!(on.checksum().unwrap(), off.checksum().unwrap());
+    // Whole history, in one batch per default run.
+    assert_eq!(
+        table(&rows(&on, HistoryOptions::default()).unwrap()),
+        table(&rows(&off, HistoryOptions::default()).unwrap())
+    );
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(48));
+    runner
+        .run(
+            &(
+                1..n as u64,
+                0..(3 * ROWS),
+                0u8..6,
+                1usize..(2 * ROWS as usize),
+            ),
+            |(since, len, filter, batch)| {
+                let x = rows(&on, request(since, len, filter, batch)).unwrap();
+                let y = rows(&off, request(since, len, filter, batch)).unwrap();
+                // The same batches: runs of `batch_rows` seqs either way.
+                prop_assert_eq!(x, y);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+/// Proof that reads come from the files: a segment sealed from other ops
+/// (same seqs) put in place of one is what `history()` returns.
+#[test]
+fn history_reads_the_sealed_files() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mine = open(a.path(), None, Some(ROWS));
+    let other = open(b.path(), None, Some(ROWS));
+    fill(&mine, 2 * ROWS as usize);
+    let ops: Vec<_> = Workload::new(99, T0 + 5).take(2 * ROWS as usize).collect();
+    other.append_batch(ops).unwrap();
+    mine.seal().unwrap();
+    other.seal().unwrap();
+    let name = file_name(ROWS + 1, 2 * ROWS);
+    let seg = |d: &Path| d.join(fsfeed::SEGMENTS_DIR).join(&name);
+    std::fs::copy(seg(b.path()), seg(a.path())).unwrap();
+    let second = || HistoryOptions {
+        since: Start::Seq(ROWS + 1),
+        until: Some(Start::Seq(2 * ROWS)),
+        ..Default::default()
+    };
+    let theirs = rows(&other, second()).unwrap();
+    assert_eq!(rows(&mine, second()).unwrap(), theirs);
+    // The first segment is still this ledger's own.
+    let first = || HistoryOptions {
+        until: Some(Start::Seq(ROWS)),
+        ..Default::default()
+    };
+    assert_ne!(
+        rows(&mine, first()).unwrap(),
+        rows(&other, first()).unwrap()
+    );
+}
+
+#[test]
+fn retention_removes_whole_segments_and_reads_stay_exact() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let on = open(a.path(), None, Some(ROWS));
+    let off = open(b.path(), Some(false), None);
+    fill(&on, 4 * ROWS as usize);
+    fill(&off, 4 * ROWS as usize);
+    on.seal().unwrap();
+    assert_eq!(segment_files(a.path()).0.len(), 4);
+    let keep = Retention {
+        max_events: Some(2 * ROWS + 200),
+        ..Default::default()
+    };
+    on.set_retention(keep).unwrap();
+    off.set_retention(keep).unwrap();
+    fill(&on, 100);
+    fill(&off, 100);
+    let first = on.first_seq().unwrap();
+    assert_eq!(first, off.first_seq().unwrap());
+    assert!(first > ROWS + 1 && first < 2 * ROWS, "first {first}");
+    on.seal().unwrap();
+    // Segment 1 is below first_seq; segment 2 straddles it and stays.
+    let (segs, _) = segment_files(a.path());
+    assert_eq!(segs.first(), Some(&(ROWS + 1, 2 * ROWS)));
+    // From first_seq on, the same rows; before it, a gap either way.
+    for since in [first, first + 1, 2 * ROWS, 2 * ROWS + 1] {
+        let opts = || HistoryOptions {
+            since: Start::Seq(since),
+            ..Default::default()
+        };
+        assert_eq!(
+            table(&rows(&on, opts()).unwrap()),
+            table(&rows(&off, opts()).unwrap())
+        );
+    }
+    let before = HistoryOptions {
+        since: Start::Seq(first - 1),
+        ..Default::default()
+    };
+    assert_eq!(rows(&on, before.clone()).unwrap_err().code(), "gap");
+    assert_eq!(rows(&off, before).unwrap_err().code(), "gap");
+}
+
+#[test]
+fn runs_retention_had_cut_into_are_not_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = Ledger::open_with(
+        dir.path(),
+        OpenOptions {
+            durability: Durability::None,
+            segments: Some(false),
+            segment_rows: Some(ROWS),
+            retention: Some(Retention {
+                max_events: Some(ROWS + 50),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    fill(&l, 3 * ROWS as usize);
+    drop(l);
+    // Turned on later: runs already cut short are passed, the others sealed.
+    let l = open(dir.path(), Some(true), None);
+    let first = l.first_seq().unwrap();
+    assert_eq!(l.seal().unwrap(), 3 * ROWS);
+    let (segs, other) = segment_files(dir.path());
+    assert!(other.is_empty());
+    assert!(
+        segs.iter().all(|&(s, _)| s >= first),
+        "{segs:?} first {first}"
+    );
+    assert_eq!(segs, vec![(2 * ROWS + 1, 3 * ROWS)]);
+}
+
+#[test]
+fn turning_segments_off_removes_them_and_the_setting_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), None, Some(ROWS));
+    fill(&l, 2 * ROWS as usize);
+    l.seal().unwrap();
+    assert_eq!(segment_files(dir.path()).0.len(), 2);
+    l.close().unwrap();
+    let l = open(dir.path(), Some(false), None);
+    assert!(!l.segments_enabled().unwrap());
+    assert_eq!(l.sealed_seq().unwrap(), 0);
+    assert!(!dir.path().join(fsfeed::SEGMENTS_DIR).exists());
+    fill(&l, ROWS as usize);
+    assert_eq!(l.seal().unwrap(), 0);
+    l.close().unwrap();
+    // A later writer that says nothing honours the stored "off".
+    let l = open(dir.path(), None, None);
+    assert!(!l.segments_enabled().unwrap());
+    l.close().unwrap();
+    // On again: the whole retained history is sealed.
+    let l = open(dir.path(), Some(true), None);
+    assert_eq!(l.seal().unwrap(), 3 * ROWS);
+    assert_eq!(segment_files(dir.path()).0.len(), 3);
+    l.close().unwrap();
+    // Another size: the old segments go, the new ones come.
+    let l = open(dir.path(), None, Some(2 * ROWS));
+    assert_eq!(l.seal().unwrap(), 2 * ROWS);
+    assert_eq!(segment_files(dir.path()).0, vec![(1, 2 * ROWS)]);
+}
+
+#[test]
+fn a_temporary_file_left_by_a_kill_is_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), None, Some(ROWS));
+    fill(&l, ROWS as usize);
+    l.close().unwrap();
+    let seg_dir = dir.path().join(fsfeed::SEGMENTS_DIR);
+    std::fs::create_dir_all(&seg_dir).unwrap();
+    let tmp = seg_dir.join(format!(".{}.tmp", file_name(1, ROWS)));
+    std::fs::write(&tmp, b"half a segment").unwrap();
+    let l = open(dir.path(), None, None);
+    assert!(!tmp.exists());
+    assert_eq!(l.seal().unwrap(), ROWS);
+    assert_eq!(segment_files(dir.path()), (vec![(1, ROWS)], vec![]));
+}
+
+#[test]
+fn a_missing_or_damaged_segment_falls_back_to_the_row_path() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let on = open(a.path(), None, Some(ROWS));
+    let off = open(b.path(), Some(false), None);
+    fill(&on, 3 * ROWS as usize);
+    fill(&off, 3 * ROWS as usize);
+    on.seal().unwrap();
+    let seg_dir = a.path().join(fsfeed::SEGMENTS_DIR);
+    std::fs::remove_file(seg_dir.join(file_name(1, ROWS))).unwrap();
+    std::fs::write(seg_dir.join(file_name(ROWS + 1, 2 * ROWS)), b"not parquet").unwrap();
+    assert_eq!(
+        table(&rows(&on, HistoryOptions::default()).unwrap()),
+        table(&rows(&off, HistoryOptions::default()).unwrap())
+    );
+}
+
+#[test]
+fn a_read_only_opener_reads_segments_sealed_after_it_opened() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Through the log, which the reader follows.
+    let on = Ledger::open_with(
+        a.path(),
+        OpenOptions {
+            durability: Durability::Buffered,
+            segment_rows: Some(ROWS),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let off = open(b.path(), Some(false), None);
+    fill(&on, 10);
+    let reader = Ledger::open_read_only(a.path()).unwrap();
+    fill(&on, 2 * ROWS as usize);
+    fill(&off, 2 * ROWS as usize + 10);
+    on.seal().unwrap();
+    assert_eq!(reader.sealed_seq().unwrap(), 0, "before it catches up");
+    // Runs of one segment: the first two from the segments, the tail not.
+    let opts = || HistoryOptions {
+        batch_rows: ROWS as usize,
+        ..Default::default()
+    };
+    assert_eq!(rows(&reader, opts()).unwrap(), rows(&off, opts()).unwrap());
+    assert_eq!(reader.sealed_seq().unwrap(), 2 * ROWS);
+    assert_eq!(reader.seal().unwrap_err().code(), "read_only");
+}
+
+/// A format 4 ledger (no segment setting): read-only openers read it as a
+/// ledger without segments; a writable open stores "on", says format 5,
+/// and seals its history.
+#[test]
+fn a_format_4_ledger_is_upgraded_and_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), Some(false), Some(ROWS));
+    fill(&l, 2 * ROWS as usize + 5);
+    l.close().unwrap();
+    drop(l);
+    {
+        let db = common::raw_db(dir.path());
+        let meta = db.cf_handle("meta").unwrap();
+        db.delete_cf(meta, b"segments").unwrap();
+        db.delete_cf(meta, b"sealed_seq").unwrap();
+        db.put_cf(meta, b"format_version", 4u32.to_be_bytes())
+            .unwrap();
+        db.flush_cf(meta).unwrap();
+    }
+    let format = || {
+        let db = common::raw_db(dir.path());
+        let meta = db.cf_handle("meta").unwrap();
+        let v = db.get_cf(meta, b"format_version").unwrap().unwrap();
+        u32::from_be_bytes(v.as_slice().try_into().unwrap())
+    };
+    let r = Ledger::open_read_only(dir.path()).unwrap();
+    assert!(!r.segments_enabled().unwrap());
+    assert_eq!(rows(&r, HistoryOptions::default()).unwrap().len(), 1);
+    r.close().unwrap();
+    assert_eq!(format(), 4, "a reader changed nothing");
+    let l = open(dir.path(), None, None);
+    assert!(l.segments_enabled().unwrap());
+    assert_eq!(l.seal().unwrap(), 0, "65,536 seqs per segment: none full");
+    l.close().unwrap();
+    assert_eq!(format(), fsfeed::FORMAT_VERSION);
+}
+
+#[test]
+fn bad_segment_sizes_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in [0, 1, 63, (1 << 20) + 1, u64::MAX] {
+        let e = Ledger::open_with(
+            dir.path(),
+            OpenOptions {
+                segment_rows: Some(bad),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "invalid_argument", "{bad}");
+        assert!(e.to_string().contains("segment_rows"), "{e}");
+    }
+    assert!(!dir.path().join("db").exists(), "nothing was created");
+    let l = open(dir.path(), None, None);
+    fill(&l, 10);
+    l.close().unwrap();
+    let e = Ledger::open_with(
+        dir.path(),
+        OpenOptions {
+            segment_rows: Some(0),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "invalid_argument");
+    let l = open(dir.path(), None, None);
+    assert!(l.segments_enabled().unwrap());
+    assert_eq!(l.seal().unwrap(), 0, "65,536 seqs per segment as before");
+}
