@@ -88,6 +88,11 @@ export interface OpenOptions {
   durability?: 'sync' | 'buffered' | 'none'
   readOnly?: boolean
   create?: boolean
+  /**
+   * Seal complete runs of 65,536 seqs into Parquet files under
+   * `LEDGER/segments/` (stored; a new ledger: on). `false` removes them.
+   */
+  segments?: boolean
 }
 
 export interface Filter {
@@ -258,6 +263,12 @@ export declare class Ledger {
   stats(): Record<string, unknown> & { head_seq: number; first_seq: number; events: number }
   readonly headSeq: number
   readonly firstSeq: number
+  /** Seal every complete run of seqs into its Parquet segment now; resolves to the last seq sealed. */
+  seal(): Promise<number>
+  /** The last seq sealed into Parquet segments (0: none). */
+  readonly sealedSeq: number
+  /** Whether the ledger seals Parquet segments (its stored setting). */
+  readonly segments: boolean
   readonly readOnly: boolean
   readonly closed: boolean
   /** Later calls fail with `ledger_closed`, waiting reads wake; once it returns the directory can be opened again. */

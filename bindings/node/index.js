@@ -199,6 +199,19 @@ class Ledger {
     return this._native.firstSeq
   }
 
+  /** Seal every complete run of seqs into its Parquet segment now. */
+  seal() {
+    return this._native.seal()
+  }
+
+  get sealedSeq() {
+    return this._native.sealedSeq
+  }
+
+  get segments() {
+    return this._native.segments
+  }
+
   get readOnly() {
     return this._native.readOnly
   }

@@ -90,6 +90,14 @@ enum Command {
         ledger: LedgerArg,
         #[command(flatten)]
         retention: RetentionArgs,
+        /// Do not seal history into Parquet segments (LEDGER/segments/);
+        /// stored: every later writer honours it. Removes existing segments.
+        #[arg(long, conflicts_with = "segments")]
+        no_segments: bool,
+        /// Seal history into Parquet segments again (the default for a new
+        /// ledger); the retained history is sealed in the background.
+        #[arg(long)]
+        segments: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -437,8 +445,17 @@ fn run(cli: Cli) -> Out {
         Command::Init {
             ledger,
             retention,
+            no_segments,
+            segments,
             json,
-        } => init(ledger.ledger, retention, json),
+        } => {
+            let segments = match (segments, no_segments) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            };
+            init(ledger.ledger, retention, segments, json)
+        }
         Command::Append {
             ledger,
             durability,
@@ -514,11 +531,12 @@ fn run(cli: Cli) -> Out {
     }
 }
 
-fn init(dir: PathBuf, retention: RetentionArgs, json_out: bool) -> Out {
+fn init(dir: PathBuf, retention: RetentionArgs, segments: Option<bool>, json_out: bool) -> Out {
     let ledger = Ledger::open_with(
         &dir,
         OpenOptions {
             retention: retention.retention(),
+            segments,
             ..Default::default()
         },
     )?;

@@ -93,6 +93,32 @@ fn init_append_tail_stats() {
     assert!(stats["bytes"].as_u64().unwrap() > 0);
     assert_eq!(stats["retention"]["max_events"], 100);
     assert_eq!(stats["cursors"], serde_json::json!([]));
+    // Segments: on for a new ledger, 65,536 seqs each, none sealed yet.
+    assert_eq!(
+        stats["segments"],
+        serde_json::json!({"enabled": true, "rows": 65536, "sealed_seq": 0})
+    );
+}
+
+#[test]
+fn init_no_segments_is_stored_and_segments_turns_them_back_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    let stats = |l: &str| -> Value {
+        serde_json::from_str(&ok(&["stats", "--ledger", l, "--json"], "")).unwrap()
+    };
+    ok(&["init", "--ledger", &l, "--no-segments"], "");
+    assert_eq!(stats(&l)["segments"]["enabled"], false);
+    // A later init that says nothing keeps it.
+    ok(&["init", "--ledger", &l], "");
+    assert_eq!(stats(&l)["segments"]["enabled"], false);
+    ok(&["init", "--ledger", &l, "--segments"], "");
+    assert_eq!(stats(&l)["segments"]["enabled"], true);
+    // Both at once: a usage error that changes nothing.
+    let out = fsfeed(&["init", "--ledger", &l, "--segments", "--no-segments"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-segments"));
+    assert_eq!(stats(&l)["segments"]["enabled"], true);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { createRequire } from 'node:module'
@@ -222,4 +222,35 @@ test('event ids round-trip, name the record, and ack commits the position after 
   const again = led.cursor('svc', { format: 's3' })
   assert.deepEqual((await again.read({ timeoutMs: 0 })).records.map((r) => r.s3.object.key), ['k2'])
   led.close()
+})
+
+test('segments: on by default, seal() seals complete runs, { segments: false } removes them', async () => {
+  const path = dir()
+  const led = Ledger.open(path, { durability: 'none' })
+  assert.equal(led.segments, true)
+  const n = 65_536 + 10
+  for (let start = 0; start < n; start += 10_000) {
+    const ops = []
+    for (let i = start; i < Math.min(n, start + 10_000); i++) ops.push(commit(`k${i}`, i))
+    await led.appendBatch(ops)
+  }
+  assert.equal(await led.seal(), 65_536)
+  assert.equal(led.sealedSeq, 65_536)
+  assert.ok(existsSync(join(path, 'segments', '00000000000000000001-00000000000000065536.parquet')))
+  const t = tableFromIPC(await led.history())
+  assert.equal(t.numRows, n)
+  led.close()
+  const off = Ledger.open(path, { durability: 'none', segments: false })
+  assert.equal(off.segments, false)
+  assert.equal(off.sealedSeq, 0)
+  assert.ok(!existsSync(join(path, 'segments')))
+  off.close()
+  let err
+  try {
+    Ledger.open(path, { segments: 'no' })
+  } catch (e) {
+    err = e
+  }
+  assert.equal(err?.code, 'invalid_argument')
+  assert.match(err.message, /segments must be a boolean/)
 })

@@ -244,7 +244,7 @@ impl NativeLedger {
         let o = options(options_, "open")?;
         check_keys(
             &o,
-            &["retention", "durability", "readOnly", "create"],
+            &["retention", "durability", "readOnly", "create", "segments"],
             "open",
         )?;
         let retention = match opt(&o, "retention") {
@@ -259,6 +259,11 @@ impl NativeLedger {
             retention,
             durability: Durability::parse(string_opt(&o, "durability")?.unwrap_or("sync")).js()?,
             read_only: bool_opt(&o, "readOnly")?,
+            segments: match opt(&o, "segments") {
+                None => None,
+                Some(_) => Some(bool_opt(&o, "segments")?),
+            },
+            segment_rows: None,
         };
         let inner = CoreLedger::open_with(&path, opts).js()?;
         let notifier = Arc::new(Notifier::new(inner.clone()));
@@ -433,6 +438,28 @@ impl NativeLedger {
     #[napi(getter)]
     pub fn first_seq(&self) -> Result<i64> {
         self.inner.first_seq().js().map(|s| s as i64)
+    }
+
+    /// Seal every complete run of seqs into its Parquet segment now;
+    /// resolves to the last seq sealed.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn seal(&self, env: Env) -> Result<JsObject> {
+        let l = self.inner.clone();
+        promise(&env, async move {
+            blocking(move || l.seal()).await.map(|s| s as i64)
+        })
+    }
+
+    /// The last seq sealed into Parquet segments (0: none).
+    #[napi(getter)]
+    pub fn sealed_seq(&self) -> Result<i64> {
+        self.inner.sealed_seq().js().map(|s| s as i64)
+    }
+
+    /// Whether the ledger seals Parquet segments (its stored setting).
+    #[napi(getter)]
+    pub fn segments(&self) -> Result<bool> {
+        self.inner.segments_enabled().js()
     }
 
     /// Opened beside a writer in another process.

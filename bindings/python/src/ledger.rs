@@ -39,7 +39,7 @@ pub(crate) fn to_retention(obj: &Bound<'_, PyAny>) -> PyResult<Retention> {
 impl Ledger {
     /// Open (or create) the ledger at `path`.
     #[staticmethod]
-    #[pyo3(signature = (path, *, retention = None, durability = "sync", read_only = false, create = true))]
+    #[pyo3(signature = (path, *, retention = None, durability = "sync", read_only = false, create = true, segments = None))]
     fn open(
         py: Python<'_>,
         path: PathBuf,
@@ -47,6 +47,7 @@ impl Ledger {
         durability: &str,
         read_only: bool,
         create: bool,
+        segments: Option<bool>,
     ) -> PyResult<Ledger> {
         let retention = match retention {
             Some(r) if !r.is_none() => Some(to_retention(r)?),
@@ -57,6 +58,8 @@ impl Ledger {
             retention,
             durability: Durability::parse(durability).py_err()?,
             read_only,
+            segments,
+            segment_rows: None,
         };
         let inner = py.detach(|| CoreLedger::open_with(&path, opts)).py_err()?;
         let notifier = Arc::new(Notifier::new(inner.clone()));
@@ -205,6 +208,24 @@ impl Ledger {
     #[getter]
     fn read_only(&self) -> bool {
         self.inner.is_read_only()
+    }
+
+    /// Seal every complete run of seqs into its Parquet segment now (the
+    /// writer also does it in the background); returns the last seq sealed.
+    fn seal(&self, py: Python<'_>) -> PyResult<u64> {
+        py.detach(|| self.inner.seal()).py_err()
+    }
+
+    /// The last seq sealed into Parquet segments (0: none).
+    #[getter]
+    fn sealed_seq(&self) -> PyResult<u64> {
+        self.inner.sealed_seq().py_err()
+    }
+
+    /// Whether the ledger seals Parquet segments (its stored setting).
+    #[getter]
+    fn segments(&self) -> PyResult<bool> {
+        self.inner.segments_enabled().py_err()
     }
 
     /// True once closed.

@@ -202,3 +202,31 @@ def test_checkpoint_and_read_only_open(ledger, tmp_path):
     ledger.checkpoint(tmp_path / "snap")
     with fsfeed.Ledger.open(tmp_path / "snap") as snap:
         assert snap.head_seq == 1
+
+
+def test_sealed_segments_are_parquet_that_pyarrow_reads_as_one_table(tmp_path):
+    import pyarrow.dataset as ds
+
+    path = tmp_path / "l"
+    led = fsfeed.Ledger.open(path, durability="none")
+    assert led.segments  # on for a new ledger
+    n = 65_536 + 100
+    for start in range(0, n, 10_000):
+        led.append_batch([commit(f"k{i}", i) for i in range(start, min(n, start + 10_000))])
+    assert led.seal() == 65_536
+    assert led.sealed_seq == 65_536
+    # The directory is one table: the complete segment, nothing half-written.
+    table = ds.dataset(path / "segments", format="parquet").to_table()
+    assert table.num_rows == 65_536
+    assert table.schema == led.history(until=65_536).to_arrow().schema
+    assert table.equals(led.history(until=65_536).to_arrow().combine_chunks())
+    # history() past the sealed part: the tail from the events.
+    assert led.history().to_arrow().num_rows == n
+    led.close()
+    # Off: stored, and the segments go.
+    led = fsfeed.Ledger.open(path, durability="none", segments=False)
+    assert not led.segments and led.sealed_seq == 0
+    assert not (path / "segments").exists()
+    led.close()
+    with pytest.raises(TypeError):
+        fsfeed.Ledger.open(path, segments="no")  # type: ignore[arg-type]
