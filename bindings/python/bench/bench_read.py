@@ -8,9 +8,12 @@ R times through (a) `cursor.read()` in Python, records as dicts, and (b) the
 same cursor kind read and rendered by the Rust core alone (`_read_core`, no
 Python objects). Rounds alternate (a) and (b), so machine noise hits both;
 the ratio uses the best round of each. Also times `ledger.history()` into a
-pyarrow table, and what a stored columnar copy would cost and give (the
-history as Arrow IPC, lz4 and zstd: bytes per event, read rate). Prints a
-table and a JSON line with every figure.
+pyarrow table, from the sealed Parquet segments and from the row path (the
+same ledger reopened with `segments=False`), against
+`pyarrow.parquet.read_table` of the same events from one local zstd Parquet
+file (`history_segments_vs_parquet`, target >= 0.5;
+`history_rows_vs_parquet` beside it), and the segments' bytes per event.
+Prints a table and a JSON line with every figure.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import fsfeed
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 def fill(path: Path, events: int) -> None:
@@ -86,29 +90,38 @@ def main() -> None:
             out[f"python_{fmt}_per_s"] = round(py_best)
             out[f"core_{fmt}_per_s"] = round(core_best)
             out[f"python_vs_core_{fmt}"] = round(py_best / core_best, 3)
-        best = 0.0
+        led.seal()
+        sealed = led.sealed_seq
+        seg_dir = tmp / "ledger" / "segments"
+        seg_bytes = sum(f.stat().st_size for f in seg_dir.iterdir())
+        out["sealed_events"] = sealed
+        out["segments_bytes_per_event"] = round(seg_bytes / max(sealed, 1), 1)
+        table = pa.table(led.history())
+        # The same events as one local zstd Parquet file, as a user would
+        # export them, read back by pyarrow.
+        one = tmp / "history.parquet"
+        pq.write_table(table, one, compression="zstd")
+        rates: dict[str, float] = {"segments": 0.0, "parquet": 0.0}
         for _ in range(args.rounds):
             t = time.perf_counter()
-            table = pa.table(led.history())
-            best = max(best, table.num_rows / (time.perf_counter() - t))
-        out["history_to_pyarrow_per_s"] = round(best)
-        # What a stored columnar copy of the history would cost and give (not
-        # built: a decision for the team): the same table as an Arrow IPC
-        # stream of 65,536-row batches, its size and how fast pyarrow reads it.
-        for codec in ("lz4", "zstd"):
-            sink = pa.BufferOutputStream()
-            opts = pa.ipc.IpcWriteOptions(compression=codec)
-            with pa.ipc.new_stream(sink, table.schema, options=opts) as w:
-                for b in table.to_batches(max_chunksize=65_536):
-                    w.write_batch(b)
-            buf = sink.getvalue()
-            best = 0.0
-            for _ in range(args.rounds):
-                t = time.perf_counter()
-                rows = pa.ipc.open_stream(buf).read_all().num_rows
-                best = max(best, rows / (time.perf_counter() - t))
-            out[f"ipc_{codec}_bytes_per_event"] = round(buf.size / table.num_rows, 1)
-            out[f"ipc_{codec}_to_pyarrow_per_s"] = round(best)
+            n = pa.table(led.history()).num_rows
+            rates["segments"] = max(rates["segments"], n / (time.perf_counter() - t))
+            t = time.perf_counter()
+            n = pq.read_table(one).num_rows
+            rates["parquet"] = max(rates["parquet"], n / (time.perf_counter() - t))
+    # The row path: the same ledger without segments.
+    with fsfeed.Ledger.open(tmp / "ledger", segments=False) as led:
+        rates["rows"] = 0.0
+        for _ in range(args.rounds):
+            t = time.perf_counter()
+            rows = pa.table(led.history())
+            rates["rows"] = max(rates["rows"], rows.num_rows / (time.perf_counter() - t))
+        assert rows.equals(table), "the row path and the segments disagree"
+    out["history_segments_to_pyarrow_per_s"] = round(rates["segments"])
+    out["history_rows_to_pyarrow_per_s"] = round(rates["rows"])
+    out["parquet_read_table_per_s"] = round(rates["parquet"])
+    out["history_segments_vs_parquet"] = round(rates["segments"] / rates["parquet"], 3)
+    out["history_rows_vs_parquet"] = round(rates["rows"] / rates["parquet"], 3)
     shutil.rmtree(tmp)
     print(f"{'figure':32} value")
     for k, v in out.items():
