@@ -303,7 +303,7 @@ impl Cursor {
                 continue;
             }
             if self.pos.seq <= b.head {
-                let records = self.scan_once(max, &mut gap)?;
+                let records = self.scan_once(max, b.head, &mut gap)?;
                 if !records.is_empty() || gap.is_some() {
                     return Ok(Batch {
                         records,
@@ -469,7 +469,11 @@ impl Cursor {
     }
 
     /// One pass over at most [`SCAN_CHUNK`] events from the position.
-    fn scan_once(&mut self, max: usize, gap: &mut Option<Gap>) -> Result<Vec<Record>> {
+    /// Records from the position on, up to `head`: the head this read saw
+    /// published. Events past it may already be in the database (the writer
+    /// publishes after its write returns), and a batch that ran into them
+    /// would end at a position that committing refuses as past the head.
+    fn scan_once(&mut self, max: usize, head: u64, gap: &mut Option<Gap>) -> Result<Vec<Record>> {
         let mut records = Vec::new();
         let expand = self.opts.expand;
         // In the middle of an event's expansion: finish (or continue) it first.
@@ -493,6 +497,9 @@ impl Cursor {
         let renderer = self.renderer.clone();
         let ledger = self.ledger.clone();
         ledger.scan_with(expected, |seq, event| {
+            if seq > head {
+                return false;
+            }
             if seq != expected {
                 // Retention dropped events between our look at the bounds and
                 // the read: the same gap rules apply.
