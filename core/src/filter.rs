@@ -135,12 +135,6 @@ impl Filter {
     /// Does `event` pass?
     pub fn matches(&self, event: &Event) -> bool {
         let Some(op) = &event.op else { return false };
-        if !self.buckets.is_empty() && !self.buckets.contains(&op.bucket) {
-            return false;
-        }
-        if !self.kinds.is_empty() && !self.kinds.iter().any(|k| k == op.kind_name()) {
-            return false;
-        }
         if !self.events.is_empty() {
             let Some(name) = event_name::of_op(op) else {
                 return false;
@@ -148,6 +142,20 @@ impl Filter {
             if !self.events.iter().any(|p| event_name::matches(p, name)) {
                 return false;
             }
+        }
+        self.matches_fields(&op.bucket, op.kind_name(), &event.path, &event.to_path)
+    }
+
+    /// Every condition but event names, on an event's fields: its bucket,
+    /// op kind name, key and a rename's target key (empty for others). What
+    /// [`Filter::matches`] checks after the event name, and what a read of
+    /// history's columns checks on each row.
+    pub(crate) fn matches_fields(&self, bucket: &str, kind: &str, key: &str, to_key: &str) -> bool {
+        if !self.buckets.is_empty() && !self.buckets.iter().any(|b| b == bucket) {
+            return false;
+        }
+        if !self.kinds.is_empty() && !self.kinds.iter().any(|k| k == kind) {
+            return false;
         }
         if self.prefix.is_none() && self.suffix.is_none() {
             return true;
@@ -157,7 +165,7 @@ impl Filter {
                 && self.prefix.as_deref().is_none_or(|p| k.starts_with(p))
                 && self.suffix.as_deref().is_none_or(|s| k.ends_with(s))
         };
-        key_ok(&event.path) || key_ok(&event.to_path)
+        key_ok(key) || key_ok(to_key)
     }
 }
 

@@ -740,7 +740,6 @@ impl Ledger {
 }
 
 impl Inner {
-    /// End the beacon's thread (announcer or watcher); the signal is closed.
     /// Stop the sealer (it lets go of the database within a chunk of rows).
     pub(crate) fn stop_sealer(&self) {
         #[cfg(feature = "segments")]
@@ -752,6 +751,7 @@ impl Inner {
         }
     }
 
+    /// End the beacon's thread (announcer or watcher); the signal is closed.
     fn stop_beacon(&self) {
         if let Some(mut a) = self.announcer.lock().take() {
             a.join();
@@ -870,14 +870,7 @@ impl Ledger {
     pub fn sealed_seq(&self) -> Result<u64> {
         let db = self.db()?;
         let meta = db.cf_handle(CF_META).expect("cf meta");
-        match db.get_cf(meta, META_SEALED)? {
-            Some(v) => Ok(u64::from_be_bytes(
-                v.as_slice()
-                    .try_into()
-                    .map_err(|_| Error::Corrupt("sealed_seq".into()))?,
-            )),
-            None => Ok(0),
-        }
+        Ok(get_u64(&db, meta, META_SEALED)?.unwrap_or(0))
     }
 
     #[cfg(feature = "segments")]

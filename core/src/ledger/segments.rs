@@ -271,8 +271,8 @@ fn read_segment(
     Some(out)
 }
 
-/// Which rows of `batch` are in `from..=to` and pass `filter`: the rule of
-/// [`Filter::matches`] (event names excepted), on the columns.
+/// Which rows of `batch` are in `from..=to` and pass `filter`
+/// ([`Filter::matches_fields`]: all but event names, on the columns).
 fn mask_of(batch: &RecordBatch, from: u64, to: u64, filter: &Filter) -> Option<BooleanArray> {
     let col = |name: &str| batch.column_by_name(name);
     let seq = col("seq")?.as_any().downcast_ref::<UInt64Array>()?;
@@ -280,23 +280,17 @@ fn mask_of(batch: &RecordBatch, from: u64, to: u64, filter: &Filter) -> Option<B
     let bucket = col("bucket")?.as_any().downcast_ref::<StringArray>()?;
     let key = col("key")?.as_any().downcast_ref::<StringArray>()?;
     let to_key = col("to_key")?.as_any().downcast_ref::<StringArray>()?;
-    let keyed = filter.prefix.is_some() || filter.suffix.is_some();
-    let key_ok = |k: &str| {
-        !k.is_empty()
-            && filter.prefix.as_deref().is_none_or(|p| k.starts_with(p))
-            && filter.suffix.as_deref().is_none_or(|s| k.ends_with(s))
-    };
     let keep = (0..batch.num_rows()).map(|i| {
         let s = seq.value(i);
+        let to_key = if to_key.is_null(i) {
+            ""
+        } else {
+            to_key.value(i)
+        };
         Some(
             s >= from
                 && s <= to
-                && (filter.buckets.is_empty()
-                    || filter.buckets.iter().any(|b| b == bucket.value(i)))
-                && (filter.kinds.is_empty() || filter.kinds.iter().any(|k| k == kind.value(i)))
-                && (!keyed
-                    || key_ok(key.value(i))
-                    || (!to_key.is_null(i) && key_ok(to_key.value(i)))),
+                && filter.matches_fields(bucket.value(i), kind.value(i), key.value(i), to_key),
         )
     });
     Some(keep.collect())
