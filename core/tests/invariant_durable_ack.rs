@@ -6,12 +6,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fsfeed::workload::Rng;
 use fsfeed::Durability;
 
 const CHILD_ENV: &str = "FSFEED_CRASH_CHILD_DIR";
@@ -53,24 +52,10 @@ fn crash_child() {
 #[test]
 fn invariant_durable_ack_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut rng = Rng::new(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    );
+    let mut rng = clock_rng();
     let mut acked: BTreeMap<u64, String> = BTreeMap::new();
     for round in 0..20 {
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash_child",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, dir.path())
+        let mut child = child_test("crash_child", CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -9,13 +9,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
+use common::T0;
 use fsfeed::history::segments::{file_name, parse_name};
 use fsfeed::history::HistoryOptions;
 use fsfeed::workload::Workload;
 use fsfeed::{Durability, Filter, Ledger, OpenOptions, Retention, Start};
 use proptest::prelude::*;
 
-const T0: i64 = 1_767_225_600_000_000;
 const ROWS: u64 = 500;
 
 fn open(dir: &Path, segments: Option<bool>, rows: Option<u64>) -> Ledger {

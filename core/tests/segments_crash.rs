@@ -6,20 +6,22 @@
 //! same ops without segments.
 #![cfg(feature = "segments")]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
+use common::{child_test, clock_rng, T0};
 use fsfeed::history::segments::parse_name;
 use fsfeed::history::HistoryOptions;
-use fsfeed::workload::{Rng, Workload};
+use fsfeed::workload::Workload;
 use fsfeed::{Durability, Ledger, OpenOptions};
 
 const CHILD_ENV: &str = "FSFEED_SEAL_CRASH_CHILD_DIR";
-const T0: i64 = 1_767_225_600_000_000;
 const ROWS: u64 = 64;
 
 fn open(dir: &Path, segments: Option<bool>) -> Ledger {
@@ -108,24 +110,10 @@ fn check_visible(dir: &Path, round: usize) -> usize {
 #[test]
 fn a_kill_while_sealing_leaves_only_complete_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let mut rng = Rng::new(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
-    );
+    let mut rng = clock_rng();
     let mut hidden_seen = 0;
     for round in 0..20 {
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "seal_crash_child",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, dir.path())
+        let mut child = child_test("seal_crash_child", CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -202,7 +190,6 @@ fn seal_exit_child() {
 #[test]
 fn a_process_exits_cleanly_while_its_sealer_works() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     for round in 0..ROUNDS {
         // Off, and a fresh history: the child's open has it all to seal.
         let l = open(dir.path(), Some(false));
@@ -210,14 +197,7 @@ fn a_process_exits_cleanly_while_its_sealer_works() {
             .unwrap();
         l.close().unwrap();
         drop(l);
-        let out = Command::new(&exe)
-            .args([
-                "--exact",
-                "seal_exit_child",
-                "--ignored",
-                "--test-threads=1",
-            ])
-            .env(EXIT_CHILD_ENV, dir.path())
+        let out = child_test("seal_exit_child", EXIT_CHILD_ENV, dir.path())
             .output()
             .unwrap();
         assert!(

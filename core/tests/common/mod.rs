@@ -97,3 +97,29 @@ pub fn read_while_appending(
     t.join().unwrap();
     b
 }
+
+/// This test binary run again as a child process, for its ignored test
+/// `name` alone, with the environment variable `env` set to `dir`: how the
+/// crash tests get a process to kill.
+pub fn child_test(name: &str, env: &str, dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+    c.args([
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(env, dir);
+    c
+}
+
+/// A generator seeded from the clock: the moments the crash tests kill at.
+pub fn clock_rng() -> fsfeed::workload::Rng {
+    fsfeed::workload::Rng::new(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    )
+}
