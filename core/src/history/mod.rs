@@ -49,6 +49,9 @@ use crossbeam_channel::Receiver;
 #[cfg(feature = "segments")]
 pub use crate::ledger::segments;
 
+#[cfg(feature = "segments")]
+pub mod export;
+
 /// What [`Ledger::history`] reads.
 #[derive(Debug, Clone)]
 pub struct HistoryOptions {
@@ -112,17 +115,7 @@ impl History {
         opts.filter.validate()?;
         let b = ledger.bounds()?;
         let since = ledger.range_start(opts.since, &b)?;
-        let until = match opts.until {
-            None | Some(Start::Latest) => b.head,
-            Some(Start::Seq(n)) => n.min(b.head),
-            Some(Start::Position(p)) => p.seq.min(b.head),
-            Some(Start::Time(t)) => ledger.seq_for_time(t)?.saturating_sub(1).min(b.head),
-            Some(other) => {
-                return Err(Error::InvalidArgument(format!(
-                    "history: until must be a seq or a time, not {other:?}"
-                )))
-            }
-        };
+        let until = ledger.range_until(opts.until, &b)?;
         let schema = schema();
         let width = opts.batch_rows as u64;
         let chunks = if since > until {

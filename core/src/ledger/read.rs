@@ -66,6 +66,22 @@ impl Ledger {
         Ok(start)
     }
 
+    /// The last seq of a range ending at `until`, inclusive: a seq (at most
+    /// the head), a time (the events before it), or `None`: the head.
+    pub(crate) fn range_until(&self, until: Option<Start>, b: &Bounds) -> Result<u64> {
+        Ok(match until {
+            None | Some(Start::Latest) => b.head,
+            Some(Start::Seq(n)) => n.min(b.head),
+            Some(Start::Position(p)) => p.seq.min(b.head),
+            Some(Start::Time(t)) => self.seq_for_time(t)?.saturating_sub(1).min(b.head),
+            Some(other) => {
+                return Err(Error::InvalidArgument(format!(
+                    "until must be a seq or a time, not {other:?}"
+                )))
+            }
+        })
+    }
+
     /// Last appended seq (0 when none).
     pub fn head_seq(&self) -> Result<u64> {
         Ok(self.bounds()?.head)

@@ -130,16 +130,8 @@ fn write_segment(dir: &Path, first: u64, last: u64, batch: &RecordBatch) -> Resu
     let name = file_name(first, last);
     let tmp = dir.join(format!(".{name}.tmp"));
     let file = File::create(&tmp)?;
-    let parquet_err = |e: parquet::errors::ParquetError| Error::Io(std::io::Error::other(e));
-    // zstd level 1: at the default level 3 the sealer's work made
-    // buffered batched appends 13% slower (median of 4 paired runs of 1M
-    // demo ops, `append_probe` PROBE_SEGMENTS=on|off), at level 1 5%.
-    let level = ZstdLevel::try_new(1).map_err(parquet_err)?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(level))
-        .set_max_row_group_size(ROW_GROUP_ROWS)
-        .build();
-    let mut w = ArrowWriter::try_new(&file, batch.schema(), Some(props)).map_err(parquet_err)?;
+    let mut w =
+        ArrowWriter::try_new(&file, batch.schema(), Some(properties()?)).map_err(parquet_err)?;
     w.write(batch).map_err(parquet_err)?;
     w.close().map_err(parquet_err)?;
     file.sync_all()?;
@@ -147,6 +139,23 @@ fn write_segment(dir: &Path, first: u64, last: u64, batch: &RecordBatch) -> Resu
     fs::rename(&tmp, dir.join(&name))?;
     File::open(dir)?.sync_all()?;
     Ok(())
+}
+
+/// A Parquet error as the ledger's (`io`: writing is all that can fail).
+pub(crate) fn parquet_err(e: parquet::errors::ParquetError) -> Error {
+    Error::Io(std::io::Error::other(e))
+}
+
+/// How segments (and exports) are written.
+pub(crate) fn properties() -> Result<WriterProperties> {
+    // zstd level 1: at the default level 3 the sealer's work made
+    // buffered batched appends 13% slower (median of 4 paired runs of 1M
+    // demo ops, `append_probe` PROBE_SEGMENTS=on|off), at level 1 5%.
+    let level = ZstdLevel::try_new(1).map_err(parquet_err)?;
+    Ok(WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .build())
 }
 
 /// Remove the segments whose seqs are all below `first_seq`.
