@@ -181,6 +181,57 @@ struct RawDest {
     secret_key: String,
 }
 
+/// The endpoint and keys of an S3 store, without bucket and prefix: the
+/// change log's `[dest]` table has them, and so does an export's store file
+/// (`fsfeed export --parquet s3://BUCKET/PREFIX --store FILE`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    endpoint: String,
+    region: Option<String>,
+    path_style: Option<bool>,
+    verify_tls: Option<bool>,
+    access_key: String,
+    secret_key: String,
+}
+
+impl RawStore {
+    /// The checked destination; errors name keys as `{table}key`.
+    fn dest(self, table: &str, bucket: String, prefix: &str) -> Result<Dest> {
+        Ok(Dest {
+            endpoint: url_ok(table, &self.endpoint)?,
+            region: self.region.unwrap_or_else(|| "us-east-1".into()),
+            bucket,
+            prefix: prefix.trim_matches('/').to_string(),
+            path_style: self.path_style.unwrap_or(true),
+            verify_tls: self.verify_tls.unwrap_or(true),
+            access_key: secret(&format!("{table}access_key"), self.access_key)?,
+            secret_key: secret(&format!("{table}secret_key"), self.secret_key)?,
+        })
+    }
+}
+
+impl Dest {
+    /// A bucket and key prefix with the endpoint and keys of a store file
+    /// (TOML): the keys of the change log's `[dest]` table but `bucket`
+    /// and `prefix` (`endpoint`, `region`, `path_style`, `verify_tls`,
+    /// `access_key`, `secret_key`; keys may be `env:NAME`).
+    pub fn from_store_toml(text: &str, bucket: &str, prefix: &str) -> Result<Dest> {
+        let raw: RawStore = toml::from_str(text)
+            .map_err(|e| Error::Config(fsfeed_delivery::config::toml_error(text, &e)))?;
+        if bucket.is_empty() {
+            return Err(Error::Config("the bucket is empty".into()));
+        }
+        raw.dest("", bucket.to_string(), prefix)
+    }
+
+    /// [`Dest::from_store_toml`] of a file.
+    pub fn from_store_file(path: impl AsRef<Path>, bucket: &str, prefix: &str) -> Result<Dest> {
+        let text = fsfeed_delivery::config::read_file(path.as_ref()).map_err(Error::Config)?;
+        Dest::from_store_toml(&text, bucket, prefix)
+    }
+}
+
 /// `60s`, `500ms`, `2m`, `1h` (a whole number and a unit).
 pub fn parse_duration(key: &str, s: &str) -> Result<Duration> {
     let bad = || {
@@ -242,21 +293,18 @@ impl Config {
             }
         }
         let d = raw.dest;
-        let url = url_ok(&d.endpoint)?;
         if d.bucket.is_empty() {
             return Err(Error::Config("dest.bucket is empty".into()));
         }
-        let prefix = d.prefix.trim_matches('/').to_string();
-        let dest = Dest {
-            endpoint: url,
-            region: d.region.unwrap_or_else(|| "us-east-1".into()),
-            bucket: d.bucket,
-            prefix,
-            path_style: d.path_style.unwrap_or(true),
-            verify_tls: d.verify_tls.unwrap_or(true),
-            access_key: secret("dest.access_key", d.access_key)?,
-            secret_key: secret("dest.secret_key", d.secret_key)?,
+        let store = RawStore {
+            endpoint: d.endpoint,
+            region: d.region,
+            path_style: d.path_style,
+            verify_tls: d.verify_tls,
+            access_key: d.access_key,
+            secret_key: d.secret_key,
         };
+        let dest = store.dest("dest.", d.bucket, &d.prefix)?;
         let interval = match raw.interval {
             Some(s) => parse_duration("interval", &s)?,
             None => Duration::from_secs(60),
@@ -339,7 +387,7 @@ impl Config {
     }
 }
 
-fn url_ok(s: &str) -> Result<String> {
+fn url_ok(table: &str, s: &str) -> Result<String> {
     let ok = (s.starts_with("http://") || s.starts_with("https://"))
         && s.len() > "https://".len()
         && !s.contains(char::is_whitespace)
@@ -347,9 +395,9 @@ fn url_ok(s: &str) -> Result<String> {
     if ok {
         Ok(s.trim_end_matches('/').to_string())
     } else {
-        Err(Error::Config(
-            "dest.endpoint must be http(s)://host[:port] without user info".into(),
-        ))
+        Err(Error::Config(format!(
+            "{table}endpoint must be http(s)://host[:port] without user info"
+        )))
     }
 }
 

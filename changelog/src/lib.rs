@@ -7,10 +7,13 @@
 //! `fsfeed changelog run --ledger DIR --config FILE [--once]` runs an
 //! [`Uploader`]; `fsfeed changelog status` reads its status file;
 //! `fsfeed changelog fetch --config FILE --from T1 --to T2 [--net]` reads
-//! the objects back. Every config key and guarantee: `changelog/README.md`.
+//! the objects back. `fsfeed export --parquet DEST` ([`export`]) writes
+//! history as Parquet files to a directory or a bucket of the same kind of
+//! store. Every config key and guarantee: `changelog/README.md`.
 
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod fetch;
 pub mod lease;
 pub mod uploader;

@@ -20,14 +20,19 @@ use object_store::{ClientOptions, MultipartId, ObjectStore, PutPayload, RetryCon
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::config::{Config, RecordFormat};
+use crate::config::{Config, Dest, RecordFormat};
 use crate::error::{Error, Result};
 use crate::lease::Lease;
 use crate::window::{read_batches, Window, Windower};
 
 /// The S3 store of a config (no retries of its own: the uploader retries).
 pub fn store(cfg: &Config) -> Result<Arc<object_store::aws::AmazonS3>> {
-    let d = &cfg.dest;
+    store_of(&cfg.dest, 0)
+}
+
+/// The S3 store of a destination, retrying a failed request `retries`
+/// times (within 30 s).
+pub fn store_of(d: &Dest, retries: usize) -> Result<Arc<object_store::aws::AmazonS3>> {
     let s = AmazonS3Builder::new()
         .with_endpoint(&d.endpoint)
         .with_region(&d.region)
@@ -37,7 +42,7 @@ pub fn store(cfg: &Config) -> Result<Arc<object_store::aws::AmazonS3>> {
         .with_virtual_hosted_style_request(!d.path_style)
         .with_conditional_put(S3ConditionalPut::ETagMatch)
         .with_retry(RetryConfig {
-            max_retries: 0,
+            max_retries: retries,
             retry_timeout: Duration::from_secs(30),
             ..RetryConfig::default()
         })
@@ -50,15 +55,20 @@ pub fn store(cfg: &Config) -> Result<Arc<object_store::aws::AmazonS3>> {
                 .with_connect_timeout(Duration::from_secs(5)),
         )
         .build()
-        .map_err(|e| Error::Config(format!("dest: {}", scrubber(cfg).scrub(&e.to_string()))))?;
+        .map_err(|e| Error::Config(format!("dest: {}", scrubber_of(d).scrub(&e.to_string()))))?;
     Ok(Arc::new(s))
 }
 
 /// The config's secrets, for scrubbing error texts.
 pub fn scrubber(cfg: &Config) -> Scrubber {
+    scrubber_of(&cfg.dest)
+}
+
+/// A destination's secrets, for scrubbing error texts.
+pub fn scrubber_of(d: &Dest) -> Scrubber {
     let mut s = Scrubber::default();
-    s.add(&cfg.dest.access_key);
-    s.add(&cfg.dest.secret_key);
+    s.add(&d.access_key);
+    s.add(&d.secret_key);
     s
 }
 

@@ -186,6 +186,11 @@ enum Command {
     /// objects in an S3 bucket, under a lease (see changelog/README.md).
     #[command(subcommand)]
     Changelog(ChangelogCommand),
+    /// History as Parquet files (one per run of the segment size, named by
+    /// seqs) in a directory or s3://BUCKET/PREFIX, which Spark, DuckDB,
+    /// polars and pyarrow read as one table; with --cursor, only what is
+    /// new since the last export. Prints a JSON report.
+    Export(Box<ExportArgs>),
     /// Write a consistent copy of the ledger to another directory (with the
     /// pub/sub service's state, when there is one).
     Checkpoint {
@@ -214,6 +219,36 @@ struct PublishArgs {
     /// Serve Prometheus text on http://ADDR/metrics (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    ledger: LedgerArg,
+    /// A directory (created if missing) or s3://BUCKET[/PREFIX].
+    #[arg(long, value_name = "DEST")]
+    parquet: String,
+    /// First event: a seq or an RFC 3339 time (default: the earliest
+    /// retained; with --cursor, only when the cursor has no position yet).
+    #[arg(long)]
+    since: Option<String>,
+    /// Last event, inclusive: a seq or an RFC 3339 time (events before it);
+    /// default: the head when the export starts.
+    #[arg(long)]
+    until: Option<String>,
+    /// Export from this named cursor's position and commit it after each
+    /// file is stored.
+    #[arg(long, value_name = "NAME")]
+    cursor: Option<String>,
+    /// For s3:// destinations: a TOML file with endpoint, region,
+    /// path_style, verify_tls, access_key and secret_key (keys may be
+    /// env:NAME), as the change log's [dest] table.
+    #[arg(long, value_name = "FILE")]
+    store: Option<PathBuf>,
+    /// When the range starts before the first retained event, start there
+    /// (the report's "gap" names what was lost) instead of failing.
+    #[arg(long)]
+    skip_gap: bool,
 }
 
 #[derive(Subcommand)]
@@ -495,6 +530,7 @@ fn run(cli: Cli) -> Out {
             out.flush()?;
             Ok(())
         }
+        Command::Export(args) => export(*args),
         Command::Stats { ledger, json } => stats(ledger.ledger, json),
         Command::Cursors {
             ledger,
@@ -944,6 +980,35 @@ fn changelog(c: ChangelogCommand) -> Out {
             Ok(())
         }
     }
+}
+
+fn export(a: ExportArgs) -> Out {
+    use fsfeed_changelog::export::{self, Request, Target};
+
+    let bound = |flag: &str, v: Option<String>| -> Result<Option<Start>, Failure> {
+        let Some(v) = v else { return Ok(None) };
+        match v.parse::<Start>() {
+            Ok(s @ (Start::Seq(_) | Start::Time(_))) => Ok(Some(s)),
+            _ => Err(Error::InvalidArgument(format!(
+                "{flag} takes a seq or an RFC 3339 time, not {v:?}"
+            ))
+            .into()),
+        }
+    };
+    let req = Request {
+        since: bound("--since", a.since)?,
+        until: bound("--until", a.until)?,
+        cursor: a.cursor,
+        skip_gap: a.skip_gap,
+    };
+    let target = Target::parse(&a.parquet, a.store.as_deref())?;
+    let l = Ledger::open_read_only(&a.ledger.ledger)?;
+    let rt = runtime()?;
+    let r = rt.block_on(export::export(&l, &target, req));
+    rt.shutdown_timeout(Duration::from_secs(5));
+    let report = r?;
+    println!("{}", serde_json::to_string(&report).expect("JSON"));
+    Ok(())
 }
 
 fn publish_status(dir: PathBuf, json: bool) -> Out {

@@ -14,7 +14,7 @@ use crate::ledger::Ledger;
 /// A change-log error as its Python exception (`InvalidConfig`,
 /// `StoreFailed`, `LeaseLost`, `IoError`, `CorruptError`, or the ledger's
 /// own), with `code`.
-fn changelog_err(e: fsfeed_changelog::Error) -> PyErr {
+pub(crate) fn changelog_err(e: fsfeed_changelog::Error) -> PyErr {
     match e {
         fsfeed_changelog::Error::Ledger(e) => to_py(e),
         other => coded(other.code(), other.to_string()),

@@ -13,6 +13,7 @@ use fsfeed::{
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::changelog::changelog_err;
 use crate::convert::*;
 use crate::cursor::*;
 use crate::errors::*;
@@ -184,6 +185,59 @@ impl Ledger {
         };
         let rows = py.detach(|| self.inner.changes(since, until)).py_err()?;
         to_python(py, &rows)
+    }
+
+    /// Write history as Parquet files to `dest`, a directory or
+    /// `s3://BUCKET[/PREFIX]` (with `store`, a TOML file of endpoint and
+    /// keys), as `fsfeed export --parquet` does: one file per run of the
+    /// segment size, named by seqs, read by Spark, DuckDB, polars and
+    /// pyarrow as one table. `since` and `until` (inclusive) are seqs or
+    /// times; with `cursor` only what is new since the last export with it
+    /// is written, and the cursor is committed after each file. Returns the
+    /// report: `{"dest", "files", "copied", "rows", "bytes", "first_seq"?,
+    /// "last_seq"?, "removed"?, "committed"?, "gap"?}`.
+    #[pyo3(signature = (dest, *, since = None, until = None, cursor = None, store = None, skip_gap = false))]
+    #[allow(clippy::too_many_arguments)]
+    fn export_parquet<'py>(
+        &self,
+        py: Python<'py>,
+        dest: &Bound<'py, PyAny>,
+        since: Option<&Bound<'py, PyAny>>,
+        until: Option<&Bound<'py, PyAny>>,
+        cursor: Option<String>,
+        store: Option<PathBuf>,
+        skip_gap: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        use fsfeed_changelog::export::{export, Request, Target};
+        let dest: String = match dest.extract::<PathBuf>() {
+            Ok(p) => p
+                .to_str()
+                .ok_or_else(|| invalid("dest must be valid UTF-8"))?
+                .to_string(),
+            Err(_) => return Err(invalid("dest must be a path or an s3:// URL")),
+        };
+        let bound = |name: &str, v: Option<&Bound<'py, PyAny>>| -> PyResult<Option<Start>> {
+            match v {
+                Some(v) if !v.is_none() => match to_start(v)? {
+                    s @ (Start::Seq(_) | Start::Time(_)) => Ok(Some(s)),
+                    _ => Err(invalid(format!("{name} must be a seq or a time"))),
+                },
+                _ => Ok(None),
+            }
+        };
+        let req = Request {
+            since: bound("since", since)?,
+            until: bound("until", until)?,
+            cursor,
+            skip_gap,
+        };
+        let target = Target::parse(&dest, store.as_deref()).map_err(changelog_err)?;
+        let ledger = self.inner.clone();
+        let rt = runtime()?;
+        let report = py
+            .detach(|| rt.block_on(export(&ledger, &target, req)))
+            .map_err(changelog_err)?;
+        to_python(py, &report)
     }
 
     /// Counters and settings: first and head seq, events, bytes, retention, cursors.

@@ -265,6 +265,16 @@ class Ledger:
         batch_rows: int = 65536,
     ) -> History: ...
     def changes(self, *, since: _StartLike, until: int | None = None) -> list[dict[str, str]]: ...
+    def export_parquet(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        since: _StartLike | None = None,
+        until: _StartLike | None = None,
+        cursor: str | None = None,
+        store: str | os.PathLike[str] | None = None,
+        skip_gap: bool = False,
+    ) -> dict[str, Any]: ...
     def stats(self) -> dict[str, Any]: ...
     @property
     def head_seq(self) -> int: ...
