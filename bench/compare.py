@@ -109,6 +109,12 @@ RATIOS: dict[str, tuple[str, str, float | None, str]] = {
         None,
         "higher",
     ),
+    "append_buffered_segments_on_vs_off": (
+        "append.fsfeed.buffered.batch",
+        "append.fsfeed.buffered_no_segments.batch",
+        0.9,
+        "higher",
+    ),
     "sync_batch_vs_raw_rocksdb": (
         "append.fsfeed.sync.batch",
         "limits.raw_rocksdb_sync_batch",

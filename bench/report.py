@@ -191,6 +191,8 @@ def markdown(r: dict[str, Any], img: str) -> str:
         out.append(f"| {label} | " + " | ".join(row) + " |")
     no_ns = r["append"]["fsfeed"]["buffered_no_namespace"]["batch"]
     out.append(f"| buffered, batched, namespace off (all buckets object-store) | {k(no_ns)} | | |")
+    no_seg = r["append"]["fsfeed"]["buffered_no_segments"]["batch"]
+    out.append(f"| buffered, batched, no Parquet segments sealed | {k(no_seg)} | | |")
     out.append(
         "| consume, ack per batch | " + " | ".join(k(r["consume"][s]) for s, _ in SYSTEMS) + " |"
     )
@@ -227,6 +229,15 @@ def markdown(r: dict[str, Any], img: str) -> str:
         (
             f"| raw RocksDB WriteBatch, buffered / sync, events/s | {k(lim['raw_rocksdb_buffered_batch'])}"
             f" / {k(lim['raw_rocksdb_sync_batch'])} |"
+        ),
+        (
+            "| fsfeed's sealed Parquet segments, bytes per sealed event (beside the ledger's) | "
+            + (
+                f"{bpe['fsfeed_segments']:.1f}"
+                if "fsfeed_segments" in bpe
+                else "none sealed: fewer events than a segment"
+            )
+            + " |"
         ),
         f"| disk: 4 KiB write + fdatasync per second | {lim['fsync_per_s']:.0f} |",
         f"| disk: sequential write, MiB/s | {lim['seq_write_mib_s']:.0f} |",

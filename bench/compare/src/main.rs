@@ -178,8 +178,15 @@ fn run(a: &Args) -> Res<Value> {
             l.close()?;
             drop(l);
             if first {
-                bytes["fsfeed"] = json!(dir_size(&dir) as f64 / ops.len() as f64);
                 let l = open_ledger(&dir, d)?;
+                // Every complete run sealed (untimed), then the ledger's
+                // bytes and the segments' apart.
+                let sealed = l.seal()?;
+                let segments = dir_size(&dir.join(fsfeed::SEGMENTS_DIR));
+                bytes["fsfeed"] = json!((dir_size(&dir) - segments) as f64 / ops.len() as f64);
+                if sealed > 0 {
+                    bytes["fsfeed_segments"] = json!(segments as f64 / sealed as f64);
+                }
                 consume["fsfeed"] = json!(fsfeed_consume(&l, ops.len())?);
                 l.close()?;
             }
@@ -230,6 +237,28 @@ fn run(a: &Args) -> Res<Value> {
                 "round {round}: one at a time, {name}: fsfeed {f:.0}/s, redis {r:.0}/s, nats {n:.0}/s"
             ));
         }
+        // The same ops without sealing Parquet segments: what the sealer
+        // costs buffered batched appends.
+        let dir = a.work.join("ledger-no-segments");
+        let _ = fs::remove_dir_all(&dir);
+        let l = Ledger::open_with(
+            &dir,
+            OpenOptions {
+                durability: Durability::Buffered,
+                segments: Some(false),
+                ..OpenOptions::default()
+            },
+        )?;
+        l.close()?;
+        drop(l);
+        let (rate, l) = fsfeed_append(&dir, Durability::Buffered, &ops, BATCH)?;
+        l.close()?;
+        drop(l);
+        let _ = fs::remove_dir_all(&dir);
+        keep(&mut append, "fsfeed", "buffered_no_segments", "batch", rate);
+        progress(&format!(
+            "round {round}: fsfeed buffered batched, segments off {rate:.0}/s"
+        ));
         // The same ops with the namespace off (object-store layout for every
         // bucket): what the shadow namespace costs fsfeed's appends.
         let dir = a.work.join("ledger-no-namespace");
