@@ -664,3 +664,40 @@ fn history_from_segments_equals_the_row_path_across_retention_steps() {
         )
         .unwrap();
 }
+
+#[test]
+fn a_failing_sealer_says_why_in_stats_until_it_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path(), None, Some(64)));
+    // A file where the segments directory goes: every seal fails.
+    let seg = dir.path().join(fsfeed::SEGMENTS_DIR);
+    let _ = std::fs::remove_dir_all(&seg);
+    std::fs::write(&seg, b"in the way").unwrap();
+    let l = open(dir.path(), None, Some(64));
+    assert_eq!(l.stats().unwrap().segments.last_error, None);
+    fill(&l, 64);
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < deadline, "the sealer never {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    until("failed", &|| {
+        l.stats().unwrap().segments.last_error.is_some()
+    });
+    let stats = l.stats().unwrap();
+    assert_eq!(stats.segments.sealed_seq, 0);
+    let json = serde_json::to_value(&stats).unwrap();
+    assert!(json["segments"]["last_error"].is_string(), "{json}");
+    // Out of the way: the next run seals both, and the error goes.
+    std::fs::remove_file(&seg).unwrap();
+    fill(&l, 64);
+    until("recovered", &|| {
+        let s = l.stats().unwrap().segments;
+        s.last_error.is_none() && s.sealed_seq == 128
+    });
+    assert_eq!(segment_files(dir.path()).0, vec![(1, 64), (65, 128)]);
+    let json = serde_json::to_value(l.stats().unwrap()).unwrap();
+    assert!(json["segments"].get("last_error").is_none(), "{json}");
+}

@@ -37,6 +37,10 @@ impl Ledger {
                     enabled: s.enabled,
                     rows: s.rows,
                     sealed_seq: self.sealed_seq()?,
+                    #[cfg(feature = "segments")]
+                    last_error: self.inner.seal_error.lock().clone(),
+                    #[cfg(not(feature = "segments"))]
+                    last_error: None,
                 }
             },
         })

@@ -305,6 +305,9 @@ pub(crate) struct Inner {
     /// Held while sealing: the sealer thread and `Ledger::seal` take turns.
     #[cfg(feature = "segments")]
     pub(crate) seal_lock: Mutex<()>,
+    /// Why this process's sealer last failed (cleared when it succeeds).
+    #[cfg(feature = "segments")]
+    pub(crate) seal_error: Mutex<Option<String>>,
 }
 
 /// A handle on an open ledger; cheap to clone, shared between threads.
@@ -376,6 +379,11 @@ pub struct SegmentsInfo {
     pub rows: u64,
     /// The last seq sealed (0: none).
     pub sealed_seq: u64,
+    /// Why this process's sealer last failed, until it next succeeds (a
+    /// full disk, say; it retries every few seconds). Absent when it has
+    /// not failed, and for read-only openers, whose process does not seal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// Retention settings, for reports.
@@ -624,6 +632,8 @@ impl Ledger {
             sealer: Mutex::new(None),
             #[cfg(feature = "segments")]
             seal_lock: Mutex::new(()),
+            #[cfg(feature = "segments")]
+            seal_error: Mutex::new(None),
         });
         let users = Some(Arc::new(Users {
             inner: Arc::downgrade(&inner),

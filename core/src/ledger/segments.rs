@@ -352,8 +352,13 @@ impl Sealer {
                     let Some(inner) = inner.upgrade() else { return };
                     // Not a user's handle: it does not keep the sealer going.
                     let ledger = Ledger::internal(inner);
-                    // An error (a full disk, say) is retried at the next look.
-                    let _ = seal_pending(&ledger, &s);
+                    // An error (a full disk, say) is retried at the next
+                    // look; meanwhile `stats()` shows it.
+                    match seal_pending(&ledger, &s) {
+                        Ok(_) => *ledger.inner.seal_error.lock() = None,
+                        Err(Error::LedgerClosed) => {}
+                        Err(e) => *ledger.inner.seal_error.lock() = Some(e.to_string()),
+                    }
                 }
                 b.wait(LOOK_EVERY);
             })?;
