@@ -110,8 +110,8 @@ RATIOS: dict[str, tuple[str, str, float | None, str]] = {
         "higher",
     ),
     "append_buffered_segments_on_vs_off": (
-        "append.fsfeed.buffered.batch",
-        "append.fsfeed.buffered_no_segments.batch",
+        "segments_cost.on_median",
+        "segments_cost.off_median",
         0.9,
         "higher",
     ),

@@ -145,6 +145,15 @@ def markdown(r: dict[str, Any], img: str) -> str:
             "slow moment of the shared disk does not land on one system only."
         ),
         (
+            "- Sealing Parquet segments: fsfeed's buffered batched appends with the sealer on "
+            f"and off, {r['segments_cost']['pairs']} pairs of runs one right after the other "
+            "(on first, then off first, and so on); `append_buffered_segments_on_vs_off` is "
+            "the ratio of the two medians. The machine's speed drifts by more than the cost "
+            "between rounds, so the two runs of a pair sit together. Bytes per event: the "
+            "first buffered batched ledger is sealed to its last complete segment (untimed), "
+            "then the ledger and its `segments/` are measured apart."
+        ),
+        (
             "- Consume: one consumer with an acknowledged position, batches of up to "
             f"{r['batch']:,}: fsfeed named cursor `read` + `commit`; Redis `XREADGROUP` + `XACK` "
             "of the batch's ids; JetStream durable pull consumer, `AckPolicy::All`, ack of each "
@@ -191,8 +200,11 @@ def markdown(r: dict[str, Any], img: str) -> str:
         out.append(f"| {label} | " + " | ".join(row) + " |")
     no_ns = r["append"]["fsfeed"]["buffered_no_namespace"]["batch"]
     out.append(f"| buffered, batched, namespace off (all buckets object-store) | {k(no_ns)} | | |")
-    no_seg = r["append"]["fsfeed"]["buffered_no_segments"]["batch"]
-    out.append(f"| buffered, batched, no Parquet segments sealed | {k(no_seg)} | | |")
+    seg = r["segments_cost"]
+    out.append(
+        f"| buffered, batched, sealing Parquet segments on / off (median of {seg['pairs']} "
+        f"adjacent pairs) | {k(seg['on_median'])} / {k(seg['off_median'])} | | |"
+    )
     out.append(
         "| consume, ack per batch | " + " | ".join(k(r["consume"][s]) for s, _ in SYSTEMS) + " |"
     )

@@ -57,6 +57,9 @@ const NATS_STREAM: &str = "EV";
 const BATCH: usize = 1000;
 /// Rounds of the append runs; each figure is the best of its rounds.
 const ROUNDS: usize = 2;
+
+/// Pairs of buffered batched runs with sealing on and off.
+const SEGMENT_PAIRS: usize = 4;
 /// fsfeed durability, its name, and Redis's matching `appendfsync`.
 const DURABILITIES: [(&str, Durability, &str); 2] = [
     ("sync", Durability::Sync, "always"),
@@ -237,28 +240,6 @@ fn run(a: &Args) -> Res<Value> {
                 "round {round}: one at a time, {name}: fsfeed {f:.0}/s, redis {r:.0}/s, nats {n:.0}/s"
             ));
         }
-        // The same ops without sealing Parquet segments: what the sealer
-        // costs buffered batched appends.
-        let dir = a.work.join("ledger-no-segments");
-        let _ = fs::remove_dir_all(&dir);
-        let l = Ledger::open_with(
-            &dir,
-            OpenOptions {
-                durability: Durability::Buffered,
-                segments: Some(false),
-                ..OpenOptions::default()
-            },
-        )?;
-        l.close()?;
-        drop(l);
-        let (rate, l) = fsfeed_append(&dir, Durability::Buffered, &ops, BATCH)?;
-        l.close()?;
-        drop(l);
-        let _ = fs::remove_dir_all(&dir);
-        keep(&mut append, "fsfeed", "buffered_no_segments", "batch", rate);
-        progress(&format!(
-            "round {round}: fsfeed buffered batched, segments off {rate:.0}/s"
-        ));
         // The same ops with the namespace off (object-store layout for every
         // bucket): what the shadow namespace costs fsfeed's appends.
         let dir = a.work.join("ledger-no-namespace");
@@ -280,6 +261,34 @@ fn run(a: &Args) -> Res<Value> {
     }
     drop(obs);
     rt.block_on(js.delete_stream(NATS_STREAM))?;
+
+    // What sealing Parquet segments costs buffered batched appends: pairs
+    // of runs with sealing on and off, one right after the other, in
+    // alternating order; the median rate of each. The machine's speed
+    // drifts by more than the cost between rounds, so the pairs sit together.
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for pair in 0..SEGMENT_PAIRS {
+        for sealing in [pair % 2 == 0, pair % 2 == 1] {
+            let dir = a.work.join("ledger-segments");
+            let rate = fsfeed_append_segments(&dir, &ops, sealing)?;
+            if sealing {
+                on.push(rate)
+            } else {
+                off.push(rate)
+            }
+            progress(&format!(
+                "segments pair {pair}: sealing {}: {rate:.0}/s",
+                if sealing { "on" } else { "off" }
+            ));
+        }
+    }
+    out["segments_cost"] = json!({
+        "pairs": SEGMENT_PAIRS,
+        "on": on,
+        "off": off,
+        "on_median": median(&on),
+        "off_median": median(&off),
+    });
 
     // Latency, each system at both durabilities. The systems take turns in
     // `ROUNDS` rounds of an equal share of the samples, pooled per system.
@@ -380,6 +389,41 @@ fn fsfeed_append(dir: &Path, d: Durability, ops: &[Op], batch: usize) -> Res<(f6
         t.elapsed()
     };
     Ok((ops.len() as f64 / t.as_secs_f64(), l))
+}
+
+/// Buffered batched appends of `ops` into a fresh ledger, sealing Parquet
+/// segments or not; ops per second.
+fn fsfeed_append_segments(dir: &Path, ops: &[Op], sealing: bool) -> Res<f64> {
+    let _ = fs::remove_dir_all(dir);
+    let l = Ledger::open_with(
+        dir,
+        OpenOptions {
+            durability: Durability::Buffered,
+            segments: Some(sealing),
+            ..OpenOptions::default()
+        },
+    )?;
+    l.close()?;
+    drop(l);
+    let (rate, l) = fsfeed_append(dir, Durability::Buffered, ops, BATCH)?;
+    l.close()?;
+    drop(l);
+    let _ = fs::remove_dir_all(dir);
+    Ok(rate)
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 fn fsfeed_consume(l: &Ledger, total: usize) -> Res<f64> {
