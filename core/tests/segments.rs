@@ -533,6 +533,23 @@ fn an_export_without_segments_and_of_bounded_ranges() {
         })
         .unwrap();
     assert_eq!(exp.range(), Some((10, 20)));
+    // What history() and export plan with, asked directly.
+    assert_eq!(
+        l.history_range(Start::Seq(10), Some(Start::Seq(20)))
+            .unwrap(),
+        Some((10, 20))
+    );
+    assert_eq!(
+        l.history_range(Start::Earliest, None).unwrap(),
+        Some((1, 700))
+    );
+    assert_eq!(l.history_range(Start::Seq(701), None).unwrap(), None);
+    assert_eq!(
+        l.history_range(Start::Seq(9), Some(Start::Committed))
+            .unwrap_err()
+            .code(),
+        "invalid_argument"
+    );
     let exp = l
         .export(ExportOptions {
             since: Start::Seq(690),

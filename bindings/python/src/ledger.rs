@@ -167,6 +167,28 @@ impl Ledger {
         })
     }
 
+    /// The seqs `(first, last)` that `history(since=, until=)` would read
+    /// now, or `None` for an empty range; a start before the first retained
+    /// event raises `GapError`. For splitting a range into parts.
+    #[pyo3(signature = (*, since = None, until = None))]
+    fn history_range(
+        &self,
+        py: Python<'_>,
+        since: Option<&Bound<'_, PyAny>>,
+        until: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<(u64, u64)>> {
+        let since = match since {
+            Some(s) if !s.is_none() => to_start(s)?,
+            _ => Start::Earliest,
+        };
+        let until = match until {
+            Some(s) if !s.is_none() => Some(to_start(s)?),
+            _ => None,
+        };
+        py.detach(|| self.inner.history_range(since, until))
+            .py_err()
+    }
+
     /// Net changes since `since` (through `until`, default the head): one
     /// dict per path, `{"change": NEW|MODIFY|RENAME|DELETE, "volume",
     /// "bucket", "key", "from_key"?}`.

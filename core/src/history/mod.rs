@@ -103,6 +103,18 @@ impl Ledger {
     pub fn history(&self, opts: HistoryOptions) -> Result<History> {
         History::open(self, opts)
     }
+
+    /// The seqs `(first, last)` that [`Ledger::history`] (and
+    /// `Ledger::export`) would read for `since` and `until` now; `None`
+    /// when the range is empty. A start before the first retained event is
+    /// `Error::Gap`. What a caller that splits a range into parts (a Spark
+    /// source's partitions) plans with.
+    pub fn history_range(&self, since: Start, until: Option<Start>) -> Result<Option<(u64, u64)>> {
+        let b = self.bounds()?;
+        let first = self.range_start(since, &b)?;
+        let last = self.range_until(until, &b)?;
+        Ok((first <= last).then_some((first, last)))
+    }
 }
 
 impl History {

@@ -264,6 +264,9 @@ class Ledger:
         filter: Mapping[str, Any] | None = None,
         batch_rows: int = 65536,
     ) -> History: ...
+    def history_range(
+        self, *, since: _StartLike | None = None, until: _StartLike | None = None
+    ) -> tuple[int, int] | None: ...
     def changes(self, *, since: _StartLike, until: int | None = None) -> list[dict[str, str]]: ...
     def export_parquet(
         self,
