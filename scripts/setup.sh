@@ -14,6 +14,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 # The push-delivery tests' AMQP broker (a private node per test, on loopback).
 command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
+# PySpark 4 (the Spark data source's tests) runs on Java 17.
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
