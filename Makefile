@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-bench lint bench bench-python bench-node bench-compare bench-push bench-pubsub bench-changelog fmt fixtures python node
+.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-bench lint bench bench-python bench-spark bench-node bench-compare bench-push bench-pubsub bench-changelog fmt fixtures python node
 
 setup:
 	bash scripts/setup.sh
@@ -78,6 +78,12 @@ bench: setup
 bench-python: setup python
 	$(ENV); cargo build --release --locked -p fsfeed-cli
 	$(ENV); python3 bindings/python/bench/bench_read.py
+
+# The Spark data source (batch rows/s against pyarrow.table(history()), and
+# a stream's append-to-foreachBatch latency), in one run.
+bench-spark: setup python
+	$(ENV); cargo build --release --locked -p fsfeed-cli
+	$(ENV); cd bindings/python/bench && python3 bench_spark.py
 
 # Node reads against the Rust core, in one run.
 bench-node: setup node

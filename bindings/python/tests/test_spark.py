@@ -5,7 +5,10 @@ open the ledger read-only, as on a cluster with shared storage)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,8 @@ COLUMNS = [f.name for f in fsfeed.spark.SCHEMA.fields]
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[SparkSession]:
+    # Loopback only (the machine's name may resolve elsewhere).
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     s = (
         SparkSession.builder.master("local[2]")
         .appName("fsfeed-tests")
@@ -181,3 +186,62 @@ def test_bad_options_and_gaps_fail_with_fsfeeds_text(spark: SparkSession, tmp_pa
             "since", "5"
         ).load().writeStream.format("memory").queryName("bad").start().awaitTermination(60)
     led.close()
+
+
+ROUNDS = 1_500  # batches of 20 the writer appends, 10 ms apart
+
+WRITER = """
+import sys, time, fsfeed
+led = fsfeed.Ledger.open(sys.argv[1], durability="buffered")
+for i in range(int(sys.argv[2])):
+    led.append_batch([
+        fsfeed.Op.commit("vol1", "photos", f"w{i}-{j}", size=j).at(1_767_225_600_000_000 + i)
+        for j in range(20)
+    ])
+    time.sleep(0.01)
+led.close()
+"""
+
+
+def test_a_stream_stopped_and_restarted_while_another_process_appends_gets_every_event_once(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    path = tmp_path / "l"
+    fsfeed.Ledger.open(path, durability="buffered").close()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(ROUNDS)])
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+
+    def start() -> Any:
+        return (
+            spark.readStream.format("fsfeed")
+            .option("ledger", str(path))
+            .option("cursor", "live")
+            .load()
+            .writeStream.format("parquet")
+            .option("path", str(out))
+            .option("checkpointLocation", str(ckpt))
+            .trigger(processingTime="200 milliseconds")
+            .start()
+        )
+
+    try:
+        q = start()
+        deadline = time.monotonic() + 90
+        while not sum(p["numInputRows"] for p in q.recentProgress):
+            assert time.monotonic() < deadline, "the stream read nothing"
+            time.sleep(0.1)
+        q.stop()
+        assert q.exception() is None, q.exception()
+        # Stopped midway: some events in, the writer still going.
+        first = spark.read.parquet(str(out)).count()
+        assert 0 < first < ROUNDS * 20 and writer.poll() is None, first
+        q = start()
+        assert writer.wait(timeout=120) == 0
+        q.processAllAvailable()
+        q.stop()
+        assert q.exception() is None, q.exception()
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+    seqs = [r["seq"] for r in spark.read.parquet(str(out)).select("seq").collect()]
+    assert sorted(seqs) == list(range(1, ROUNDS * 20 + 1))  # every event, exactly once
