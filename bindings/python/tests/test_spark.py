@@ -95,6 +95,8 @@ def test_batch_options_since_until_filter_and_partitions(
     want = rows(led.history(since=1001, until=3999, filter=flt).to_arrow())
     assert len(want) == 1_500
     assert spark_rows(df) == want
+    # The ledger as load()'s path.
+    assert spark.read.format("fsfeed").load(str(tmp_path / "l")).count() == 5_000
     # Times: an RFC 3339 `since` is the core's time lookup.
     df = (
         spark.read.format("fsfeed")

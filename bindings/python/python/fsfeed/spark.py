@@ -10,8 +10,9 @@ DataFrame with the columns of ``Ledger.history()`` (``seq``, ``time``,
 ``is_dir``, ``size``, ``object_id``, ``txid``, ``principal``; the unsigned
 columns as ``long``). Options:
 
-- ``ledger`` (required): the ledger directory, which the driver and every
-  executor open read-only, beside the process that appends;
+- ``ledger`` (required, or the path given to ``load()``): the ledger
+  directory, which the driver and every executor open read-only, beside the
+  process that appends;
 - ``since``, ``until``: a seq or an RFC 3339 time (``until`` inclusive; the
   default range is everything retained up to the head when the query is
   planned);
