@@ -259,6 +259,8 @@ export declare class Ledger {
   cursor<F extends Format = 'native'>(name?: string | null, options?: CursorOptions<F>): Cursor<RecordOf<F>>
   /** Arrow IPC stream bytes (`tableFromIPC` from apache-arrow). */
   history(options?: HistoryOptions): Promise<Buffer>
+  /** The seqs `[first, last]` that `history({ since, until })` would read now; `null` for an empty range. */
+  historyRange(options?: { since?: Start; until?: Start }): Promise<[number, number] | null>
   changes(options: { since: Start; until?: number }): Promise<ChangeRow[]>
   stats(): Record<string, unknown> & { head_seq: number; first_seq: number; events: number }
   readonly headSeq: number

@@ -183,6 +183,10 @@ class Ledger {
     return this._native.history(withStarts(options, ['since', 'until']))
   }
 
+  historyRange(options) {
+    return this._native.historyRange(withStarts(options, ['since', 'until']))
+  }
+
   changes(options) {
     return this._native.changes(withStarts(options, ['since']))
   }

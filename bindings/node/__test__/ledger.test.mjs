@@ -114,6 +114,13 @@ test('history is Arrow IPC that apache-arrow reads; changes and stats', async ()
   assert.equal(t.getChild('kind').get(0), 'commit')
   const some = tableFromIPC(await led.history({ filter: { prefix: 'd/99' } }))
   assert.equal(some.numRows, 11)
+  // The range history() plans with.
+  assert.deepEqual(await led.historyRange({ since: 101, until: 900 }), [101, 900])
+  assert.deepEqual(await led.historyRange(), [1, 1001])
+  assert.equal(await led.historyRange({ since: 1002 }), null)
+  for (const bad of [{ until: 'committed' }, { bogus: 1 }, { since: 'soon' }]) {
+    await assert.rejects(led.historyRange(bad), (e) => e.code === 'invalid_argument')
+  }
   const rows = await led.changes({ since: 1 })
   assert.equal(rows.length, 999)
   assert.equal(led.stats().head_seq, 1001)

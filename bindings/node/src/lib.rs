@@ -397,6 +397,29 @@ impl NativeLedger {
         })
     }
 
+    /// The seqs `[first, last]` that `history({ since, until })` would read
+    /// now, or `null` for an empty range (`gap` before the first retained
+    /// event): for splitting a range into parts.
+    #[napi(ts_return_type = "Promise<[number, number] | null>")]
+    pub fn history_range(&self, env: Env, options_: Option<Value>) -> Result<JsObject> {
+        let this_inner = self.inner.clone();
+        promise(&env, async move {
+            let o = options(options_, "historyRange")?;
+            check_keys(&o, &["since", "until"], "historyRange")?;
+            let since = match opt(&o, "since") {
+                Some(v) => Start::from_json_value(v).js()?,
+                None => Start::Earliest,
+            };
+            let until = match opt(&o, "until") {
+                Some(v) => Some(Start::from_json_value(v).js()?),
+                None => None,
+            };
+            let l = this_inner.clone();
+            let r = blocking(move || l.history_range(since, until)).await?;
+            serde_json::to_value(r).map_err(|e| invalid(e.to_string()))
+        })
+    }
+
     /// Net changes since `since`: one row per path.
     #[napi(ts_return_type = "Promise<unknown[]>")]
     pub fn changes(&self, env: Env, options_: Option<Value>) -> Result<JsObject> {
