@@ -156,6 +156,18 @@ pub struct Report {
 /// `store_failed`; the files stored before stay, and with a cursor they
 /// are committed.
 pub async fn export(ledger: &Ledger, target: &Target, req: Request) -> Result<Report> {
+    export_observed(ledger, target, req, |_, _| {}).await
+}
+
+/// [`export`], calling `progress(report, through)` once the range is known
+/// (`through`: the seq before it) and after each stored file (`through`:
+/// its last seq): what a progress bar shows.
+pub async fn export_observed(
+    ledger: &Ledger,
+    target: &Target,
+    req: Request,
+    mut progress: impl FnMut(&Report, u64),
+) -> Result<Report> {
     let cursor = match &req.cursor {
         Some(name) => Some(ledger.cursor(
             Some(name),
@@ -227,6 +239,9 @@ pub async fn export(ledger: &Ledger, target: &Target, req: Request) -> Result<Re
         report.last_seq = Some(last);
     }
     let end = exp.range().map(|(_, last)| last);
+    if let Some((first, _)) = exp.range() {
+        progress(&report, first - 1);
+    }
     let mut exp = Some(exp);
     loop {
         let mut e = exp.take().expect("the export");
@@ -247,6 +262,7 @@ pub async fn export(ledger: &Ledger, target: &Target, req: Request) -> Result<Re
         if let Some(c) = &cursor {
             c.commit(Position::new(last + 1, 0))?;
         }
+        progress(&report, last);
     }
     if let Some(c) = &cursor {
         // Past the range (its last pieces may have held no row), or, for

@@ -1004,7 +1004,27 @@ fn export(a: ExportArgs) -> Out {
     let target = Target::parse(&a.parquet, a.store.as_deref())?;
     let l = Ledger::open_read_only(&a.ledger.ledger)?;
     let rt = runtime()?;
-    let r = rt.block_on(export::export(&l, &target, req));
+    // Drawn only when stderr is a terminal (indicatif's default target).
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} seqs exported, {msg} ({per_sec}, {eta} left)",
+        )
+        .expect("progress template"),
+    );
+    let r = rt.block_on(export::export_observed(
+        &l,
+        &target,
+        req,
+        |report, through| {
+            if let (Some(first), Some(last)) = (report.first_seq, report.last_seq) {
+                bar.set_length(last - first + 1);
+                bar.set_position(through + 1 - first);
+                bar.set_message(format!("{} files", report.files.len()));
+            }
+        },
+    ));
+    bar.finish_and_clear();
     rt.shutdown_timeout(Duration::from_secs(5));
     let report = r?;
     println!("{}", serde_json::to_string(&report).expect("JSON"));

@@ -148,3 +148,24 @@ def test_bad_export_arguments_exit_2(env: Env, args: list[str], needle: str) -> 
     assert p.returncode == 2, (p.returncode, p.stderr)
     assert needle in p.stderr
     assert not (env.dir / "out").exists()
+
+
+def test_a_progress_bar_only_on_a_terminal(env: Env, tmp_path: Path) -> None:
+    fill(env, 0, 2_000)
+    args = ["export", "--ledger", str(env.dir / "ledger"), "--parquet"]
+    # Not a terminal: stdout is the report alone, stderr is empty.
+    p = subprocess.run(
+        [FSFEED, *args, str(tmp_path / "a")], capture_output=True, text=True, check=True
+    )
+    assert p.stderr == ""
+    assert json.loads(p.stdout)["rows"] == 2_000
+    # On a terminal (script(1) gives it a pty): the bar is drawn on stderr.
+    cmd = " ".join([FSFEED, *args, str(tmp_path / "b")])
+    p = subprocess.run(
+        ["script", "-q", "-e", "-c", cmd, "/dev/null"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "seqs exported" in p.stdout, p.stdout
+    assert (tmp_path / "b" / "00000000000000000001-00000000000000002000.parquet").exists()
