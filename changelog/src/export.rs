@@ -205,7 +205,8 @@ pub async fn export_observed(
         ..Report::default()
     };
     let existing = sink.list().await?;
-    match exp.range() {
+    let range = exp.range();
+    match range {
         Some((first, _)) if cursor.is_some() => {
             // A killed run's files: stored, never committed.
             for (name, (_, last)) in &existing {
@@ -234,25 +235,23 @@ pub async fn export_observed(
         }
         None => {}
     }
-    if let Some((first, last)) = exp.range() {
+    if let Some((first, last)) = range {
         report.first_seq = Some(first);
         report.last_seq = Some(last);
-    }
-    let end = exp.range().map(|(_, last)| last);
-    if let Some((first, _)) = exp.range() {
         progress(&report, first - 1);
     }
-    let mut exp = Some(exp);
+    let mut exp = exp;
     loop {
-        let mut e = exp.take().expect("the export");
+        // The export reads and encodes: off the runtime's threads.
         let (e, file) = tokio::task::spawn_blocking(move || {
+            let mut e = exp;
             let f = e.next_file();
             (e, f)
         })
         .await
         .map_err(|_| Error::Io("the export's reader thread failed".into()))?;
+        exp = e;
         let Some(file) = file? else { break };
-        exp = Some(e);
         let (name, rows, copied, last) = (file.name(), file.rows, file.copied, file.last);
         report.bytes += file.bytes.len() as u64;
         sink.put(&name, file.bytes).await?;
@@ -267,7 +266,7 @@ pub async fn export_observed(
     if let Some(c) = &cursor {
         // Past the range (its last pieces may have held no row), or, for
         // an empty range, where the cursor stands: it exists from now on.
-        let at = end.map_or(c.position(), |last| Position::new(last + 1, 0));
+        let at = range.map_or(c.position(), |(_, last)| Position::new(last + 1, 0));
         c.commit(at)?;
         report.committed = Some(at);
     }

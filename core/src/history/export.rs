@@ -28,7 +28,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 
 use super::segments;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::filter::Filter;
 use crate::ledger::Ledger;
 use crate::read::Start;
@@ -91,27 +91,27 @@ impl std::fmt::Debug for ExportFile {
 /// The files of one export, in seq order (an iterator).
 pub struct Export {
     ledger: Ledger,
-    /// The range, fixed when the export was opened (`next > until`: empty).
-    since: u64,
-    until: u64,
+    /// The range, fixed when the export was opened (`None`: empty).
+    range: Option<(u64, u64)>,
     next: u64,
+    /// The ledger's segment settings: the size pieces are cut at, and
+    /// whether sealed segments can be copied.
     rows: u64,
+    sealing: bool,
     failed: bool,
 }
 
 impl Ledger {
     /// The Parquet files of a range of history (see [`crate::history::export`]).
     pub fn export(&self, opts: ExportOptions) -> Result<Export> {
-        let b = self.bounds()?;
-        let since = self.range_start(opts.since, &b)?;
-        let until = self.range_until(opts.until, &b)?;
-        let rows = self.segment_settings()?.rows;
+        let range = self.history_range(opts.since, opts.until)?;
+        let settings = self.segment_settings()?;
         Ok(Export {
             ledger: self.clone(),
-            since,
-            until,
-            next: since,
-            rows,
+            range,
+            next: range.map_or(1, |(first, _)| first),
+            rows: settings.rows,
+            sealing: settings.enabled,
             failed: false,
         })
     }
@@ -120,31 +120,34 @@ impl Ledger {
 impl Export {
     /// The seqs exported, `(first, last)`; `None` for an empty range.
     pub fn range(&self) -> Option<(u64, u64)> {
-        (self.since <= self.until).then_some((self.since, self.until))
+        self.range
     }
 
     /// The pieces' seq ranges, in order (whether or not they will hold a
     /// row): what the export can write, by name.
     pub fn pieces(&self) -> Vec<(u64, u64)> {
         let mut out = Vec::new();
-        let mut next = self.since;
-        while next <= self.until {
-            let end = self.piece_end(next);
-            out.push((next, end));
-            next = end + 1;
+        let mut next = self.range.map_or(1, |(first, _)| first);
+        while let Some(piece) = self.piece_from(next) {
+            out.push(piece);
+            next = piece.1 + 1;
         }
         out
     }
 
-    fn piece_end(&self, from: u64) -> u64 {
-        let k = (from - 1) / self.rows;
-        ((k + 1) * self.rows).min(self.until)
+    /// The piece that starts at `from`: up to the end of its segment run
+    /// or of the range; `None` past the range.
+    fn piece_from(&self, from: u64) -> Option<(u64, u64)> {
+        let (_, until) = self.range?;
+        (from <= until).then(|| (from, (((from - 1) / self.rows + 1) * self.rows).min(until)))
     }
 
     /// The next file, or `None` at the end of the range.
     pub fn next_file(&mut self) -> Result<Option<ExportFile>> {
-        while !self.failed && self.next <= self.until {
-            let (first, last) = (self.next, self.piece_end(self.next));
+        while !self.failed {
+            let Some((first, last)) = self.piece_from(self.next) else {
+                break;
+            };
             self.next = last + 1;
             match self.piece(first, last) {
                 Ok(Some(f)) => return Ok(Some(f)),
@@ -189,14 +192,10 @@ impl Export {
     /// then, as `history()` does).
     fn copy_segment(&self, first: u64, last: u64) -> Result<Option<ExportFile>> {
         let l = &self.ledger;
-        if !l.segment_settings()?.enabled || last > l.sealed_seq()? {
+        if !self.sealing || last > l.sealed_seq()? {
             return Ok(None);
         }
-        let path = l
-            .path()
-            .join(crate::SEGMENTS_DIR)
-            .join(segments::file_name(first, last));
-        let Ok(mut file) = File::open(&path) else {
+        let Ok(mut file) = File::open(segments::path_of(l, first, last)) else {
             return Ok(None);
         };
         // The footer: a Parquet file of the history's columns.
@@ -213,15 +212,7 @@ impl Export {
         if file.rewind().is_err() || file.read_to_end(&mut bytes).is_err() {
             return Ok(None);
         }
-        // Retention may have passed the segment while it was read (an open
-        // file stays readable once removed): the row path would fail.
-        let retained = l.first_seq()?;
-        if first < retained {
-            return Err(Error::Gap {
-                expected: first,
-                actual: retained,
-            });
-        }
+        segments::check_retained(l, first)?;
         Ok(Some(ExportFile {
             first,
             last,

@@ -85,6 +85,25 @@ fn dir_of(ledger: &Ledger) -> PathBuf {
     ledger.path().join(SEGMENTS_DIR)
 }
 
+/// Where the segment of seqs `first..=last` is (or would be).
+pub(crate) fn path_of(ledger: &Ledger, first: u64, last: u64) -> PathBuf {
+    dir_of(ledger).join(file_name(first, last))
+}
+
+/// `Error::Gap` when retention has passed `from`: a segment file read
+/// meanwhile stays readable once removed (an open file), where the row path
+/// would have failed.
+pub(crate) fn check_retained(ledger: &Ledger, from: u64) -> Result<()> {
+    let first = ledger.first_seq()?;
+    if from < first {
+        return Err(Error::Gap {
+            expected: from,
+            actual: first,
+        });
+    }
+    Ok(())
+}
+
 /// Seal every complete run after `sealed_seq` (stopping early, with
 /// `ledger_closed`, once `stop` is set); then remove the segments that
 /// retention has passed. Returns the last seq sealed.
@@ -213,21 +232,12 @@ pub(crate) fn read(
             return Err(Error::LedgerClosed);
         }
         let (first, last) = bounds_of(k, rows);
-        let path = dir_of(ledger).join(file_name(first, last));
-        match read_segment(&path, from, to, filter, schema) {
+        match read_segment(&path_of(ledger, first, last), from, to, filter, schema) {
             Some(mut batches) => parts.append(&mut batches),
             None => return Ok(None),
         }
     }
-    // Retention may have passed `from` while the files were read (an open
-    // file stays readable once removed): the row path would have failed.
-    let first = ledger.first_seq()?;
-    if from < first {
-        return Err(Error::Gap {
-            expected: from,
-            actual: first,
-        });
-    }
+    check_retained(ledger, from)?;
     let parts: Vec<RecordBatch> = parts.into_iter().filter(|b| b.num_rows() > 0).collect();
     if parts.is_empty() {
         return Ok(Some(None));
