@@ -142,6 +142,13 @@ fn opt<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     o.get(key).filter(|v| !v.is_null())
 }
 
+/// An optional start option: absent or null is `None`.
+fn opt_start(o: &Map<String, Value>, key: &str) -> Result<Option<Start>> {
+    opt(o, key)
+        .map(|v| Start::from_json_value(v).js())
+        .transpose()
+}
+
 fn options(v: Option<Value>, what: &str) -> Result<Map<String, Value>> {
     match v.map(ints) {
         None | Some(Value::Null) => Ok(Map::new()),
@@ -360,14 +367,8 @@ impl NativeLedger {
             let o = options(options_, "history")?;
             check_keys(&o, &["since", "until", "filter", "batchRows"], "history")?;
             let opts = HistoryOptions {
-                since: match opt(&o, "since") {
-                    Some(v) => Start::from_json_value(v).js()?,
-                    None => Start::Earliest,
-                },
-                until: match opt(&o, "until") {
-                    Some(v) => Some(Start::from_json_value(v).js()?),
-                    None => None,
-                },
+                since: opt_start(&o, "since")?.unwrap_or(Start::Earliest),
+                until: opt_start(&o, "until")?,
                 filter: to_filter(opt(&o, "filter"))?,
                 batch_rows: count(
                     opt(&o, "batchRows").and_then(Value::as_f64),
@@ -406,14 +407,8 @@ impl NativeLedger {
         promise(&env, async move {
             let o = options(options_, "historyRange")?;
             check_keys(&o, &["since", "until"], "historyRange")?;
-            let since = match opt(&o, "since") {
-                Some(v) => Start::from_json_value(v).js()?,
-                None => Start::Earliest,
-            };
-            let until = match opt(&o, "until") {
-                Some(v) => Some(Start::from_json_value(v).js()?),
-                None => None,
-            };
+            let since = opt_start(&o, "since")?.unwrap_or(Start::Earliest);
+            let until = opt_start(&o, "until")?;
             let l = this_inner.clone();
             let r = blocking(move || l.history_range(since, until)).await?;
             serde_json::to_value(r).map_err(|e| invalid(e.to_string()))

@@ -58,6 +58,14 @@ pub(crate) fn datetime_us(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
 
 /// `"earliest" | "latest" | "committed" | "SEQ:SUB" | RFC 3339`, an int seq,
 /// an aware `datetime`, a `Position` or a `{"seq", "sub"}` dict.
+/// An optional start argument: absent or Python's None is `None`.
+pub(crate) fn opt_start(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Start>> {
+    match obj {
+        Some(o) if !o.is_none() => to_start(o).map(Some),
+        _ => Ok(None),
+    }
+}
+
 pub(crate) fn to_start(obj: &Bound<'_, PyAny>) -> PyResult<Start> {
     if let Ok(p) = obj.extract::<PyRef<'_, Position>>() {
         return Ok(Start::Position(p.0));

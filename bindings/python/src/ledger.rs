@@ -150,14 +150,8 @@ impl Ledger {
         batch_rows: i64,
     ) -> PyResult<History> {
         let opts = HistoryOptions {
-            since: match since {
-                Some(s) if !s.is_none() => to_start(s)?,
-                _ => Start::Earliest,
-            },
-            until: match until {
-                Some(s) if !s.is_none() => Some(to_start(s)?),
-                _ => None,
-            },
+            since: opt_start(since)?.unwrap_or(Start::Earliest),
+            until: opt_start(until)?,
             filter: to_filter(filter)?,
             batch_rows: count(batch_rows, "batch_rows")?,
         };
@@ -177,14 +171,8 @@ impl Ledger {
         since: Option<&Bound<'_, PyAny>>,
         until: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Option<(u64, u64)>> {
-        let since = match since {
-            Some(s) if !s.is_none() => to_start(s)?,
-            _ => Start::Earliest,
-        };
-        let until = match until {
-            Some(s) if !s.is_none() => Some(to_start(s)?),
-            _ => None,
-        };
+        let since = opt_start(since)?.unwrap_or(Start::Earliest);
+        let until = opt_start(until)?;
         py.detach(|| self.inner.history_range(since, until))
             .py_err()
     }
@@ -239,12 +227,9 @@ impl Ledger {
             Err(_) => return Err(invalid("dest must be a path or an s3:// URL")),
         };
         let bound = |name: &str, v: Option<&Bound<'py, PyAny>>| -> PyResult<Option<Start>> {
-            match v {
-                Some(v) if !v.is_none() => match to_start(v)? {
-                    s @ (Start::Seq(_) | Start::Time(_)) => Ok(Some(s)),
-                    _ => Err(invalid(format!("{name} must be a seq or a time"))),
-                },
-                _ => Ok(None),
+            match opt_start(v)? {
+                s @ (None | Some(Start::Seq(_) | Start::Time(_))) => Ok(s),
+                _ => Err(invalid(format!("{name} must be a seq or a time"))),
             }
         };
         let req = Request {
