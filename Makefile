@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-bench lint bench bench-python bench-spark bench-node bench-compare bench-push bench-pubsub bench-changelog fmt fixtures python node
+.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-airflow test-bench lint bench dist bench-python bench-spark bench-node bench-compare bench-push bench-pubsub bench-changelog fmt fixtures python node
 
 setup:
 	bash scripts/setup.sh
@@ -13,14 +13,14 @@ setup:
 demo: setup
 	bash scripts/demo.sh
 
-test: setup lint test-rust test-python test-node test-conformance test-pubsub test-changelog test-bench
+test: setup lint test-rust test-python test-node test-conformance test-pubsub test-changelog test-airflow test-bench
 
 lint:
 	$(ENV); cargo fmt --all -- --check
 	$(ENV); cargo clippy --workspace --all-targets --locked -- -D warnings
-	ruff check bindings/python examples/python tests/conformance tests/pubsub tests/changelog changelog/bench examples/backup bench
-	ruff format --check bindings/python examples/python tests/conformance tests/pubsub tests/changelog changelog/bench examples/backup bench
-	mypy --strict bindings/python/python/fsfeed examples/python/airflow_trigger.py examples/python/backup_changes.py
+	ruff check bindings/python examples/python tests/conformance tests/pubsub tests/changelog tests/airflow changelog/bench examples/backup bench
+	ruff format --check bindings/python examples/python tests/conformance tests/pubsub tests/changelog tests/airflow changelog/bench examples/backup bench
+	mypy --strict bindings/python/python/fsfeed examples/python/backup_changes.py
 
 test-rust:
 	$(ENV); cargo test --workspace --locked
@@ -66,6 +66,21 @@ test-pubsub: python
 test-changelog: python
 	$(ENV); cargo build --locked -p fsfeed-cli
 	$(ENV); FSFEED_BIN="$$CARGO_TARGET_DIR/debug/fsfeed" python3 -m pytest -q -W error tests/changelog
+
+# The installable packages, into dist/: the Python wheel (abi3, CPython 3.9
+# and later, extras arrow, pandas, spark and airflow).
+dist: setup
+	rm -f dist/fsfeed-*.whl
+	$(ENV); maturin build --release --locked -o dist
+
+# fsfeed.airflow against Apache Airflow 3.3 from PyPI, in a virtualenv of its
+# own (scripts/airflow-venv.sh) that gets the wheel of `make dist`: dag.test()
+# for the sensor and the operator, a scheduler, dag-processor, triggerer and
+# api-server on SQLite for the asset watcher.
+test-airflow: python dist
+	py=$$(bash scripts/airflow-venv.sh); \
+	  "$$py" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall dist/fsfeed-*-abi3-*.whl; \
+	  FSFEED_AIRFLOW_PY="$$py" python3 -m pytest -q -W error tests/airflow
 
 # Regenerate the golden fixtures in tests/fixtures after an intended rendering change.
 fixtures:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,14 +60,6 @@ def test_backup_changes_refuses_to_skip_a_gap(tmp_path):
         led.append_batch([commit(f"k{i}", i) for i in range(5)])
         r = run(str(EXAMPLES / "backup_changes.py"), str(path), str(state), "--read-only")
     assert r.returncode == 2 and "dropped by retention" in r.stderr
-
-
-def test_airflow_trigger_fires_on_new_events(tmp_path):
-    # The demo makes its ledger with tempfile.mkdtemp(): under pytest's tmp_path.
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    r = run(str(EXAMPLES / "airflow_trigger.py"), "--demo", env=env)
-    assert r.returncode == 0, r.stderr
-    assert "'keys': ['2026/01/02/new.csv']" in r.stdout
 
 
 def test_the_notebook_runs_headless(tmp_path, monkeypatch):
