@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-airflow test-bench lint bench dist bench-python bench-spark bench-node bench-compare bench-push bench-pubsub bench-changelog fmt fixtures python node
+.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-airflow test-dist test-bench lint bench dist bench-python bench-spark bench-node bench-compare bench-push bench-pubsub bench-changelog fmt fixtures python node
 
 setup:
 	bash scripts/setup.sh
@@ -13,13 +13,13 @@ setup:
 demo: setup
 	bash scripts/demo.sh
 
-test: setup lint test-rust test-python test-node test-conformance test-pubsub test-changelog test-airflow test-bench
+test: setup lint test-rust test-python test-node test-conformance test-pubsub test-changelog test-airflow test-dist test-bench
 
 lint:
 	$(ENV); cargo fmt --all -- --check
 	$(ENV); cargo clippy --workspace --all-targets --locked -- -D warnings
-	ruff check bindings/python examples/python tests/conformance tests/pubsub tests/changelog tests/airflow changelog/bench examples/backup bench
-	ruff format --check bindings/python examples/python tests/conformance tests/pubsub tests/changelog tests/airflow changelog/bench examples/backup bench
+	ruff check bindings/python examples/python tests/conformance tests/pubsub tests/changelog tests/airflow tests/packages changelog/bench examples/backup bench
+	ruff format --check bindings/python examples/python tests/conformance tests/pubsub tests/changelog tests/airflow tests/packages changelog/bench examples/backup bench
 	mypy --strict bindings/python/python/fsfeed examples/python/backup_changes.py
 
 test-rust:
@@ -68,10 +68,16 @@ test-changelog: python
 	$(ENV); FSFEED_BIN="$$CARGO_TARGET_DIR/debug/fsfeed" python3 -m pytest -q -W error tests/changelog
 
 # The installable packages, into dist/: the Python wheel (abi3, CPython 3.9
-# and later, extras arrow, pandas, spark and airflow).
+# and later, extras arrow, pandas, spark and airflow) and the npm tarball
+# with the addon built for this platform.
 dist: setup
-	rm -f dist/fsfeed-*.whl
-	$(ENV); maturin build --release --locked -o dist
+	bash scripts/dist.sh
+
+# The packages of `make dist` installed outside the repository (a fresh
+# virtualenv, a fresh Node project without cargo); the README's Python and
+# Node blocks run from those installs.
+test-dist: dist
+	python3 -m pytest -q -W error tests/packages
 
 # fsfeed.airflow against Apache Airflow 3.3 from PyPI, in a virtualenv of its
 # own (scripts/airflow-venv.sh) that gets the wheel of `make dist`: dag.test()
