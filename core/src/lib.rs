@@ -107,8 +107,8 @@ pub use expand::{Action, ExpandOptions, Expansion};
 pub use filter::Filter;
 pub use frame::Framing;
 pub use ledger::{
-    check_cursor_name, CursorInfo, Durability, Ledger, OpenOptions, Retention, SegmentsInfo, Stats,
-    FORMAT_VERSION, SEGMENTS_DIR, SEGMENT_ROWS, SEGMENT_ROWS_RANGE,
+    check_cursor_name, CursorInfo, Durability, Ledger, OpenOptions, Retention, RetentionInfo,
+    SegmentsInfo, Stats, FORMAT_VERSION, SEGMENTS_DIR, SEGMENT_ROWS, SEGMENT_ROWS_RANGE,
 };
 pub use notify::{Notifier, Wake};
 pub use op::{Acl, Layout, Op};

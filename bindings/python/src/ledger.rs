@@ -253,6 +253,39 @@ impl Ledger {
         to_python(py, &s)
     }
 
+    /// Every named cursor: `[{"name", "position", "lag", "store",
+    /// "updated_us"}]`, as `fsfeed cursors --json` lists them.
+    fn cursors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = py.detach(|| self.inner.cursors()).py_err()?;
+        to_python(py, &c)
+    }
+
+    /// Forget a named cursor, so that it no longer holds retention back;
+    /// False when there was none of that name.
+    fn delete_cursor(&self, py: Python<'_>, name: &str) -> PyResult<bool> {
+        py.detach(|| self.inner.delete_cursor(name)).py_err()
+    }
+
+    /// Store new retention settings (an `fsfeed.Retention` or a dict, as
+    /// `open(retention=)` takes); what they drop is deleted at once.
+    fn set_retention(&self, py: Python<'_>, retention: &Bound<'_, PyAny>) -> PyResult<()> {
+        let r = to_retention(retention)?;
+        py.detach(|| self.inner.set_retention(r)).py_err()
+    }
+
+    /// The retention settings in force, as a dict of the limits that are set.
+    #[getter]
+    fn retention<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let r = py.detach(|| self.inner.retention()).py_err()?;
+        to_python(py, &fsfeed::RetentionInfo::from(&r))
+    }
+
+    /// A checksum (FNV-1a 64) over every retained event: replicas fed the
+    /// same ops agree on it.
+    fn checksum(&self, py: Python<'_>) -> PyResult<u64> {
+        py.detach(|| self.inner.checksum()).py_err()
+    }
+
     /// Last appended seq (0 when none).
     #[getter]
     fn head_seq(&self) -> PyResult<u64> {

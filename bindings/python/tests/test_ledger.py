@@ -230,3 +230,51 @@ def test_sealed_segments_are_parquet_that_pyarrow_reads_as_one_table(tmp_path):
     led.close()
     with pytest.raises(TypeError):
         fsfeed.Ledger.open(path, segments="no")  # type: ignore[arg-type]
+
+
+def test_cursors_are_listed_and_deleted(ledger):
+    ledger.append_batch([commit("a/1"), commit("a/2", 1), commit("a/3", 2)])
+    ledger.cursor("etl", start="earliest").commit(2)
+    ledger.cursor("audit", start="latest").commit()
+    got = {c["name"]: c for c in ledger.cursors()}
+    assert set(got) == {"etl", "audit"}
+    assert got["etl"]["position"] == {"seq": 2, "sub": 0} and got["etl"]["lag"] == 2
+    assert got["audit"]["lag"] == 0 and got["audit"]["store"] == "writer"
+    assert ledger.delete_cursor("etl") is True
+    assert ledger.delete_cursor("etl") is False
+    assert [c["name"] for c in ledger.cursors()] == ["audit"]
+    with pytest.raises(fsfeed.InvalidArgument):
+        ledger.delete_cursor("no/slashes")
+    assert [c["name"] for c in ledger.cursors()] == ["audit"]
+
+
+def test_set_retention_drops_at_once_and_is_read_back(ledger):
+    ledger.append_batch([commit(f"k{i}", i) for i in range(10)])
+    assert ledger.retention["max_events"] is None
+    ledger.set_retention(fsfeed.Retention(max_events=4))
+    assert ledger.first_seq == 7 and ledger.retention["max_events"] == 4
+    ledger.set_retention({"max_events": 6, "keep_for_cursors": True})
+    assert ledger.retention["max_events"] == 6 and ledger.retention["keep_for_cursors"]
+    for bad in ({"max_events": -1}, {"nope": 1}, "four"):
+        with pytest.raises(fsfeed.FsfeedError) as e:
+            ledger.set_retention(bad)
+        assert e.value.code in ("invalid_config", "invalid_argument"), bad
+    assert ledger.retention["max_events"] == 6 and ledger.first_seq == 7
+
+
+def test_checksums_agree_across_replicas_and_a_reader_cannot_set_retention(tmp_path):
+    ops = [commit(f"k{i}", i) for i in range(20)]
+    sums = []
+    for name in ("a", "b"):
+        with fsfeed.Ledger.open(tmp_path / name, retention={"max_events": 8}) as led:
+            for op in ops:
+                led.append(op)
+            sums.append(led.checksum())
+    assert sums[0] == sums[1] and isinstance(sums[0], int)
+    with fsfeed.Ledger.open(tmp_path / "a") as led:
+        led.append(commit("more", 99))
+        assert led.checksum() != sums[0]
+        reader = fsfeed.Ledger.open(tmp_path / "a", read_only=True)
+        with pytest.raises(fsfeed.ReadOnly):
+            reader.set_retention({"max_events": 1})
+        reader.close()
