@@ -75,8 +75,9 @@ dist: setup
 
 # The packages of `make dist` installed outside the repository (a fresh
 # virtualenv, a fresh Node project without cargo); the README's Python and
-# Node blocks run from those installs.
-test-dist: dist
+# Node blocks run from those installs. And the parity of the bindings
+# (bindings/parity.toml) against the core's public operations.
+test-dist: python node dist
 	python3 -m pytest -q -W error tests/packages
 
 # fsfeed.airflow against Apache Airflow 3.3 from PyPI, in a virtualenv of its

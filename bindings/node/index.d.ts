@@ -226,6 +226,8 @@ export declare class Cursor<R = NativeRecord> implements AsyncIterable<Batch<R>>
   ack(eventId: string): Position
   seek(start: Start): void
   lag(): number
+  /** Start over with the live tree at the head (records marked `resync`), then the events after it. */
+  resync(): Promise<void>
   readonly position: Position
   readonly name: string | null
   /** Returning (or resolving) commits the batch; a throw or rejection stops the subscription. */
@@ -237,6 +239,48 @@ export interface HistoryOptions {
   until?: Start
   filter?: Filter
   batchRows?: number
+}
+
+export interface CursorInfo {
+  name: string
+  position: Position
+  lag: number
+  /** `writer` (kept with the events) or `reader` (a file beside them). */
+  store: 'writer' | 'reader'
+  updated_us: number
+}
+
+export interface RetentionInfo {
+  max_events: number | null
+  max_age_us: number | null
+  max_bytes: number | null
+  keep_for_cursors: boolean
+  hard_max_events: number | null
+  hard_max_bytes: number | null
+}
+
+export interface ExportOptions {
+  since?: number | Date | string
+  until?: number | Date | string
+  /** Only what is new since the last export with this cursor; it commits after each file. */
+  cursor?: string
+  /** A TOML file with the S3 endpoint and keys (the change log's `[dest]` keys but bucket and prefix). */
+  store?: string
+  /** Start at the first retained event when the range starts before it, instead of failing with `gap`. */
+  skipGap?: boolean
+}
+
+export interface ExportReport {
+  dest: string
+  files: string[]
+  copied: number
+  rows: number
+  bytes: number
+  first_seq?: number
+  last_seq?: number
+  removed?: string[]
+  committed?: Position
+  gap?: { expected: number; actual: number }
 }
 
 export interface ChangeRow {
@@ -263,6 +307,20 @@ export declare class Ledger {
   historyRange(options?: { since?: Start; until?: Start }): Promise<[number, number] | null>
   changes(options: { since: Start; until?: number }): Promise<ChangeRow[]>
   stats(): Record<string, unknown> & { head_seq: number; first_seq: number; events: number }
+  /** Every named cursor, as `fsfeed cursors --json` lists them. */
+  cursors(): CursorInfo[]
+  /** Forget a named cursor (it no longer holds retention back); false when there was none. */
+  deleteCursor(name: string): boolean
+  /** Store new retention settings; what they drop is deleted at once. */
+  setRetention(retention: RetentionOptions): void
+  /** The retention settings in force. */
+  readonly retention: RetentionInfo
+  /** FNV-1a 64 over every retained event: replicas fed the same ops agree on it. */
+  checksum(): bigint
+  /** Copy a consistent snapshot of the ledger into `dir` (writer only). */
+  checkpoint(dir: string): Promise<void>
+  /** History as Parquet files in a directory or `s3://BUCKET[/PREFIX]`, as `fsfeed export --parquet`. */
+  exportParquet(dest: string, options?: ExportOptions): Promise<ExportReport>
   readonly headSeq: number
   readonly firstSeq: number
   /** Seal every complete run of seqs into its Parquet segment now; resolves to the last seq sealed. */

@@ -131,6 +131,11 @@ class Cursor {
     return this._native.seek(start(s))
   }
 
+  /** Start over with the live tree at the head (records marked `resync`), then what follows. */
+  resync() {
+    return this._native.resync()
+  }
+
   lag() {
     return this._native.lag()
   }
@@ -193,6 +198,45 @@ class Ledger {
 
   stats() {
     return this._native.stats()
+  }
+
+  /** Every named cursor: `[{name, position, lag, store, updated_us}]`. */
+  cursors() {
+    return this._native.cursors()
+  }
+
+  deleteCursor(name) {
+    if (typeof name !== 'string') throw invalid('name must be a string')
+    return this._native.deleteCursor(name)
+  }
+
+  setRetention(retention) {
+    if (retention == null || typeof retention !== 'object') throw invalid('retention must be an object')
+    return this._native.setRetention(retention)
+  }
+
+  get retention() {
+    return this._native.retention
+  }
+
+  checksum() {
+    return this._native.checksum()
+  }
+
+  checkpoint(dir) {
+    if (typeof dir !== 'string') return Promise.reject(invalid('dir must be a string'))
+    return this._native.checkpoint(dir)
+  }
+
+  exportParquet(dest, options) {
+    if (typeof dest !== 'string') return Promise.reject(invalid('dest must be a string'))
+    let o
+    try {
+      o = withStarts(options, ['since', 'until'])
+    } catch (e) {
+      return Promise.reject(e)
+    }
+    return this._native.exportParquet(dest, o)
   }
 
   get headSeq() {

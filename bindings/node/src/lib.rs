@@ -61,6 +61,15 @@ fn from_napi(e: napi::Error) -> napi::Error<Code> {
     to_js(CoreError::InvalidArgument(e.reason))
 }
 
+/// A change-log or export error: the core's code for ledger errors, the
+/// change log's own (`invalid_config`, `store_failed`, ...) for the rest.
+fn changelog_err(e: fsfeed_changelog::Error) -> napi::Error<Code> {
+    match e {
+        fsfeed_changelog::Error::Ledger(e) => to_js(e),
+        other => napi::Error::new(Code(other.code()), other.to_string()),
+    }
+}
+
 fn invalid(msg: impl Into<String>) -> napi::Error<Code> {
     to_js(CoreError::InvalidArgument(msg.into()))
 }
@@ -446,6 +455,92 @@ impl NativeLedger {
         serde_json::to_value(s).map_err(|e| invalid(e.to_string()))
     }
 
+    /// Every named cursor: `[{name, position, lag, store, updated_us}]`,
+    /// as `fsfeed cursors --json` lists them.
+    #[napi(ts_return_type = "unknown[]")]
+    pub fn cursors(&self) -> Result<Value> {
+        let c = self.inner.cursors().js()?;
+        serde_json::to_value(c).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Forget a named cursor, so that it no longer holds retention back;
+    /// false when there was none of that name.
+    #[napi]
+    pub fn delete_cursor(&self, name: String) -> Result<bool> {
+        self.inner.delete_cursor(&name).js()
+    }
+
+    /// Store new retention settings (as `open`'s `retention` option); what
+    /// they drop is deleted at once.
+    #[napi]
+    pub fn set_retention(&self, retention: Value) -> Result<()> {
+        let r = Retention::from_settings(ints(retention)).js()?;
+        self.inner.set_retention(r).js()
+    }
+
+    /// The retention settings in force.
+    #[napi(getter, ts_return_type = "Record<string, unknown>")]
+    pub fn retention(&self) -> Result<Value> {
+        let r = self.inner.retention().js()?;
+        serde_json::to_value(fsfeed::RetentionInfo::from(&r)).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// A checksum (FNV-1a 64) over every retained event, as a bigint:
+    /// replicas fed the same ops agree on it.
+    #[napi]
+    pub fn checksum(&self) -> Result<napi::bindgen_prelude::BigInt> {
+        let c = self.inner.checksum().js()?;
+        Ok(napi::bindgen_prelude::BigInt::from(c))
+    }
+
+    /// Copy a consistent snapshot of the ledger into `dir` (writer only).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn checkpoint(&self, env: Env, dir: String) -> Result<JsObject> {
+        let l = self.inner.clone();
+        promise(&env, async move {
+            blocking(move || l.checkpoint(std::path::Path::new(&dir))).await
+        })
+    }
+
+    /// History as Parquet files in `dest` (a directory or
+    /// `s3://BUCKET[/PREFIX]` with `store`, a TOML file of endpoint and
+    /// keys), as `fsfeed export --parquet`; options `since`, `until`,
+    /// `cursor`, `store`, `skipGap`. Resolves to the export's report.
+    #[napi(ts_return_type = "Promise<Record<string, unknown>>")]
+    pub fn export_parquet(
+        &self,
+        env: Env,
+        dest: String,
+        options_: Option<Value>,
+    ) -> Result<JsObject> {
+        use fsfeed_changelog::export::{export, Request, Target};
+        let l = self.inner.clone();
+        promise(&env, async move {
+            let o = options(options_, "exportParquet")?;
+            check_keys(
+                &o,
+                &["since", "until", "cursor", "store", "skipGap"],
+                "exportParquet",
+            )?;
+            let bound = |name: &str| -> Result<Option<Start>> {
+                match opt_start(&o, name)? {
+                    s @ (None | Some(Start::Seq(_) | Start::Time(_))) => Ok(s),
+                    _ => Err(invalid(format!("{name} must be a seq or a time"))),
+                }
+            };
+            let req = Request {
+                since: bound("since")?,
+                until: bound("until")?,
+                cursor: string_opt(&o, "cursor")?.map(str::to_string),
+                skip_gap: bool_opt(&o, "skipGap")?,
+            };
+            let store = string_opt(&o, "store")?.map(std::path::PathBuf::from);
+            let target = Target::parse(&dest, store.as_deref()).map_err(changelog_err)?;
+            let report = export(&l, &target, req).await.map_err(changelog_err)?;
+            serde_json::to_value(report).map_err(|e| invalid(e.to_string()))
+        })
+    }
+
     /// Last appended seq.
     #[napi(getter)]
     pub fn head_seq(&self) -> Result<i64> {
@@ -624,6 +719,18 @@ impl NativeCursor {
     pub fn seek(&self, start: Value) -> Result<()> {
         let s = Start::from_json_value(&ints(start)).js()?;
         self.with(|c| c.seek(s))
+    }
+
+    /// Start over with the live tree: the next reads give the namespace at
+    /// the head as records marked `resync`, then the events after it.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn resync(&self, env: Env) -> Result<JsObject> {
+        let inner = self.inner.clone();
+        promise(&env, async move {
+            tokio::task::spawn_blocking(move || with(&inner, |c| c.resync()))
+                .await
+                .map_err(|e| invalid(format!("worker failed: {e}")))?
+        })
     }
 
     /// Events between the position and the head.
