@@ -63,7 +63,7 @@ test-pubsub: python
 # The change-log uploader (`fsfeed changelog`) against moto's S3 server:
 # windows, dedup, fetch, a crash between upload and commit, an unreachable
 # store, the lease.
-test-changelog: python
+test-changelog: python node
 	$(ENV); cargo build --locked -p fsfeed-cli
 	$(ENV); FSFEED_BIN="$$CARGO_TARGET_DIR/debug/fsfeed" python3 -m pytest -q -W error tests/changelog
 

@@ -334,3 +334,33 @@ export declare class Ledger {
   /** Later calls fail with `ledger_closed`, waiting reads wake; once it returns the directory can be opened again. */
   close(): void
 }
+
+/** The push publishers of a `fsfeed publish` config (delivery/README.md). */
+export declare class Publisher {
+  /** `ledger`: a Ledger of this process, or a path opened read-only beside the writer. */
+  constructor(ledger: Ledger | string, config: string)
+  /** Every publisher to the head; rejects with the first failure (`publisher_failed` for a rejection). */
+  runOnce(): Promise<void>
+  /** Run on a thread of their own until `stop()`. */
+  start(): void
+  /** Finish and commit the batches in flight, then stop. */
+  stop(): Promise<void>
+  readonly running: boolean
+  /** Every publisher's status, as `fsfeed publish status --json` prints it. */
+  status(): Array<Record<string, unknown>>
+}
+
+/** The change log for backup (changelog/README.md). */
+export declare class ChangeLog {
+  /** `config`: a TOML file's path or its text. `ledger` is needed to upload and for `status()`. */
+  constructor(config: string, options?: { ledger?: Ledger | string })
+  /** Upload from the committed position to the head as it stood, then give the lease up. */
+  runOnce(): Promise<{ objects: number; events: number; not_leader: boolean }>
+  status(): Promise<Record<string, unknown>>
+  /** Records with op time in `[start, end)`, read back from the bucket; `net`: one net change per object. */
+  fetch(start: string | Date, end: string | Date, options?: { net?: boolean }): Promise<Array<Record<string, unknown>>>
+  /** The `[dest]` table without its keys. */
+  readonly dest: Record<string, unknown>
+  /** The `[dest]` keys (secrets: keep them out of logs). */
+  destKeys(): { access_key: string; secret_key: string }
+}

@@ -273,6 +273,106 @@ class Ledger {
   }
 }
 
+/** A ledger argument as the native layer takes it: the native ledger, or a path. */
+function ledgerArgs(ledger, required) {
+  if (ledger instanceof Ledger) return [ledger._native, null]
+  if (typeof ledger === 'string') return [null, ledger]
+  if (ledger == null && !required) return [null, null]
+  throw invalid('ledger must be a Ledger or a path')
+}
+
+/**
+ * The push publishers of a `fsfeed publish` config (delivery/README.md) over
+ * a ledger of this process, or a path opened read-only beside the writer.
+ */
+class Publisher {
+  constructor(ledger, config) {
+    if (typeof config !== 'string') throw invalid('config must be the TOML text')
+    this._native = native.NativePublisher.open(config, ...ledgerArgs(ledger, true))
+  }
+
+  /** Every publisher to the head; rejects with the first failure. */
+  runOnce() {
+    return this._native.runOnce()
+  }
+
+  /** Run on a thread of their own until `stop()`. */
+  start() {
+    return this._native.start()
+  }
+
+  /** Finish and commit the batches in flight, then stop. */
+  stop() {
+    return this._native.stop()
+  }
+
+  get running() {
+    return this._native.running
+  }
+
+  /** Every publisher's status, as `fsfeed publish status --json`. */
+  status() {
+    return this._native.status()
+  }
+}
+
+/**
+ * The change log for backup (changelog/README.md): `config` is a TOML file's
+ * path or its text; `options.ledger` (a Ledger or a path) is needed to
+ * upload and for `status()`, not for `fetch()`.
+ */
+class ChangeLog {
+  constructor(config, options) {
+    if (typeof config !== 'string') throw invalid('config must be a path or the TOML text')
+    const o = options == null ? {} : options
+    if (typeof o !== 'object') throw invalid('options must be an object')
+    for (const k of Object.keys(o)) {
+      if (k !== 'ledger') throw invalid(`unknown ChangeLog option ${k}`)
+    }
+    this._native = native.NativeChangeLog.open(config, ...ledgerArgs(o.ledger, false))
+  }
+
+  runOnce() {
+    return this._native.runOnce()
+  }
+
+  status() {
+    return this._native.status()
+  }
+
+  /** Records with op time in `[start, end)` (RFC 3339 strings or Dates) from the bucket. */
+  fetch(start, end, options) {
+    const o = options == null ? {} : options
+    if (typeof o !== 'object') return Promise.reject(invalid('options must be an object'))
+    let s, e
+    try {
+      s = typeof start === 'string' ? start : isoDate(start, 'start')
+      e = typeof end === 'string' ? end : isoDate(end, 'end')
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (o.net != null && typeof o.net !== 'boolean') return Promise.reject(invalid('net must be a boolean'))
+    return this._native.fetch(s, e, o.net)
+  }
+
+  /** The `[dest]` table without its keys. */
+  get dest() {
+    return this._native.dest
+  }
+
+  /** The `[dest]` keys (secrets: keep them out of logs). */
+  destKeys() {
+    return this._native.destKeys()
+  }
+}
+
+function isoDate(d, name) {
+  if (!(d instanceof Date) || Number.isNaN(d.getTime())) {
+    throw invalid(`${name} must be an RFC 3339 string or a valid Date`)
+  }
+  return d.toISOString()
+}
+
 /** The event id (an S3 record's `eventId`) of the record at `{seq, sub}`. */
 function eventId(position) {
   return native.eventId(position)
@@ -288,6 +388,8 @@ module.exports = {
   Ledger,
   Cursor,
   Subscription,
+  Publisher,
+  ChangeLog,
   eventId,
   positionFromEventId,
   ERROR_CODES: native.errorCodes(),

@@ -11,6 +11,8 @@
 //! makes the rejection's `Error` on the JS thread (an `async fn` of napi-rs 2
 //! rejects only with napi's own status names as codes).
 
+mod delivery;
+
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
