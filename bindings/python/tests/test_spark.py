@@ -247,3 +247,52 @@ def test_a_stream_stopped_and_restarted_while_another_process_appends_gets_every
             writer.kill()
     seqs = [r["seq"] for r in spark.read.parquet(str(out)).select("seq").collect()]
     assert sorted(seqs) == list(range(1, ROUNDS * 20 + 1))  # every event, exactly once
+
+
+def test_filters_on_seq_bucket_kind_and_key_are_pushed_down(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    from pyspark.sql.functions import col
+
+    led = fsfeed.Ledger.open(tmp_path / "l", durability="buffered")
+    fill(led, 1000)
+    # A rename whose target matches the key prefix but whose key does not:
+    # the core's prefix reads it, Spark's check drops it.
+    led.append(fsfeed.Op.rename("vol1", "photos", "x/old", "k9-renamed").at(T0 + 2000))
+    path = str(tmp_path / "l")
+    base = spark.read.format("fsfeed").option("ledger", path).option("partitionSeqs", "100").load()
+    assert base.rdd.getNumPartitions() == 11
+    q = base.filter(
+        (col("seq") > 900)
+        & (col("bucket") == "photos")
+        & col("key").startswith("k9")
+        & col("kind").isin("commit", "rename")
+    )
+    # The seq bound is pushed: only the last two runs of 100 seqs are read.
+    assert q.rdd.getNumPartitions() == 2
+    want = [
+        r
+        for r in rows(led.history().to_arrow())
+        if r["seq"] > 900 and r["bucket"] == "photos" and r["key"].startswith("k9")
+    ]
+    assert want and spark_rows(q) == want
+    # What Spark still checks after the scan: only the key prefix.
+    plan = q._jdf.queryExecution().executedPlan().toString()
+    (checked,) = [line for line in plan.splitlines() if "Filter " in line]
+    assert "StartsWith(key" in checked, plan
+    for pushed in ("seq#", "bucket#", "kind#"):
+        assert pushed not in checked, plan
+    # Contradictions and kinds the core does not know give no rows, not errors.
+    assert base.filter(col("bucket") == "nope").count() == 0
+    assert base.filter(col("kind") == "no-such-kind").count() == 0
+    assert base.filter((col("seq") > 10) & (col("seq") < 5)).count() == 0
+    # With the option's filter, pushed values only narrow it.
+    opt = (
+        spark.read.format("fsfeed")
+        .option("ledger", path)
+        .option("filter", json.dumps({"buckets": ["logs"]}))
+        .load()
+    )
+    assert opt.filter(col("bucket") == "photos").count() == 0
+    assert opt.filter(col("bucket").isin("logs", "photos")).count() == 500
+    led.close()

@@ -20,6 +20,14 @@ columns as ``long``). Options:
 - ``partitionSeqs``: seqs per Spark partition (default: the ledger's segment
   size, so that each task reads one sealed Parquet segment).
 
+Filters in the query are pushed down to the read (``register`` turns on
+``spark.sql.python.filterPushdown.enabled``): comparisons of ``seq`` narrow
+the range, so fewer partitions are planned; ``bucket`` and ``kind``
+equalities and ``IN`` lists become the read's filter; ``key`` prefixes and
+suffixes (``startswith``, ``endswith``) narrow the read too, and Spark still
+checks them, because the core's prefix also passes a rename whose target
+key matches. Other filters are Spark's.
+
 **Streaming** (``spark.readStream.format("fsfeed")``, also with
 ``trigger(availableNow=True)``): offsets are ``{"seq": N}``, the next seq to
 read. Options as above, plus:
@@ -58,7 +66,16 @@ from pyspark.sql.datasource import (
     DataSource,
     DataSourceReader,
     DataSourceStreamReader,
+    EqualTo,
+    Filter,
+    GreaterThan,
+    GreaterThanOrEqual,
+    In,
     InputPartition,
+    LessThan,
+    LessThanOrEqual,
+    StringEndsWith,
+    StringStartsWith,
 )
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.streaming.datasource import (
@@ -104,7 +121,15 @@ _ARROW_SCHEMA = to_arrow_schema(SCHEMA, timezone="UTC")
 
 
 def register(spark: SparkSession) -> None:
-    """Register the ``fsfeed`` format with ``spark``."""
+    """Register the ``fsfeed`` format with ``spark``.
+
+    It also turns on ``spark.sql.python.filterPushdown.enabled`` for the
+    session: the batch reader takes filters on ``seq``, ``bucket``, ``kind``
+    and ``key`` (see :class:`FsfeedDataSource`), and PySpark refuses a reader
+    that takes filters while that switch is off. Python sources that take no
+    filters are not affected by it.
+    """
+    spark.conf.set("spark.sql.python.filterPushdown.enabled", "true")
     spark.dataSource.register(FsfeedDataSource)
 
 
@@ -200,7 +225,9 @@ class _Part(InputPartition):
         self.ledger, self.first, self.last, self.filter = ledger, first, last, flt
 
 
-def _split(o: _Options, led: Ledger, first: int, last: int) -> list[_Part]:
+def _split(
+    o: _Options, led: Ledger, first: int, last: int, flt: dict[str, Any] | None = None
+) -> list[_Part]:
     """``first..=last`` in parts of ``partitionSeqs`` seqs, cut where the
     segments are (runs ``k*N+1 ..= (k+1)*N``) so that a part is one file."""
     n = o.partition_seqs or int(led.stats()["segments"]["rows"])
@@ -208,7 +235,7 @@ def _split(o: _Options, led: Ledger, first: int, last: int) -> list[_Part]:
     a = first
     while a <= last:
         b = min(((a - 1) // n + 1) * n, last)
-        parts.append(_Part(o.ledger, a, b, o.filter))
+        parts.append(_Part(o.ledger, a, b, o.filter if flt is None else flt))
         a = b + 1
     return parts
 
@@ -243,16 +270,104 @@ def _check_filter(led: Ledger, flt: dict[str, Any] | None) -> None:
         led.history(since=led.head_seq + 1, filter=flt)
 
 
+def _values(f: Filter) -> list[Any] | None:
+    """The values an ``EqualTo`` or ``In`` filter allows."""
+    if isinstance(f, EqualTo):
+        return [f.value]
+    if isinstance(f, In):
+        return list(f.value)
+    return None
+
+
+class _Pushed:
+    """What the batch reader took of Spark's filters: seq bounds, and the
+    history() filter keys they narrow. Spark's filters are ANDed."""
+
+    def __init__(self, flt: dict[str, Any] | None) -> None:
+        self.lo: int = 1  # seq bounds, inclusive
+        self.hi: int | None = None
+        self.filter = dict(flt or {})
+        self.nothing = False  # the filters contradict: no row passes
+
+    def take(self, f: Filter, known: Any) -> bool | None:
+        """True: applied exactly (Spark need not check it again); False:
+        narrowed the read but Spark must still check it; None: not used."""
+        attr: tuple[str, ...] = getattr(f, "attribute", ())
+        col = attr[0] if len(attr) == 1 else None
+        value: Any = getattr(f, "value", None)
+        if col == "seq" and isinstance(value, int) and not isinstance(value, bool):
+            v = value
+            if isinstance(f, GreaterThan):
+                self.lo = max(self.lo, v + 1)
+            elif isinstance(f, GreaterThanOrEqual):
+                self.lo = max(self.lo, v)
+            elif isinstance(f, LessThan):
+                self.hi = v - 1 if self.hi is None else min(self.hi, v - 1)
+            elif isinstance(f, LessThanOrEqual):
+                self.hi = v if self.hi is None else min(self.hi, v)
+            elif isinstance(f, EqualTo):
+                self.lo = max(self.lo, v)
+                self.hi = v if self.hi is None else min(self.hi, v)
+            else:
+                return None
+            return True
+        if col in ("bucket", "kind"):
+            vals = _values(f)
+            if vals is None or not all(isinstance(v, str) for v in vals):
+                return None
+            key = "buckets" if col == "bucket" else "kinds"
+            have = self.filter.get(key)
+            # A kind the core does not know is in no row.
+            kept = [v for v in vals if (have is None or v in have) and known(key, v)]
+            if kept:
+                self.filter[key] = kept
+            else:
+                self.nothing = True
+            return True
+        if col == "key" and isinstance(f, (StringStartsWith, StringEndsWith)):
+            # The core's prefix and suffix also match a rename's target
+            # key, so the read is a superset: Spark checks the key again.
+            key = "prefix" if isinstance(f, StringStartsWith) else "suffix"
+            if key in self.filter or not isinstance(value, str):
+                return None
+            self.filter[key] = value
+            return False
+        return None
+
+
 class _BatchReader(DataSourceReader):
     def __init__(self, options: _Options) -> None:
         self.o = options
+        self.pushed = _Pushed(options.filter)
         with _open(options.ledger) as led:
             _check_filter(led, options.filter)
-            r = led.history_range(since=options.since, until=options.until)
-            self.parts = [] if r is None else _split(options, led, r[0], r[1])
+
+    def pushFilters(self, filters: list[Filter]) -> Iterator[Filter]:
+        """Filters on ``seq`` narrow the range, on ``bucket`` and ``kind``
+        (equality, IN) become the read's filter; ``key`` prefixes and
+        suffixes narrow the read too, and Spark checks them again."""
+        with _open(self.o.ledger) as led:
+
+            def known(key: str, value: str) -> bool:
+                try:
+                    _check_filter(led, {key: [value]})
+                except InvalidArgument:
+                    return False
+                return True
+
+            unchecked = [f for f in filters if self.pushed.take(f, known) is not True]
+        yield from unchecked
 
     def partitions(self) -> Sequence[InputPartition]:
-        return self.parts
+        o, p = self.o, self.pushed
+        parts: list[_Part] = []
+        with _open(o.ledger) as led:
+            r = led.history_range(since=o.since, until=o.until)
+            if r is not None and not p.nothing:
+                first, last = max(r[0], p.lo), r[1] if p.hi is None else min(r[1], p.hi)
+                if first <= last:
+                    parts = _split(o, led, first, last, p.filter or None)
+        return parts
 
     def read(self, partition: InputPartition) -> Iterator[pa.RecordBatch]:
         # An empty range: Spark reads one stand-in partition of its own.
