@@ -28,8 +28,17 @@ pub struct Object {
     pub body: Value,
 }
 
+/// What the fetch functions call as they read objects: `(read, total)`,
+/// first with `read` 0 once the listing is done (what a progress bar shows).
+pub type Progress<'a> = &'a mut (dyn FnMut(usize, usize) + Send);
+
 /// Every change-log object under the config's prefix, in key order.
 pub async fn objects(cfg: &Config) -> Result<Vec<Object>> {
+    objects_observed(cfg, &mut |_, _| {}).await
+}
+
+/// [`objects`], telling `progress` how many are read.
+pub async fn objects_observed(cfg: &Config, progress: Progress<'_>) -> Result<Vec<Object>> {
     let s = store(cfg)?;
     let scrub = scrubber(cfg);
     let prefix = (!cfg.dest.prefix.is_empty()).then(|| ObjPath::from(cfg.dest.prefix.as_str()));
@@ -41,7 +50,9 @@ pub async fn objects(cfg: &Config) -> Result<Vec<Object>> {
     metas.retain(|m| m.location.as_ref().ends_with(".json.gz"));
     metas.sort_by(|a, b| a.location.as_ref().cmp(b.location.as_ref()));
     let mut out = Vec::with_capacity(metas.len());
-    for m in metas {
+    let total = metas.len();
+    progress(0, total);
+    for (i, m) in metas.into_iter().enumerate() {
         let bytes = s
             .get(&m.location)
             .await
@@ -65,6 +76,7 @@ pub async fn objects(cfg: &Config) -> Result<Vec<Object>> {
             key: m.location.to_string(),
             body,
         });
+        progress(i + 1, total);
     }
     Ok(out)
 }
@@ -90,8 +102,12 @@ fn time_and_position(v: &Value, format: RecordFormat) -> Option<(i64, (u64, u64)
 /// Every record of the change log, deduplicated by `(seq, sub)`, in seq
 /// order, with its op time.
 pub async fn all_records(cfg: &Config) -> Result<Vec<(i64, Value)>> {
+    all_records_observed(cfg, &mut |_, _| {}).await
+}
+
+async fn all_records_observed(cfg: &Config, progress: Progress<'_>) -> Result<Vec<(i64, Value)>> {
     let mut by_pos: BTreeMap<(u64, u64), (i64, Value)> = BTreeMap::new();
-    for o in objects(cfg).await? {
+    for o in objects_observed(cfg, progress).await? {
         let recs = o
             .body
             .get("records")
@@ -112,10 +128,19 @@ pub async fn all_records(cfg: &Config) -> Result<Vec<(i64, Value)>> {
 
 /// Every record with op time in `[from_us, to_us)`.
 pub async fn fetch(cfg: &Config, from_us: i64, to_us: i64) -> Result<Vec<Value>> {
+    fetch_observed(cfg, from_us, to_us, &mut |_, _| {}).await
+}
+
+async fn fetch_observed(
+    cfg: &Config,
+    from_us: i64,
+    to_us: i64,
+    progress: Progress<'_>,
+) -> Result<Vec<Value>> {
     if to_us < from_us {
         return Err(Error::Config("--to is before --from".into()));
     }
-    Ok(all_records(cfg)
+    Ok(all_records_observed(cfg, progress)
         .await?
         .into_iter()
         .filter(|(t, _)| *t >= from_us && *t < to_us)
@@ -125,10 +150,21 @@ pub async fn fetch(cfg: &Config, from_us: i64, to_us: i64) -> Result<Vec<Value>>
 
 /// [`net`] when `net`, else [`fetch`]: what `changelog fetch [--net]` prints.
 pub async fn rows(cfg: &Config, from_us: i64, to_us: i64, net: bool) -> Result<Vec<Value>> {
+    rows_observed(cfg, from_us, to_us, net, &mut |_, _| {}).await
+}
+
+/// [`rows`], telling `progress` how many objects are read.
+pub async fn rows_observed(
+    cfg: &Config,
+    from_us: i64,
+    to_us: i64,
+    net: bool,
+    progress: Progress<'_>,
+) -> Result<Vec<Value>> {
     if net {
-        self::net(cfg, from_us, to_us).await
+        net_observed(cfg, from_us, to_us, progress).await
     } else {
-        fetch(cfg, from_us, to_us).await
+        fetch_observed(cfg, from_us, to_us, progress).await
     }
 }
 
@@ -197,10 +233,19 @@ fn effects(v: &Value, format: RecordFormat) -> Vec<(String, String, bool, Option
 /// them. Whether an object existed at `from` is what the change log says
 /// before it (an object it never saw counts as absent).
 pub async fn net(cfg: &Config, from_us: i64, to_us: i64) -> Result<Vec<Value>> {
+    net_observed(cfg, from_us, to_us, &mut |_, _| {}).await
+}
+
+async fn net_observed(
+    cfg: &Config,
+    from_us: i64,
+    to_us: i64,
+    progress: Progress<'_>,
+) -> Result<Vec<Value>> {
     if to_us < from_us {
         return Err(Error::Config("--to is before --from".into()));
     }
-    let all = all_records(cfg).await?;
+    let all = all_records_observed(cfg, progress).await?;
     let mut before: HashMap<(String, String), bool> = HashMap::new();
     let mut after: BTreeMap<(String, String), (bool, Option<String>)> = BTreeMap::new();
     for (t, v) in &all {

@@ -748,9 +748,18 @@ fn tail(a: TailArgs) -> Out {
             ..Default::default()
         },
     )?;
-    if a.resync_first {
+    // A resync lists the whole live tree: a spinner on a terminal's stderr.
+    let bar = if a.resync_first {
         cursor.resync()?;
-    }
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {pos} records ({per_sec})")
+                .expect("progress template"),
+        );
+        Some(bar)
+    } else {
+        None
+    };
     let timeout = Duration::from_millis(a.timeout_ms.unwrap_or(if a.follow { 1000 } else { 0 }));
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
@@ -775,6 +784,9 @@ fn tail(a: TailArgs) -> Out {
             out.write_all(&buf)?;
         }
         printed += batch.records.len() as u64;
+        if let Some(bar) = &bar {
+            bar.set_position(printed);
+        }
         out.flush()?;
         if a.commit {
             cursor.commit(batch.next)?;
@@ -782,6 +794,9 @@ fn tail(a: TailArgs) -> Out {
         if a.max.is_some_and(|m| printed >= m) || (batch.is_empty() && !a.follow) {
             break;
         }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     if proto_out {
         let head = ledger.head_seq()?;
@@ -970,7 +985,22 @@ fn changelog(c: ChangelogCommand) -> Out {
             let cfg = Config::from_file(&config)?;
             let (from, to) = (rfc("--from", &from)?, rfc("--to", &to)?);
             let rt = runtime()?;
-            let rows = rt.block_on(fetch::rows(&cfg, from, to, net))?;
+            // Drawn only when stderr is a terminal (indicatif's default target).
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} change-log objects read ({per_sec}, {eta} left)",
+                )
+                .expect("progress template"),
+            );
+            let b = bar.clone();
+            let mut progress = move |read: usize, total: usize| {
+                b.set_length(total as u64);
+                b.set_position(read as u64);
+            };
+            let rows = rt.block_on(fetch::rows_observed(&cfg, from, to, net, &mut progress));
+            bar.finish_and_clear();
+            let rows = rows?;
             let stdout = io::stdout();
             let mut out = io::BufWriter::new(stdout.lock());
             for r in rows {
