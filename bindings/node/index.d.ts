@@ -335,10 +335,13 @@ export declare class Ledger {
   close(): void
 }
 
-/** The push publishers of a `fsfeed publish` config (delivery/README.md). */
+/**
+ * The push publishers of a `fsfeed publish` config (delivery/README.md).
+ * `leader` gates them all: they send only while it returns `true`.
+ */
 export declare class Publisher {
   /** `ledger`: a Ledger of this process, or a path opened read-only beside the writer. */
-  constructor(ledger: Ledger | string, config: string)
+  constructor(ledger: Ledger | string, config: string, options?: { leader?: () => boolean })
   /** Every publisher to the head; rejects with the first failure (`publisher_failed` for a rejection). */
   runOnce(): Promise<void>
   /** Run on a thread of their own until `stop()`. */

@@ -286,9 +286,31 @@ function ledgerArgs(ledger, required) {
  * a ledger of this process, or a path opened read-only beside the writer.
  */
 class Publisher {
-  constructor(ledger, config) {
+  /**
+   * `options.leader`: a function returning `true` while this process leads
+   * (your consensus leader); it gates every publisher instead of the
+   * config's `gate` keys. A throw or any other value counts as not leading.
+   */
+  constructor(ledger, config, options) {
     if (typeof config !== 'string') throw invalid('config must be the TOML text')
-    this._native = native.NativePublisher.open(config, ...ledgerArgs(ledger, true))
+    const o = options == null ? {} : options
+    if (typeof o !== 'object') throw invalid('options must be an object')
+    for (const k of Object.keys(o)) {
+      if (k !== 'leader') throw invalid(`unknown Publisher option ${k}`)
+    }
+    let leader
+    if (o.leader != null) {
+      if (typeof o.leader !== 'function') throw invalid('leader must be a function returning a boolean')
+      const f = o.leader
+      leader = () => {
+        try {
+          return f() === true
+        } catch {
+          return false
+        }
+      }
+    }
+    this._native = native.NativePublisher.open(config, ...ledgerArgs(ledger, true), leader)
   }
 
   /** Every publisher to the head; rejects with the first failure. */

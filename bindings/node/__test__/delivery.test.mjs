@@ -81,6 +81,50 @@ test('start and stop run the publishers on a thread of their own', async () => {
   rx.server.close()
 })
 
+test('a leader function holds sending until it says true; a throw does not lead', async () => {
+  const rx = await receiver()
+  const led = Ledger.open(dir(), { durability: 'buffered' })
+  await led.appendBatch(Array.from({ length: 15 }, (_, i) => commit(`k${i}`, i)))
+  let leads = false
+  let asked = 0
+  const pub = new Publisher(led, config(rx.url), {
+    leader: () => {
+      asked++
+      return leads
+    },
+  })
+  pub.start()
+  const until = async (what, f) => {
+    const deadline = Date.now() + 30_000
+    while (!f()) {
+      assert.ok(Date.now() < deadline, `timed out waiting for ${what}`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+  await until('standby', () => pub.status().map((s) => s.state).join() === 'standby' && asked > 0)
+  await new Promise((r) => setTimeout(r, 300))
+  assert.deepEqual(rx.ids, [])
+  leads = true
+  await until('delivered', () => rx.ids.length === 15)
+  await pub.stop()
+  assert.deepEqual(rx.ids, await expectedIds(led))
+
+  await led.append(commit('late', 99))
+  const broken = new Publisher(led, config(rx.url), {
+    leader: () => {
+      throw new Error('host bug')
+    },
+  })
+  broken.start()
+  await until('standby', () => broken.status().map((s) => s.state).join() === 'standby')
+  await broken.stop()
+  assert.equal(rx.ids.length, 15)
+  assert.throws(() => new Publisher(led, config(rx.url), { leader: 3 }), (e) => e.code === 'invalid_argument')
+  assert.throws(() => new Publisher(led, config(rx.url), { nope: 1 }), (e) => e.code === 'invalid_argument')
+  led.close()
+  rx.server.close()
+})
+
 test('bad configs and arguments are refused with their codes', async () => {
   const led = Ledger.open(dir(), { durability: 'buffered' })
   for (const text of ['', '[[publisher]]\nname = "a"\nendpoint = "gopher://h/"\n', '[[publisher]]\nname = "a"\nendpoint = "http://h/"\nbatch_max = 0\n']) {

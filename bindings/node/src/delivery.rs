@@ -11,9 +11,12 @@ use std::thread::JoinHandle;
 
 use fsfeed::Ledger as CoreLedger;
 use fsfeed_changelog::{fetch, uploader, Uploader};
-use fsfeed_delivery::{Config, Report, RunOptions, Supervisor};
+use fsfeed_delivery::{Config, Gate, Report, RunOptions, Supervisor};
 use napi::bindgen_prelude::{ClassInstance, ToNapiValue};
-use napi::{Env, JsObject};
+use napi::threadsafe_function::{
+    ErrorStrategy, ThreadSafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
+};
+use napi::{Env, JsFunction, JsObject, Status};
 use napi_derive::napi;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -80,25 +83,78 @@ struct Running {
 pub struct NativePublisher {
     ledger: CoreLedger,
     config: Config,
+    /// The host's leader gate: a JS function answering on the event loop.
+    leader: Option<ThreadsafeFunction<(), ErrorStrategy::Fatal>>,
     running: Mutex<Option<Running>>,
+}
+
+/// How long a publisher waits for the JS leader function's answer (the
+/// event loop may be busy) before it counts as "not leading" this time.
+const LEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl NativePublisher {
+    fn supervisor(&self) -> Result<Supervisor> {
+        let Some(leader) = &self.leader else {
+            return Supervisor::from_config(self.ledger.clone(), &self.config)
+                .map_err(delivery_err);
+        };
+        let mut sup = Supervisor::new(self.ledger.clone());
+        for p in &self.config.publishers {
+            let f = leader.clone();
+            let gate = Gate::callback(move || {
+                let (tx, rx) = std::sync::mpsc::channel::<bool>();
+                let status = f.call_with_return_value(
+                    (),
+                    ThreadsafeFunctionCallMode::NonBlocking,
+                    move |leads: bool| {
+                        let _ = tx.send(leads);
+                        Ok(())
+                    },
+                );
+                status == Status::Ok && rx.recv_timeout(LEADER_WAIT).unwrap_or(false)
+            });
+            sup.add(p.clone(), gate).map_err(delivery_err)?;
+        }
+        Ok(sup)
+    }
 }
 
 #[napi]
 impl NativePublisher {
     /// Publishers from a TOML config text (`delivery/README.md` lists every
     /// key) over a ledger of this process or a path opened read-only.
+    ///
+    /// `leader`, a function returning a boolean (the JS side makes a throw or
+    /// anything but `true` count as false), gates every publisher instead
+    /// of the config's `gate` keys: they send only while it says true. It
+    /// is called on the event loop and does not keep the process alive.
     #[napi(factory)]
     pub fn open(
+        env: Env,
         config: String,
         ledger: Option<ClassInstance<NativeLedger>>,
         ledger_path: Option<String>,
+        leader: Option<JsFunction>,
     ) -> Result<NativePublisher> {
         let config = Config::from_toml(&config).map_err(delivery_err)?;
         let ledger = ledger_of(ledger, ledger_path)?
             .ok_or_else(|| invalid("a Publisher needs a ledger (a Ledger or a path)"))?;
+        let leader = match leader {
+            None => None,
+            Some(f) => {
+                let mut tsfn: ThreadsafeFunction<(), ErrorStrategy::Fatal> = f
+                    .create_threadsafe_function(0, |_: ThreadSafeCallContext<()>| {
+                        Ok(Vec::<bool>::new())
+                    })
+                    .map_err(crate::from_napi)?;
+                tsfn.unref(&env).map_err(crate::from_napi)?;
+                Some(tsfn)
+            }
+        };
         Ok(NativePublisher {
             ledger,
             config,
+            leader,
             running: Mutex::new(None),
         })
     }
@@ -107,8 +163,7 @@ impl NativePublisher {
     /// rejects with the first failure (`publisher_failed` for a rejection).
     #[napi(ts_return_type = "Promise<void>")]
     pub fn run_once(&self, env: Env) -> Result<JsObject> {
-        let sup =
-            Supervisor::from_config(self.ledger.clone(), &self.config).map_err(delivery_err)?;
+        let sup = self.supervisor()?;
         on_runtime(&env, async move {
             let (_tx, rx) = watch::channel(false);
             let opts = RunOptions {
@@ -126,8 +181,7 @@ impl NativePublisher {
         if running.is_some() {
             return Err(invalid("the publisher is already running"));
         }
-        let sup =
-            Supervisor::from_config(self.ledger.clone(), &self.config).map_err(delivery_err)?;
+        let sup = self.supervisor()?;
         let rt = fsfeed_delivery::runtime()
             .map_err(|e| napi::Error::new(Code("io"), format!("runtime: {e}")))?;
         let (stop, rx) = watch::channel(false);
