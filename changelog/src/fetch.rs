@@ -128,7 +128,7 @@ async fn all_records_observed(cfg: &Config, progress: Progress<'_>) -> Result<Ve
 
 /// Every record with op time in `[from_us, to_us)`.
 pub async fn fetch(cfg: &Config, from_us: i64, to_us: i64) -> Result<Vec<Value>> {
-    fetch_observed(cfg, from_us, to_us, &mut |_, _| {}).await
+    rows_observed(cfg, from_us, to_us, false, &mut |_, _| {}).await
 }
 
 async fn fetch_observed(
@@ -137,9 +137,6 @@ async fn fetch_observed(
     to_us: i64,
     progress: Progress<'_>,
 ) -> Result<Vec<Value>> {
-    if to_us < from_us {
-        return Err(Error::Config("--to is before --from".into()));
-    }
     Ok(all_records_observed(cfg, progress)
         .await?
         .into_iter()
@@ -161,6 +158,9 @@ pub async fn rows_observed(
     net: bool,
     progress: Progress<'_>,
 ) -> Result<Vec<Value>> {
+    if to_us < from_us {
+        return Err(Error::Config("--to is before --from".into()));
+    }
     if net {
         net_observed(cfg, from_us, to_us, progress).await
     } else {
@@ -233,7 +233,7 @@ fn effects(v: &Value, format: RecordFormat) -> Vec<(String, String, bool, Option
 /// them. Whether an object existed at `from` is what the change log says
 /// before it (an object it never saw counts as absent).
 pub async fn net(cfg: &Config, from_us: i64, to_us: i64) -> Result<Vec<Value>> {
-    net_observed(cfg, from_us, to_us, &mut |_, _| {}).await
+    rows_observed(cfg, from_us, to_us, true, &mut |_, _| {}).await
 }
 
 async fn net_observed(
@@ -242,9 +242,6 @@ async fn net_observed(
     to_us: i64,
     progress: Progress<'_>,
 ) -> Result<Vec<Value>> {
-    if to_us < from_us {
-        return Err(Error::Config("--to is before --from".into()));
-    }
     let all = all_records_observed(cfg, progress).await?;
     let mut before: HashMap<(String, String), bool> = HashMap::new();
     let mut after: BTreeMap<(String, String), (bool, Option<String>)> = BTreeMap::new();

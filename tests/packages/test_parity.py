@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import fsfeed
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 PARITY = tomllib.loads((ROOT / "bindings" / "parity.toml").read_text())
@@ -24,12 +24,12 @@ def core_methods(typ: str) -> set[str]:
     out: set[str] = set()
     for p in (ROOT / "core" / "src").rglob("*.rs"):
         s = p.read_text()
-        for m in re.finditer(rf"^impl(?:<[^>]*>)? {typ} \{{", s, re.M):
+        for m in re.finditer(rf"^impl(?:<[^>]*>)? {typ} \{{", s, re.MULTILINE):
             i, depth = m.end(), 1
             while depth:
                 depth += {"{": 1, "}": -1}.get(s[i], 0)
                 i += 1
-            out.update(re.findall(r"^    pub fn (\w+)", s[m.end() : i], re.M))
+            out.update(re.findall(r"^    pub fn (\w+)", s[m.end() : i], re.MULTILINE))
     return out
 
 

@@ -56,7 +56,7 @@ fn ledger_of(
 
 /// A Promise of `fut`, run to completion on a runtime of its own on
 /// tokio's blocking pool (the crates' clients need a full runtime).
-fn on_runtime<T, F>(env: &Env, fut: F) -> Result<JsObject>
+pub(crate) fn on_runtime<T, F>(env: &Env, fut: F) -> Result<JsObject>
 where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = Result<T>> + Send + 'static,

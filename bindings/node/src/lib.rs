@@ -517,7 +517,7 @@ impl NativeLedger {
     ) -> Result<JsObject> {
         use fsfeed_changelog::export::{export, Request, Target};
         let l = self.inner.clone();
-        promise(&env, async move {
+        delivery::on_runtime(&env, async move {
             let o = options(options_, "exportParquet")?;
             check_keys(
                 &o,

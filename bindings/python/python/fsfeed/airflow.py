@@ -167,17 +167,9 @@ class _CursorProducer(SharedStreamProducer):  # type: ignore[misc]
             self._led.close()
 
 
-class FsfeedEventTrigger(BaseEventTrigger):  # type: ignore[misc]
-    """Fires for every batch of matching events on a named cursor (``AssetWatcher``).
-
-    >>> Asset("landing", watchers=[AssetWatcher(name="landing",   # doctest: +SKIP
-    ...     trigger=FsfeedEventTrigger(ledger="/var/lib/fsfeed", cursor="landing",
-    ...                                filter={"buckets": ["raw"], "suffix": ".csv"}))])
-
-    Each trigger event carries one batch (see the module's docs) and becomes
-    the asset event's ``extra["payload"]``. The cursor must not be read by
-    anything else.
-    """
+class _OnCursor:
+    """What both triggers are built from and serialized as: a named cursor
+    of a ledger, its filter, batch size and format."""
 
     def __init__(
         self,
@@ -191,7 +183,21 @@ class FsfeedEventTrigger(BaseEventTrigger):  # type: ignore[misc]
         self._s = _settings(ledger, cursor, filter, max_events, format)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return f"{__name__}.FsfeedEventTrigger", dict(self._s)
+        cls = type(self)
+        return f"{cls.__module__}.{cls.__qualname__}", dict(self._s)
+
+
+class FsfeedEventTrigger(_OnCursor, BaseEventTrigger):  # type: ignore[misc]
+    """Fires for every batch of matching events on a named cursor (``AssetWatcher``).
+
+    >>> Asset("landing", watchers=[AssetWatcher(name="landing",   # doctest: +SKIP
+    ...     trigger=FsfeedEventTrigger(ledger="/var/lib/fsfeed", cursor="landing",
+    ...                                filter={"buckets": ["raw"], "suffix": ".csv"}))])
+
+    Each trigger event carries one batch (see the module's docs) and becomes
+    the asset event's ``extra["payload"]``. The cursor must not be read by
+    anything else.
+    """
 
     def shared_stream_key(self) -> Hashable:
         # Every setting is in the key: siblings that share a stream share
@@ -221,26 +227,12 @@ class FsfeedEventTrigger(BaseEventTrigger):  # type: ignore[misc]
             led.close()
 
 
-class FsfeedTrigger(BaseTrigger):  # type: ignore[misc]
+class FsfeedTrigger(_OnCursor, BaseTrigger):  # type: ignore[misc]
     """Fires once, when the cursor has a matching event after its committed position.
 
     It reads without committing: the batch it reports is read again by
     whatever consumes the cursor (:class:`FsfeedBatchOperator`).
     """
-
-    def __init__(
-        self,
-        ledger: str | os.PathLike[str],
-        cursor: str,
-        filter: Mapping[str, Any] | None = None,
-        max_events: int = 100,
-        format: str = "native",
-    ) -> None:
-        super().__init__()
-        self._s = _settings(ledger, cursor, filter, max_events, format)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return f"{__name__}.FsfeedTrigger", dict(self._s)
 
     async def run(self) -> AsyncIterator[Any]:
         led, cur = _open(self._s)
