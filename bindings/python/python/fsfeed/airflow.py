@@ -33,13 +33,14 @@ is delivered again from the committed position. The payload's ``from`` and
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from . import Batch, Cursor, InvalidArgument, Ledger, Position
+from . import Batch, Cursor, GapError, InvalidArgument, Ledger, Position
 
 try:
     from airflow.sdk import BaseOperator, BaseSensorOperator
@@ -244,14 +245,27 @@ class FsfeedTrigger(_OnCursor, BaseTrigger):  # type: ignore[misc]
             led.close()
 
 
-def _peek(s: Mapping[str, Any]) -> dict[str, Any] | None:
+@contextmanager
+def _read_one(s: Mapping[str, Any]) -> Iterator[tuple[Cursor, Position, Batch]]:
+    """The cursor, where it stood, and one batch read without waiting."""
     led, cur = _open(s)
     try:
         start = cur.position
-        b = cur.read(max=s["max_events"], timeout=0)
-        return None if b.empty else _payload(s, start, b)
+        yield cur, start, cur.read(max=s["max_events"], timeout=0)
     finally:
         led.close()
+
+
+def _peek(s: Mapping[str, Any]) -> dict[str, Any] | None:
+    with _read_one(s) as (_, start, b):
+        return None if b.empty else _payload(s, start, b)
+
+
+@contextmanager
+def _batch(s: Mapping[str, Any]) -> Iterator[Batch]:
+    with _read_one(s) as (cur, _, b):
+        yield b
+        cur.commit(b.next)
 
 
 class FsfeedSensor(BaseSensorOperator):  # type: ignore[misc]
@@ -314,14 +328,8 @@ def batch(
     The batch may be empty (nothing new). If the block raises, nothing is
     committed, and the next run reads the same records again.
     """
-    s = _settings(ledger, cursor, filter, max_events, format)
-    led, cur = _open(s)
-    try:
-        b = cur.read(max=s["max_events"], timeout=0)
+    with _batch(_settings(ledger, cursor, filter, max_events, format)) as b:
         yield b
-        cur.commit(b.next)
-    finally:
-        led.close()
 
 
 class FsfeedBatchOperator(BaseOperator):  # type: ignore[misc]
@@ -355,25 +363,14 @@ class FsfeedBatchOperator(BaseOperator):  # type: ignore[misc]
         self.op_kwargs = dict(op_kwargs or {})
 
     def execute(self, context: Any) -> Any:
-        import inspect
-
         params = inspect.signature(self.python_callable).parameters
         takes_gap = "gap" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-        s = self._s
-        with batch(
-            s["ledger"],
-            s["cursor"],
-            filter=s["filter"],
-            max_events=s["max_events"],
-            format=s["format"],
-        ) as b:
+        with _batch(self._s) as b:
             kw = dict(self.op_kwargs)
             if b.gap is not None:
                 if not takes_gap:
-                    from . import GapError
-
                     raise GapError(
-                        f"cursor {s['cursor']!r} fell behind retention ({b.gap}); "
+                        f"cursor {self._s['cursor']!r} fell behind retention ({b.gap}); "
                         "pass a python_callable that takes `gap` to accept the loss"
                     )
                 kw["gap"] = b.gap
