@@ -56,7 +56,7 @@ with fsfeed's ``GapError`` text (never a silent skip).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,7 +289,7 @@ class _Pushed:
         self.filter = dict(flt or {})
         self.nothing = False  # the filters contradict: no row passes
 
-    def take(self, f: Filter, known: Any) -> bool | None:
+    def take(self, f: Filter, known_kind: Callable[[str], bool]) -> bool | None:
         """True: applied exactly (Spark need not check it again); False:
         narrowed the read but Spark must still check it; None: not used."""
         attr: tuple[str, ...] = getattr(f, "attribute", ())
@@ -318,7 +318,11 @@ class _Pushed:
             key = "buckets" if col == "bucket" else "kinds"
             have = self.filter.get(key)
             # A kind the core does not know is in no row.
-            kept = [v for v in vals if (have is None or v in have) and known(key, v)]
+            kept = [
+                v
+                for v in vals
+                if (have is None or v in have) and (col == "bucket" or known_kind(v))
+            ]
             if kept:
                 self.filter[key] = kept
             else:
@@ -339,29 +343,37 @@ class _BatchReader(DataSourceReader):
     def __init__(self, options: _Options) -> None:
         self.o = options
         self.pushed = _Pushed(options.filter)
-        with _open(options.ledger) as led:
-            _check_filter(led, options.filter)
 
     def pushFilters(self, filters: list[Filter]) -> Iterator[Filter]:
         """Filters on ``seq`` narrow the range, on ``bucket`` and ``kind``
         (equality, IN) become the read's filter; ``key`` prefixes and
         suffixes narrow the read too, and Spark checks them again."""
-        with _open(self.o.ledger) as led:
+        led: Ledger | None = None
 
-            def known(key: str, value: str) -> bool:
-                try:
-                    _check_filter(led, {key: [value]})
-                except InvalidArgument:
-                    return False
-                return True
+        def known_kind(kind: str) -> bool:
+            # The core knows its kinds: ask it, opening the ledger only
+            # when a query filters on kind.
+            nonlocal led
+            if led is None:
+                led = _open(self.o.ledger)
+            try:
+                _check_filter(led, {"kinds": [kind]})
+            except InvalidArgument:
+                return False
+            return True
 
-            unchecked = [f for f in filters if self.pushed.take(f, known) is not True]
+        try:
+            unchecked = [f for f in filters if self.pushed.take(f, known_kind) is not True]
+        finally:
+            if led is not None:
+                led.close()
         yield from unchecked
 
     def partitions(self) -> Sequence[InputPartition]:
         o, p = self.o, self.pushed
         parts: list[_Part] = []
         with _open(o.ledger) as led:
+            _check_filter(led, o.filter)
             r = led.history_range(since=o.since, until=o.until)
             if r is not None and not p.nothing:
                 first, last = max(r[0], p.lo), r[1] if p.hi is None else min(r[1], p.hi)
