@@ -112,6 +112,18 @@ pub struct Request {
     pub skip_gap: bool,
 }
 
+/// An export's `since` or `until` as a front end took it: a seq or a
+/// time, never `earliest`, `latest` or `committed` (leave it out for the
+/// default). `name` is the option as the caller's user wrote it.
+pub fn bound(name: &str, s: Option<Start>) -> Result<Option<Start>> {
+    match s {
+        None | Some(Start::Seq(_) | Start::Time(_)) => Ok(s),
+        Some(other) => Err(Error::Ledger(fsfeed::Error::InvalidArgument(format!(
+            "{name} takes a seq or an RFC 3339 time, not {other:?}"
+        )))),
+    }
+}
+
 /// Seqs retention removed before an export could write them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Gap {

@@ -1017,13 +1017,10 @@ fn export(a: ExportArgs) -> Out {
 
     let bound = |flag: &str, v: Option<String>| -> Result<Option<Start>, Failure> {
         let Some(v) = v else { return Ok(None) };
-        match v.parse::<Start>() {
-            Ok(s @ (Start::Seq(_) | Start::Time(_))) => Ok(Some(s)),
-            _ => Err(Error::InvalidArgument(format!(
-                "{flag} takes a seq or an RFC 3339 time, not {v:?}"
-            ))
-            .into()),
-        }
+        let s = v.parse::<Start>().map_err(|_| {
+            Error::InvalidArgument(format!("{flag} takes a seq or an RFC 3339 time, not {v:?}"))
+        })?;
+        Ok(export::bound(flag, Some(s))?)
     };
     let req = Request {
         since: bound("--since", a.since)?,

@@ -515,7 +515,7 @@ impl NativeLedger {
         dest: String,
         options_: Option<Value>,
     ) -> Result<JsObject> {
-        use fsfeed_changelog::export::{export, Request, Target};
+        use fsfeed_changelog::export::{bound, export, Request, Target};
         let l = self.inner.clone();
         delivery::on_runtime(&env, async move {
             let o = options(options_, "exportParquet")?;
@@ -524,15 +524,9 @@ impl NativeLedger {
                 &["since", "until", "cursor", "store", "skipGap"],
                 "exportParquet",
             )?;
-            let bound = |name: &str| -> Result<Option<Start>> {
-                match opt_start(&o, name)? {
-                    s @ (None | Some(Start::Seq(_) | Start::Time(_))) => Ok(s),
-                    _ => Err(invalid(format!("{name} must be a seq or a time"))),
-                }
-            };
             let req = Request {
-                since: bound("since")?,
-                until: bound("until")?,
+                since: bound("since", opt_start(&o, "since")?).map_err(changelog_err)?,
+                until: bound("until", opt_start(&o, "until")?).map_err(changelog_err)?,
                 cursor: string_opt(&o, "cursor")?.map(str::to_string),
                 skip_gap: bool_opt(&o, "skipGap")?,
             };

@@ -218,7 +218,7 @@ impl Ledger {
         store: Option<PathBuf>,
         skip_gap: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        use fsfeed_changelog::export::{export, Request, Target};
+        use fsfeed_changelog::export::{bound, export, Request, Target};
         let dest: String = match dest.extract::<PathBuf>() {
             Ok(p) => p
                 .to_str()
@@ -226,15 +226,9 @@ impl Ledger {
                 .to_string(),
             Err(_) => return Err(invalid("dest must be a path or an s3:// URL")),
         };
-        let bound = |name: &str, v: Option<&Bound<'py, PyAny>>| -> PyResult<Option<Start>> {
-            match opt_start(v)? {
-                s @ (None | Some(Start::Seq(_) | Start::Time(_))) => Ok(s),
-                _ => Err(invalid(format!("{name} must be a seq or a time"))),
-            }
-        };
         let req = Request {
-            since: bound("since", since)?,
-            until: bound("until", until)?,
+            since: bound("since", opt_start(since)?).map_err(changelog_err)?,
+            until: bound("until", opt_start(until)?).map_err(changelog_err)?,
             cursor,
             skip_gap,
         };
