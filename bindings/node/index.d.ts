@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'invalid_event_id'
   | 'callback_failed'
   | 'storage'
+  | 'disk_full'
   | 'io'
   | 'corrupt'
   | 'unsupported_format'
@@ -317,6 +318,8 @@ export declare class Ledger {
   readonly retention: RetentionInfo
   /** FNV-1a 64 over every retained event: replicas fed the same ops agree on it. */
   checksum(): bigint
+  /** Every stored key read with its checksum verified: counts, or an error with code `corrupt`. */
+  verify(): { first_seq: number; head_seq: number; events: number; keys: number }
   /** Copy a consistent snapshot of the ledger into `dir` (writer only). */
   checkpoint(dir: string): Promise<void>
   /** History as Parquet files in a directory or `s3://BUCKET[/PREFIX]`, as `fsfeed export --parquet`. */

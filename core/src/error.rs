@@ -172,12 +172,18 @@ pub enum Error {
     /// subscription stopped and did not commit that batch.
     #[error("callback failed: {0}")]
     Callback(String),
-    /// RocksDB reported an error.
+    /// RocksDB reported an error that is neither a full disk nor damage.
     #[error("storage error: {0}")]
-    Storage(#[from] rocksdb::Error),
+    Storage(rocksdb::Error),
+    /// The file system is full (`ENOSPC`, from RocksDB or a file of fsfeed's
+    /// own). Nothing of the failed call was acknowledged; what was
+    /// acknowledged before stays readable. Appends work again once space is
+    /// freed (see ARCHITECTURE.md, "Reliability").
+    #[error("the disk is full: {0}")]
+    DiskFull(String),
     /// File system error outside RocksDB (cursor files, checkpoint target).
     #[error("io error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// Stored data that does not decode: the ledger is damaged. Stop.
     #[error("ledger data is corrupt: {0}")]
     Corrupt(String),
@@ -189,6 +195,35 @@ pub enum Error {
         /// Version this build writes and reads.
         supported: u32,
     },
+}
+
+impl From<rocksdb::Error> for Error {
+    /// RocksDB's checksum and format failures are `corrupt` and a full disk
+    /// is `disk_full`; the rest stays `storage`.
+    fn from(e: rocksdb::Error) -> Error {
+        let message = e.to_string();
+        match e.kind() {
+            rocksdb::ErrorKind::Corruption => Error::Corrupt(message),
+            _ if is_no_space(&message) => Error::DiskFull(message),
+            _ => Error::Storage(e),
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28) {
+            Error::DiskFull(e.to_string())
+        } else {
+            Error::Io(e)
+        }
+    }
+}
+
+/// RocksDB reports `ENOSPC` as an IO error whose text is the OS's
+/// (`No space left on device`), and its own space checks as `NoSpace`.
+fn is_no_space(message: &str) -> bool {
+    message.contains("No space left on device") || message.contains("NoSpace")
 }
 
 impl Error {
@@ -216,6 +251,7 @@ impl Error {
             Error::InvalidEventId { .. } => "invalid_event_id",
             Error::Callback(_) => "callback_failed",
             Error::Storage(_) => "storage",
+            Error::DiskFull(_) => "disk_full",
             Error::Io(_) => "io",
             Error::Corrupt(_) => "corrupt",
             Error::UnsupportedFormat { .. } => "unsupported_format",
@@ -323,6 +359,7 @@ pub const ERROR_CODES: &[&str] = &[
     "invalid_event_id",
     "callback_failed",
     "storage",
+    "disk_full",
     "io",
     "corrupt",
     "unsupported_format",

@@ -108,7 +108,7 @@ pub use filter::Filter;
 pub use frame::Framing;
 pub use ledger::{
     check_cursor_name, CursorInfo, Durability, Ledger, OpenOptions, Retention, RetentionInfo,
-    SegmentsInfo, Stats, FORMAT_VERSION, SEGMENTS_DIR, SEGMENT_ROWS, SEGMENT_ROWS_RANGE,
+    SegmentsInfo, Stats, Verified, FORMAT_VERSION, SEGMENTS_DIR, SEGMENT_ROWS, SEGMENT_ROWS_RANGE,
 };
 pub use notify::{Notifier, Wake};
 pub use op::{Acl, Layout, Op};

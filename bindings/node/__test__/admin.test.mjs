@@ -59,6 +59,12 @@ test('replicas fed the same ops have the same checksum; a checkpoint opens as a 
   }
   assert.equal(typeof sums[0], 'bigint')
   assert.equal(sums[0], sums[1])
+  const b = Ledger.open(paths[1])
+  const v = b.verify()
+  assert.deepEqual([v.events, v.first_seq, v.head_seq], [8, 13, 20])
+  assert.ok(v.keys > 8)
+  b.close()
+  assert.throws(() => b.verify(), (e) => e.code === 'ledger_closed')
   const led = Ledger.open(paths[0])
   const copy = join(dirname(paths[0]), 'copy')
   await led.checkpoint(copy)

@@ -281,7 +281,7 @@ impl NativeLedger {
                 None => None,
                 Some(_) => Some(bool_opt(&o, "segments")?),
             },
-            segment_rows: None,
+            ..OpenOptions::default()
         };
         let inner = CoreLedger::open_with(&path, opts).js()?;
         let notifier = Arc::new(Notifier::new(inner.clone()));
@@ -455,6 +455,17 @@ impl NativeLedger {
     pub fn stats(&self) -> Result<Value> {
         let s = self.inner.stats().js()?;
         serde_json::to_value(s).map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Read every stored key with its checksum verified and decode every
+    /// event: `{first_seq, head_seq, events, keys}`, or an error with code
+    /// `corrupt` naming the damage (`fsfeed verify`).
+    #[napi(
+        ts_return_type = "{ first_seq: number; head_seq: number; events: number; keys: number }"
+    )]
+    pub fn verify(&self) -> Result<Value> {
+        let v = self.inner.verify().js()?;
+        serde_json::to_value(v).map_err(|e| invalid(e.to_string()))
     }
 
     /// Every named cursor: `[{name, position, lag, store, updated_us}]`,

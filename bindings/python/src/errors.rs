@@ -32,6 +32,7 @@ pub(crate) const ERROR_CLASSES: &[(&str, &str)] = &[
     ("invalid_event_id", "InvalidEventId"),
     ("callback_failed", "CallbackFailed"),
     ("storage", "StorageError"),
+    ("disk_full", "DiskFull"),
     ("io", "IoError"),
     ("corrupt", "CorruptError"),
     ("unsupported_format", "UnsupportedFormat"),

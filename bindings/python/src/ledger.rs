@@ -60,7 +60,7 @@ impl Ledger {
             durability: Durability::parse(durability).py_err()?,
             read_only,
             segments,
-            segment_rows: None,
+            ..OpenOptions::default()
         };
         let inner = py.detach(|| CoreLedger::open_with(&path, opts)).py_err()?;
         let notifier = Arc::new(Notifier::new(inner.clone()));
@@ -245,6 +245,14 @@ impl Ledger {
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let s = py.detach(|| self.inner.stats()).py_err()?;
         to_python(py, &s)
+    }
+
+    /// Read every stored key with its checksum verified and decode every
+    /// event: `{"first_seq", "head_seq", "events", "keys"}`, or
+    /// `CorruptError` naming the damage (`fsfeed verify`).
+    fn verify<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v = py.detach(|| self.inner.verify()).py_err()?;
+        to_python(py, &v)
     }
 
     /// Every named cursor: `[{"name", "position", "lag", "store",

@@ -271,6 +271,13 @@ def test_checksums_agree_across_replicas_and_a_reader_cannot_set_retention(tmp_p
                 led.append(op)
             sums.append(led.checksum())
     assert sums[0] == sums[1] and isinstance(sums[0], int)
+    with fsfeed.Ledger.open(tmp_path / "b") as led:
+        # Retention kept the last 8 of 20: verify reads and decodes them all.
+        v = led.verify()
+        assert v["events"] == 8 and v["first_seq"] == 13 and v["head_seq"] == 20
+        assert v["keys"] > 8
+    with pytest.raises(fsfeed.LedgerClosed):
+        led.verify()
     with fsfeed.Ledger.open(tmp_path / "a") as led:
         led.append(commit("more", 99))
         assert led.checksum() != sums[0]

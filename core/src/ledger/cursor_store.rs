@@ -74,10 +74,12 @@ impl Ledger {
             }),
             updated_us: now,
         };
+        let value = st.encode_to_vec();
+        self.inner.space.admit((name.len() + value.len()) as u64)?;
         db.put_cf_opt(
             cf,
             name.as_bytes(),
-            st.encode_to_vec(),
+            value,
             &self.inner.durability.write_options(),
         )?;
         Ok(())

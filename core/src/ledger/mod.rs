@@ -45,6 +45,7 @@ mod read;
 pub(crate) mod retention;
 #[cfg(feature = "arrow")]
 mod rows;
+pub mod space;
 #[cfg(feature = "segments")]
 pub mod segments;
 mod time_index;
@@ -160,6 +161,20 @@ pub struct OpenOptions {
     /// stores it; a change drops the segments sealed with the old size (the
     /// sealer seals again).
     pub segment_rows: Option<u64>,
+    /// Bytes that must stay free on the ledger's file system: an append or
+    /// cursor commit that would leave less is refused as `disk_full` before
+    /// anything is written (`space` module). `None`: 128 MiB
+    /// ([`space::DEFAULT_MIN_FREE_BYTES`]); `Some(0)` turns the guard off.
+    /// Not stored; ignored by read-only openers.
+    pub min_free_bytes: Option<u64>,
+    /// Open a ledger whose write-ahead log is damaged with what comes
+    /// before the first bad record (RocksDB's point-in-time recovery),
+    /// dropping that record and every later one. Off (the default), a bad
+    /// record anywhere but at the very end of the log (where a crash can
+    /// leave a torn write that was never acknowledged) fails the open as
+    /// `corrupt`. A recovery tool, never a default: what it drops may have
+    /// been acknowledged (`fsfeed verify --salvage`). Writable opens only.
+    pub salvage: bool,
 }
 
 impl Default for OpenOptions {
@@ -171,8 +186,23 @@ impl Default for OpenOptions {
             read_only: false,
             segments: None,
             segment_rows: None,
+            min_free_bytes: None,
+            salvage: false,
         }
     }
+}
+
+/// What [`Ledger::verify`] read of an intact ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    /// First retained seq.
+    pub first_seq: u64,
+    /// Last seq.
+    pub head_seq: u64,
+    /// Events decoded (every retained one).
+    pub events: u64,
+    /// Keys read, over every column family.
+    pub keys: u64,
 }
 
 /// First and last retained seq, as one opener sees them.
@@ -290,6 +320,8 @@ pub(crate) struct Inner {
     read_only: bool,
     durability: Durability,
     signal: Arc<Signal>,
+    /// Refuses writes that would leave less than the reserve free.
+    pub(crate) space: Arc<space::SpaceGuard>,
     writer: Mutex<Option<writer::WriterHandle>>,
     secondary_dir: Option<PathBuf>,
     /// The writer's announcer of its head to other processes.
@@ -444,8 +476,17 @@ fn cf_options(name: &str) -> Options {
     o
 }
 
-fn db_options(create: bool) -> Options {
+fn db_options(create: bool, salvage: bool) -> Options {
     let mut o = Options::default();
+    // A bad log record is an error unless it is the last one (a write torn
+    // by a crash, never acknowledged); RocksDB's default (point in time)
+    // would stop replaying at any bad record and open without the records
+    // after it, acknowledged or not.
+    o.set_wal_recovery_mode(if salvage {
+        rocksdb::DBRecoveryMode::PointInTime
+    } else {
+        rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords
+    });
     o.create_if_missing(create);
     o.create_missing_column_families(create);
     o.set_max_background_jobs(2);
@@ -466,12 +507,15 @@ fn descriptors() -> Vec<ColumnFamilyDescriptor> {
 
 fn map_open_error(e: rocksdb::Error, path: &Path) -> Error {
     let msg = e.to_string();
-    if msg.contains("lock") || msg.contains("LOCK") {
+    // RocksDB's "While lock file: .../LOCK: Resource temporarily
+    // unavailable" (not any message with "lock" in it: a "block checksum
+    // mismatch" is damage).
+    if e.kind() == rocksdb::ErrorKind::IOError && msg.contains("lock file") {
         Error::Locked {
             path: path.to_path_buf(),
         }
     } else {
-        Error::Storage(e)
+        Error::from(e)
     }
 }
 
@@ -534,7 +578,7 @@ impl Ledger {
                 .join("secondary")
                 .join(format!("{}-{n}", std::process::id()));
             fs::create_dir_all(&sec)?;
-            let mut o = db_options(false);
+            let mut o = db_options(false, false);
             o.set_max_open_files(-1);
             // With every table file open (-1), RocksDB loads table handlers on
             // each catch-up with max_file_opening_threads (16) new threads per
@@ -547,8 +591,12 @@ impl Ledger {
             (db, Some(sec))
         } else {
             fs::create_dir_all(&path)?;
-            let db = DB::open_cf_descriptors(&db_options(opts.create), &db_path, descriptors())
-                .map_err(|e| map_open_error(e, &path))?;
+            let db = DB::open_cf_descriptors(
+                &db_options(opts.create, opts.salvage),
+                &db_path,
+                descriptors(),
+            )
+            .map_err(|e| map_open_error(e, &path))?;
             (db, None)
         };
         let db = Arc::new(db);
@@ -591,6 +639,18 @@ impl Ledger {
                     });
                 }
             }
+            // A database without its format key, after the waits above: a
+            // secondary skips a table file it cannot open (a damaged
+            // properties block), so this is how damage to the meta column
+            // family shows to a reader. The writable open refuses the same
+            // file as corrupt.
+            None if opts.read_only && db_path.join("CURRENT").exists() => {
+                return Err(Error::Corrupt(format!(
+                    "{}: the format version cannot be read (`fsfeed verify --salvage` \
+                     opens it for writing and names the damaged file)",
+                    path.display()
+                )));
+            }
             None if opts.read_only => {
                 return Err(Error::NotFound { path });
             }
@@ -623,6 +683,10 @@ impl Ledger {
             read_only: opts.read_only,
             durability: opts.durability,
             signal,
+            space: Arc::new(space::SpaceGuard::new(
+                path.clone(),
+                opts.min_free_bytes.unwrap_or(space::DEFAULT_MIN_FREE_BYTES),
+            )),
             writer: Mutex::new(None),
             secondary_dir,
             announcer: Mutex::new(None),
@@ -652,6 +716,7 @@ impl Ledger {
                 path.clone(),
                 db,
                 opts.durability,
+                ledger.inner.space.clone(),
             )?;
             *ledger.inner.writer.lock() = Some(handle);
             if let Some(r) = opts.retention {

@@ -247,6 +247,7 @@ struct Writer {
     path: std::path::PathBuf,
     db: Arc<DB>,
     durability: Durability,
+    space: Arc<super::space::SpaceGuard>,
     state: State,
     /// Live namespace entries, between group commits.
     ns_cache: Option<namespace::Cache>,
@@ -259,6 +260,7 @@ pub(crate) fn spawn(
     path: std::path::PathBuf,
     db: Arc<DB>,
     durability: Durability,
+    space: Arc<super::space::SpaceGuard>,
 ) -> Result<WriterHandle> {
     let state = load_state(&db)?;
     let w = Writer {
@@ -266,6 +268,7 @@ pub(crate) fn spawn(
         path,
         db,
         durability,
+        space,
         state,
         ns_cache: Some(namespace::Cache::default()),
         file_cursors: None,
@@ -741,9 +744,13 @@ impl Writer {
         let result = match failed {
             Some(e) => Err(e),
             None => self
-                .db
-                .write_opt(batch, &self.durability.write_options())
-                .map_err(Error::from),
+                .space
+                .admit(batch.size_in_bytes() as u64)
+                .and_then(|()| {
+                    self.db
+                        .write_opt(batch, &self.durability.write_options())
+                        .map_err(Error::from)
+                }),
         };
         if result.is_err() {
             cache.clear();
@@ -768,6 +775,7 @@ impl Writer {
                         Err(own) => Err(own),
                         Ok(_) => Err(match &e {
                             Error::Storage(s) => Error::Storage(s.clone()),
+                            Error::DiskFull(s) => Error::DiskFull(s.clone()),
                             other => Error::Corrupt(other.to_string()),
                         }),
                     };
