@@ -84,5 +84,5 @@ fn opening_what_is_not_there() {
     assert_eq!(e.code(), "ledger_not_found");
     let _w = open(dir.path(), Durability::None, None);
     let e = Ledger::open(dir.path()).unwrap_err();
-    assert_eq!(e.code(), "ledger_locked");
+    assert_eq!(e.code(), "ledger_locked", "{e}");
 }

@@ -508,9 +508,10 @@ fn descriptors() -> Vec<ColumnFamilyDescriptor> {
 fn map_open_error(e: rocksdb::Error, path: &Path) -> Error {
     let msg = e.to_string();
     // RocksDB's "While lock file: .../LOCK: Resource temporarily
-    // unavailable" (not any message with "lock" in it: a "block checksum
-    // mismatch" is damage).
-    if e.kind() == rocksdb::ErrorKind::IOError && msg.contains("lock file") {
+    // unavailable" (another process) or "lock hold by current process ...
+    // /LOCK" (this one); not any message with "lock" in it: a "block
+    // checksum mismatch" is damage.
+    if e.kind() == rocksdb::ErrorKind::IOError && msg.contains("/LOCK") {
         Error::Locked {
             path: path.to_path_buf(),
         }
