@@ -588,7 +588,16 @@ impl Ledger {
             // One thread opens the few new files a catch-up brings.
             o.set_max_file_opening_threads(1);
             let db = DB::open_cf_descriptors_as_secondary(&o, &db_path, &sec, descriptors())
-                .map_err(|e| map_open_error(e, &path))?;
+                .map_err(|e| {
+                    // A writer creating the ledger right now has made the
+                    // database but not yet its column families (found by
+                    // the soak's reader process): not there yet.
+                    if e.to_string().contains("Column family not found") {
+                        Error::NotFound { path: path.clone() }
+                    } else {
+                        map_open_error(e, &path)
+                    }
+                })?;
             (db, Some(sec))
         } else {
             fs::create_dir_all(&path)?;

@@ -1,6 +1,6 @@
 //! The delivery tests' workload: seed 7 of `fsfeed::workload`, through the
 //! shared helpers of `fsfeed_delivery::testkit`.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use fsfeed::Ledger;
 pub use fsfeed_delivery::testkit::{caught_up, check, expected, publisher, wait_until};
