@@ -194,21 +194,31 @@ fn flipped_bytes_in_table_files_are_corrupt_or_harmless() {
     assert!(tally.at_open + tally.on_read > tally.flips / 2, "{tally:?}");
 }
 
-#[test]
-fn flipped_bytes_in_the_write_ahead_log_are_corrupt_or_harmless() {
-    let tmp = tempfile::tempdir().unwrap();
-    let clean = tmp.path().join("clean");
+/// A crash image in `tmp/image`: the files of a ledger copied while it is
+/// open, every append (batches of 100) acknowledged and synced, the
+/// memtables never flushed; and its log file, the largest.
+fn crash_image(tmp: &Path) -> (PathBuf, PathBuf) {
+    let clean = tmp.join("clean");
     let ledger = common::open(&clean, Durability::Sync, None);
     for chunk in ops(EVENTS).chunks(100) {
         ledger.append_batch(chunk.to_vec()).unwrap();
     }
-    // A crash image: the files as they are while the ledger is open, every
-    // append acknowledged and synced (the memtables never flushed).
-    let image = tmp.path().join("image");
+    let image = tmp.join("image");
     copy_dir(&clean, &image);
     ledger.close().unwrap();
     drop(ledger);
     let _ = fs::remove_file(image.join("db").join("LOCK"));
+    let log = files_ending(&image, "log")
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    (image, log)
+}
+
+#[test]
+fn flipped_bytes_in_the_write_ahead_log_are_corrupt_or_harmless() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (image, log) = crash_image(tmp.path());
     let want = read_all(&{
         let d = tmp.path().join("check");
         copy_dir(&image, &d);
@@ -216,12 +226,7 @@ fn flipped_bytes_in_the_write_ahead_log_are_corrupt_or_harmless() {
     })
     .unwrap();
     assert_eq!(want.len() as u64, EVENTS);
-    let logs = files_ending(&image, "log");
-    let log = logs
-        .iter()
-        .max_by_key(|p| fs::metadata(p).unwrap().len())
-        .unwrap();
-    let len = fs::metadata(log).unwrap().len();
+    let len = fs::metadata(&log).unwrap().len();
     assert!(len > 100_000, "the image holds its events in the log");
     let mut rng = Rng::new(0xfeed);
     let mut tally = Tally::default();
@@ -267,28 +272,14 @@ fn flipped_bytes_in_the_write_ahead_log_are_corrupt_or_harmless() {
 #[test]
 fn salvage_opens_a_damaged_log_with_the_records_before_the_damage() {
     let tmp = tempfile::tempdir().unwrap();
-    let clean = tmp.path().join("clean");
-    let ledger = common::open(&clean, Durability::Sync, None);
-    for chunk in ops(EVENTS).chunks(100) {
-        ledger.append_batch(chunk.to_vec()).unwrap();
-    }
-    let image = tmp.path().join("image");
-    copy_dir(&clean, &image);
-    ledger.close().unwrap();
-    drop(ledger);
-    let _ = fs::remove_file(image.join("db").join("LOCK"));
-    let logs = files_ending(&image, "log");
-    let log = logs
-        .iter()
-        .max_by_key(|p| fs::metadata(p).unwrap().len())
-        .unwrap();
+    let (image, log) = crash_image(tmp.path());
     // Damage a record in the middle of the log.
-    let mut bytes = fs::read(log).unwrap();
+    let mut bytes = fs::read(&log).unwrap();
     let mid = bytes.len() / 2;
     for b in &mut bytes[mid..mid + 64] {
         *b ^= 0x5a;
     }
-    fs::write(log, bytes).unwrap();
+    fs::write(&log, bytes).unwrap();
     let err = Ledger::open(&image).unwrap_err();
     assert_eq!(err.code(), "corrupt", "{err}");
     let salvaged = Ledger::open_with(
