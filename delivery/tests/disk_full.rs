@@ -59,7 +59,13 @@ fn fill(ledger: &Ledger, dir: &Path) -> u64 {
     loop {
         let ops = (0..100)
             .map(|j| {
-                Op::commit("vol1", "b1", &format!("{}/k{i:06}-{j}", "d".repeat(200)), j, "e")
+                Op::commit(
+                    "vol1",
+                    "b1",
+                    &format!("{}/k{i:06}-{j}", "d".repeat(200)),
+                    j,
+                    "e",
+                )
             })
             .collect();
         match ledger.append_batch(ops) {
