@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-airflow test-dist test-bench lint bench dist bench-python bench-spark bench-node bench-compare bench-push bench-pubsub bench-changelog fmt fixtures python node
+.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-airflow test-dist test-bench test-fuzz fuzz soak lint bench dist bench-python bench-spark bench-node bench-compare bench-push bench-pubsub bench-changelog fmt fixtures python node
 
 setup:
 	bash scripts/setup.sh
@@ -13,7 +13,7 @@ setup:
 demo: setup
 	bash scripts/demo.sh
 
-test: setup lint test-rust test-python test-node test-conformance test-pubsub test-changelog test-airflow test-dist test-bench
+test: setup lint test-rust test-python test-node test-conformance test-pubsub test-changelog test-airflow test-dist test-bench test-fuzz
 
 lint:
 	$(ENV); cargo fmt --all -- --check
@@ -21,6 +21,8 @@ lint:
 	ruff check bindings/python examples/python tests/conformance tests/pubsub tests/changelog tests/airflow tests/packages changelog/bench examples/backup bench
 	ruff format --check bindings/python examples/python tests/conformance tests/pubsub tests/changelog tests/airflow tests/packages changelog/bench examples/backup bench
 	mypy --strict bindings/python/python/fsfeed examples/python/backup_changes.py
+	$(ENV); cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+	$(ENV); cargo clippy --locked --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 
 test-rust:
 	$(ENV); cargo test --workspace --locked
@@ -88,6 +90,31 @@ test-airflow: python dist
 	py=$$(bash scripts/airflow-venv.sh); \
 	  "$$py" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall dist/fsfeed-*-abi3-*.whl; \
 	  FSFEED_AIRFLOW_PY="$$py" python3 -m pytest -q -W error tests/airflow
+
+# The fuzz targets (fuzz/, cargo-fuzz): every committed input (corpora and
+# the inputs of past crashes) through its property on a plain build, then
+# each target for FUZZ_TEST_SECONDS under libFuzzer.
+FUZZ_TEST_SECONDS ?= 10
+test-fuzz: setup
+	$(ENV); cargo test --locked --manifest-path fuzz/Cargo.toml --test corpora
+	FUZZ_SCRATCH=1 bash scripts/fuzz.sh $(FUZZ_TEST_SECONDS)
+
+# A fuzzing campaign: each target for FUZZ_SECONDS, corpora grown and
+# minimised, one line of figures per target (fuzz/last-run.txt).
+FUZZ_SECONDS ?= 600
+fuzz: setup
+	FUZZ_CMIN=1 bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# The soak (core/tests/soak.rs): KILLS rounds of SIGKILL to a 4-thread sync
+# appender and a reader process, then SOAK_SECONDS of a writer with
+# retention and eight reader processes; figures in soak-summary.json.
+KILLS ?= 1000
+SOAK_SECONDS ?= 600
+soak: setup
+	$(ENV); FSFEED_SOAK_KILLS=$(KILLS) FSFEED_SOAK_SECONDS=$(SOAK_SECONDS) \
+	  FSFEED_SOAK_SUMMARY=$(CURDIR)/soak-summary.json \
+	  cargo test --release --locked -p fsfeed --features workload --test soak -- \
+	  --ignored --exact soak_kills soak_load --nocapture --test-threads=1
 
 # Regenerate the golden fixtures in tests/fixtures after an intended rendering change.
 fixtures:

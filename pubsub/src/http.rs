@@ -21,7 +21,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::Body;
 use serde_json::{json, Value};
 use tracing::{debug, info};
 
@@ -473,8 +473,13 @@ fn now_secs() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// Answer one request.
-pub async fn handle(svc: Arc<Service>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+/// Answer one request: the server's hyper bodies, or any other body (the
+/// `pubsub_request` fuzz target sends whole requests through here).
+pub async fn handle<B>(svc: Arc<Service>, req: Request<B>) -> Result<Resp, Infallible>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let rid = format!("{:016X}", REQUEST_IDS.fetch_add(1, Ordering::Relaxed));
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -488,7 +493,11 @@ pub async fn handle(svc: Arc<Service>, req: Request<Incoming>) -> Result<Resp, I
     Ok(resp)
 }
 
-async fn answer(svc: Arc<Service>, req: Request<Incoming>, rid: &str) -> Resp {
+async fn answer<B>(svc: Arc<Service>, req: Request<B>, rid: &str) -> Resp
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let method = req.method().clone();
     let raw_path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or("").to_string();
