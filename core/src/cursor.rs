@@ -56,7 +56,9 @@ pub struct CursorOptions {
 
 /// A listing of the live tree in progress.
 struct Resync {
-    files: LiveFiles,
+    /// Peekable: the batch that takes the last entries ends the resync,
+    /// even when they fill it exactly.
+    files: std::iter::Peekable<LiveFiles>,
     head: u64,
     time_us: i64,
     /// What `next` says until the listing is complete: an interrupted
@@ -257,7 +259,7 @@ impl Cursor {
             .and_then(|e| e.op.map(|o| o.time_us))
             .unwrap_or(1);
         self.resync = Some(Resync {
-            files: LiveFiles::new(&self.ledger.db()?, head)?,
+            files: LiveFiles::new(&self.ledger.db()?, head)?.peekable(),
             head,
             time_us,
             resume: self.pos,
@@ -362,9 +364,17 @@ impl Cursor {
         let Some(r) = &mut self.resync else {
             return Ok(records);
         };
-        while records.len() < max {
+        loop {
+            // Full, with more to list: the next read goes on.
+            if records.len() >= max && r.files.peek().is_some() {
+                break;
+            }
             match r.files.next() {
                 None => {
+                    // Listed: this batch's `next` is after the head, so a
+                    // consumer that commits the batch holding the last
+                    // entries is past the resync (when they filled the
+                    // batch exactly, an empty batch used to say so).
                     self.pos = Position::new(r.head + 1, 0);
                     self.resync = None;
                     break;

@@ -286,6 +286,13 @@ fn a_gap_resyncs_object_store_buckets_too() {
     assert_eq!(gaps, 1);
     let want: Vec<String> = (0..600).map(|i| format!("o{i:04}")).collect();
     assert_eq!(keys, want, "every object, once, in key order");
+    // The last 100 filled their batch exactly, and that batch still ended
+    // the resync: committing it put the cursor after the head (found by
+    // the soak, whose reader committed only batches with records).
+    assert_eq!(
+        l.committed("late").unwrap(),
+        Some(fsfeed::Position::new(601, 0))
+    );
 }
 
 #[test]
