@@ -306,3 +306,35 @@ fn salvage_opens_a_damaged_log_with_the_records_before_the_damage() {
     assert_eq!(again.head_seq().unwrap(), head + 1);
     again.close().unwrap();
 }
+
+/// `verify` reads one snapshot: appends and retention running meanwhile
+/// never make an intact ledger look damaged.
+#[test]
+fn verify_while_appending_under_retention_finds_nothing_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ledger = common::open(
+        tmp.path(),
+        Durability::Buffered,
+        Some(fsfeed::Retention {
+            max_events: Some(2000),
+            ..Default::default()
+        }),
+    );
+    let writer = ledger.clone();
+    let t = std::thread::spawn(move || {
+        for chunk in ops(20_000).chunks(50) {
+            writer.append_batch(chunk.to_vec()).unwrap();
+        }
+    });
+    let reader = Ledger::open_read_only(tmp.path()).unwrap();
+    let mut checks = 0;
+    while !t.is_finished() {
+        let v = ledger.verify().unwrap();
+        assert_eq!(v.events, v.head_seq + 1 - v.first_seq);
+        reader.verify().unwrap();
+        checks += 1;
+    }
+    t.join().unwrap();
+    assert!(checks > 0);
+    assert_eq!(ledger.verify().unwrap().head_seq, 20_000);
+}

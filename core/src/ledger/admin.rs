@@ -113,60 +113,38 @@ impl Ledger {
     /// checksums verified, decode every retained event, and check that the
     /// events run densely from the first retained seq to the head: what
     /// `fsfeed verify` runs. Damage anywhere is `corrupt` (the first found,
-    /// named); an intact ledger gives the counts.
+    /// named); an intact ledger gives the counts. Appends and retention
+    /// running meanwhile never make an intact ledger look damaged: a writer
+    /// reads one snapshot; a read-only opener (RocksDB secondaries have no
+    /// snapshots) reads again when its view moved under a density check.
     pub fn verify(&self) -> Result<Verified> {
         let db = self.db()?;
-        let b = self.bounds()?;
-        let mut out = Verified {
-            first_seq: b.first,
-            head_seq: b.head,
-            ..Verified::default()
-        };
-        for name in ALL_CFS {
-            let cf = db.cf_handle(name).expect("every column family");
-            let mut ro = rocksdb::ReadOptions::default();
-            ro.set_verify_checksums(true);
-            ro.fill_cache(false);
-            let mut it = db.raw_iterator_cf_opt(cf, ro);
-            it.seek_to_first();
-            let mut keys = 0u64;
-            let mut expected = b.first;
-            while it.valid() {
-                keys += 1;
-                if *name == CF_EVENTS {
-                    let (k, v) = (it.key().unwrap_or_default(), it.value().unwrap_or_default());
-                    let seq = decode_seq(k)
-                        .ok_or_else(|| Error::Corrupt("an events key is not a seq".into()))?;
-                    if seq >= b.first {
-                        if seq != expected {
-                            return Err(Error::Corrupt(format!(
-                                "event {expected} is missing (the next stored is {seq})"
-                            )));
-                        }
-                        let ev = decode_event(v)?;
-                        if ev.seq != seq {
-                            return Err(Error::Corrupt(format!(
-                                "the event stored at seq {seq} says seq {}",
-                                ev.seq
-                            )));
-                        }
-                        expected += 1;
-                        out.events += 1;
-                    }
+        if !self.inner.read_only {
+            let snap = db.snapshot();
+            let meta = db.cf_handle(CF_META).expect("cf meta");
+            let bound = |key: &[u8]| -> Result<Option<u64>> {
+                match snap.get_cf(meta, key)? {
+                    Some(v) => Ok(Some(decode_u64(&v).ok_or_else(|| {
+                        Error::Corrupt(format!("meta {}", String::from_utf8_lossy(key)))
+                    })?)),
+                    None => Ok(None),
                 }
-                it.next();
-            }
-            it.status()?;
-            if *name == CF_EVENTS && expected != b.head + 1 && b.head >= b.first {
-                return Err(Error::Corrupt(format!(
-                    "events end at seq {} where the head is {}",
-                    expected - 1,
-                    b.head
-                )));
-            }
-            out.keys += keys;
+            };
+            let b = Bounds {
+                first: bound(META_FIRST)?.unwrap_or(1),
+                head: bound(META_HEAD)?.unwrap_or(0),
+            };
+            return verify_view(&db, b, |cf, ro| snap.raw_iterator_cf_opt(cf, ro))
+                .map_err(|(e, _)| e);
         }
-        Ok(out)
+        let mut tries = 0;
+        loop {
+            let b = read_bounds(&db)?;
+            match verify_view(&db, b, |cf, ro| db.raw_iterator_cf_opt(cf, ro)) {
+                Err((_, true)) if tries < 10 && read_bounds(&db)? != b => tries += 1,
+                r => return r.map_err(|(e, _)| e),
+            }
+        }
     }
 
     /// Stop the writer, wake every reader with `LedgerClosed`, and release
@@ -229,4 +207,72 @@ impl Ledger {
     pub fn is_closed(&self) -> bool {
         self.inner.signal.shared.lock().closed
     }
+}
+
+/// [`Ledger::verify`] over one view of the database: `iter` opens an
+/// iterator of a column family in that view. An error says whether it is a
+/// density finding (a missing event, or events ending before the head),
+/// which a moving view can cause.
+fn verify_view<'a>(
+    db: &'a DB,
+    b: Bounds,
+    iter: impl Fn(&rocksdb::ColumnFamily, rocksdb::ReadOptions) -> rocksdb::DBRawIterator<'a>,
+) -> std::result::Result<Verified, (Error, bool)> {
+    let plain = |e: Error| (e, false);
+    let mut out = Verified {
+        first_seq: b.first,
+        head_seq: b.head,
+        ..Verified::default()
+    };
+    for name in ALL_CFS {
+        let cf = db.cf_handle(name).expect("every column family");
+        let mut ro = rocksdb::ReadOptions::default();
+        ro.set_verify_checksums(true);
+        ro.fill_cache(false);
+        let mut it = iter(cf, ro);
+        it.seek_to_first();
+        let mut keys = 0u64;
+        let mut expected = b.first;
+        while it.valid() {
+            keys += 1;
+            if *name == CF_EVENTS {
+                let (k, v) = (it.key().unwrap_or_default(), it.value().unwrap_or_default());
+                let seq = decode_seq(k)
+                    .ok_or_else(|| plain(Error::Corrupt("an events key is not a seq".into())))?;
+                if (b.first..=b.head).contains(&seq) {
+                    if seq != expected {
+                        return Err((
+                            Error::Corrupt(format!(
+                                "event {expected} is missing (the next stored is {seq})"
+                            )),
+                            true,
+                        ));
+                    }
+                    let ev = decode_event(v).map_err(plain)?;
+                    if ev.seq != seq {
+                        return Err(plain(Error::Corrupt(format!(
+                            "the event stored at seq {seq} says seq {}",
+                            ev.seq
+                        ))));
+                    }
+                    expected += 1;
+                    out.events += 1;
+                }
+            }
+            it.next();
+        }
+        it.status().map_err(|e| plain(e.into()))?;
+        if *name == CF_EVENTS && expected != b.head + 1 && b.head >= b.first {
+            return Err((
+                Error::Corrupt(format!(
+                    "events end at seq {} where the head is {}",
+                    expected - 1,
+                    b.head
+                )),
+                true,
+            ));
+        }
+        out.keys += keys;
+    }
+    Ok(out)
 }
