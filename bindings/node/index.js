@@ -223,6 +223,10 @@ class Ledger {
     return this._native.checksum()
   }
 
+  verify() {
+    return this._native.verify()
+  }
+
   checkpoint(dir) {
     if (typeof dir !== 'string') return Promise.reject(invalid('dir must be a string'))
     return this._native.checkpoint(dir)

@@ -176,9 +176,11 @@ pub enum Error {
     #[error("storage error: {0}")]
     Storage(rocksdb::Error),
     /// The file system is full (`ENOSPC`, from RocksDB or a file of fsfeed's
-    /// own). Nothing of the failed call was acknowledged; what was
-    /// acknowledged before stays readable. Appends work again once space is
-    /// freed (see ARCHITECTURE.md, "Reliability").
+    /// own), or the free-space guard (`OpenOptions::min_free_bytes`) refused
+    /// the write. Nothing of the failed call was acknowledged; what was
+    /// acknowledged before stays readable. After the guard refused, appends
+    /// work again once space is freed; after RocksDB itself failed, once the
+    /// ledger is reopened (ARCHITECTURE.md, "Reliability").
     #[error("the disk is full: {0}")]
     DiskFull(String),
     /// File system error outside RocksDB (cursor files, checkpoint target).

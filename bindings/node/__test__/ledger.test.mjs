@@ -128,7 +128,7 @@ test('history is Arrow IPC that apache-arrow reads; changes and stats', async ()
 })
 
 test('every bad input rejects or throws with its code, and writes nothing', async () => {
-  assert.deepEqual(new Set(ERROR_CODES).size, 24)
+  assert.deepEqual(new Set(ERROR_CODES).size, 25)
   const path = dir()
   const led = Ledger.open(path)
   const code = async (code, f) => {
