@@ -122,18 +122,7 @@ impl Ledger {
         if !self.inner.read_only {
             let snap = db.snapshot();
             let meta = db.cf_handle(CF_META).expect("cf meta");
-            let bound = |key: &[u8]| -> Result<Option<u64>> {
-                match snap.get_cf(meta, key)? {
-                    Some(v) => Ok(Some(decode_u64(&v).ok_or_else(|| {
-                        Error::Corrupt(format!("meta {}", String::from_utf8_lossy(key)))
-                    })?)),
-                    None => Ok(None),
-                }
-            };
-            let b = Bounds {
-                first: bound(META_FIRST)?.unwrap_or(1),
-                head: bound(META_HEAD)?.unwrap_or(0),
-            };
+            let b = bounds_from(|key| meta_u64(key, snap.get_cf(meta, key)?.as_deref()))?;
             return verify_view(&db, b, |cf, ro| snap.raw_iterator_cf_opt(cf, ro))
                 .map_err(|(e, _)| e);
         }

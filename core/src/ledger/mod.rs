@@ -1012,20 +1012,30 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Result<Event> {
 }
 
 fn get_u64(db: &DB, cf: &rocksdb::ColumnFamily, key: &[u8]) -> Result<Option<u64>> {
-    match db.get_pinned_cf(cf, key)? {
-        Some(v) => Ok(Some(decode_u64(&v).ok_or_else(|| {
-            Error::Corrupt(format!("meta {}", String::from_utf8_lossy(key)))
-        })?)),
-        None => Ok(None),
-    }
+    meta_u64(key, db.get_pinned_cf(cf, key)?.as_deref())
+}
+
+/// A stored u64 of meta `key`, as read (from the database or a snapshot).
+pub(crate) fn meta_u64(key: &[u8], value: Option<&[u8]>) -> Result<Option<u64>> {
+    value
+        .map(|v| {
+            decode_u64(v)
+                .ok_or_else(|| Error::Corrupt(format!("meta {}", String::from_utf8_lossy(key))))
+        })
+        .transpose()
+}
+
+/// The bounds, from `get` of a meta key (absent: an empty ledger).
+pub(crate) fn bounds_from(get: impl Fn(&[u8]) -> Result<Option<u64>>) -> Result<Bounds> {
+    Ok(Bounds {
+        first: get(META_FIRST)?.unwrap_or(1),
+        head: get(META_HEAD)?.unwrap_or(0),
+    })
 }
 
 fn read_bounds(db: &DB) -> Result<Bounds> {
     let meta = db.cf_handle(CF_META).expect("cf meta");
-    Ok(Bounds {
-        first: get_u64(db, meta, META_FIRST)?.unwrap_or(1),
-        head: get_u64(db, meta, META_HEAD)?.unwrap_or(0),
-    })
+    bounds_from(|key| get_u64(db, meta, key))
 }
 
 fn read_retention(db: &DB) -> Result<Retention> {
