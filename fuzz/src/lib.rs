@@ -257,9 +257,12 @@ fn secrets(text: &str) -> (Vec<String>, Vec<String>) {
                 if let Some(mut u) = url {
                     if let Some(p) = u.password().map(str::to_string) {
                         secret.push(p.clone());
-                        if let Ok(d) = percent_decode(&p) {
-                            secret.push(d);
-                        }
+                        // Decoded as the endpoint keeps it.
+                        secret.push(
+                            percent_encoding::percent_decode_str(&p)
+                                .decode_utf8_lossy()
+                                .into_owned(),
+                        );
                         let _ = u.set_password(None);
                         shown = u.to_string();
                     }
@@ -279,14 +282,6 @@ fn secrets(text: &str) -> (Vec<String>, Vec<String>) {
             }
             _ => {}
         }
-    }
-    fn percent_decode(s: &str) -> Result<String, ()> {
-        let u = url::Url::parse(&format!("x://h/{s}")).map_err(|_| ())?;
-        let seg = u.path().trim_start_matches('/').to_string();
-        Ok(url::form_urlencoded::parse(format!("a={seg}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or(seg))
     }
     let (mut secret, mut other) = (Vec::new(), Vec::new());
     if let Ok(t) = text.parse::<toml::Table>() {
