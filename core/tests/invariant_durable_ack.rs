@@ -22,31 +22,7 @@ fn crash_child() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let ledger = open(std::path::Path::new(&dir), Durability::Sync, None);
-    let threads: Vec<_> = (0..4u64)
-        .map(|t| {
-            let l = ledger.clone();
-            std::thread::spawn(move || {
-                for i in 0.. {
-                    let n = 1 + (i + t) % 3;
-                    let tag = format!("t{t}-{i}");
-                    let ops = (0..n)
-                        .map(|j| {
-                            fsfeed::Op::commit("vol1", "crash", &format!("{tag}-{j}"), j, "e")
-                                .at(T0 + i as i64)
-                        })
-                        .collect();
-                    let (a, b) = l.append_batch(ops).unwrap();
-                    for (j, seq) in (a..=b).enumerate() {
-                        println!("ack {seq} {tag}-{j}");
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    append_printing_acks(std::path::Path::new(&dir), "crash", "", 3);
 }
 
 #[test]

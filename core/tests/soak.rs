@@ -69,35 +69,12 @@ fn soak_appender_child() {
     let Ok(dir) = std::env::var(APPENDER_ENV) else {
         return;
     };
-    // End the test harness's "test NAME ... " line: what follows is read
-    // line by line.
-    println!();
-    let ledger = open(Path::new(&dir), Durability::Sync, None);
-    let pid = std::process::id();
-    let threads: Vec<_> = (0..4u64)
-        .map(|t| {
-            let l = ledger.clone();
-            std::thread::spawn(move || {
-                for i in 0u64.. {
-                    let n = 1 + (i + t) % 4;
-                    let tag = format!("p{pid}-t{t}-{i}");
-                    let ops = (0..n)
-                        .map(|j| {
-                            Op::commit("vol1", "soak", &format!("{tag}-{j}"), j, "e")
-                                .at(T0 + i as i64)
-                        })
-                        .collect();
-                    let (a, b) = l.append_batch(ops).unwrap();
-                    for (j, seq) in (a..=b).enumerate() {
-                        println!("ack {seq} {tag}-{j}");
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    append_printing_acks(
+        Path::new(&dir),
+        "soak",
+        &format!("p{}-", std::process::id()),
+        4,
+    );
 }
 
 /// Child: a named cursor of a read-only opener reads and commits, checking

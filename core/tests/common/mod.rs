@@ -114,6 +114,41 @@ pub fn child_test(name: &str, env: &str, dir: &Path) -> std::process::Command {
     c
 }
 
+/// What the crash tests' child processes do until killed: append from 4
+/// threads with `sync`, batches of 1 to `max_batch` commits to `bucket` on
+/// keys `{tag}t{thread}-{i}-{j}`, printing `ack SEQ KEY` for each
+/// acknowledged event.
+pub fn append_printing_acks(dir: &Path, bucket: &str, tag: &str, max_batch: u64) {
+    // End the test harness's "test NAME ... " line: the parent reads what
+    // follows line by line.
+    println!();
+    let ledger = open(dir, Durability::Sync, None);
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (l, bucket, tag) = (ledger.clone(), bucket.to_string(), tag.to_string());
+            std::thread::spawn(move || {
+                for i in 0u64.. {
+                    let n = 1 + (i + t) % max_batch;
+                    let key = format!("{tag}t{t}-{i}");
+                    let ops = (0..n)
+                        .map(|j| {
+                            Op::commit("vol1", &bucket, &format!("{key}-{j}"), j, "e")
+                                .at(T0 + i as i64)
+                        })
+                        .collect();
+                    let (a, b) = l.append_batch(ops).unwrap();
+                    for (j, seq) in (a..=b).enumerate() {
+                        println!("ack {seq} {key}-{j}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
 /// A generator seeded from the clock: the moments the crash tests kill at.
 pub fn clock_rng() -> fsfeed::workload::Rng {
     fsfeed::workload::Rng::new(
