@@ -251,7 +251,8 @@ pub(crate) struct Listed {
     /// In the bucket's S3 view.
     pub listed: bool,
     pub layout: i32,
-    /// From the live index (object-store and legacy buckets).
+    /// From the live index (object-store and legacy buckets) or the
+    /// object's state (FSO files).
     pub size: Option<u64>,
     pub etag: String,
     pub version_id: String,
@@ -343,6 +344,20 @@ impl Iterator for LiveFiles {
             if let Some((v, b, files)) = &mut self.current {
                 match files.next() {
                     Some(Ok(e)) => {
+                        // A file's state, as the head knows it (as the
+                        // live index of the other layouts).
+                        let state = if e.is_dir {
+                            Ok(None)
+                        } else {
+                            match self.db.upgrade() {
+                                Some(db) => namespace::object_state(&db, e.object_id),
+                                None => Err(Error::LedgerClosed),
+                            }
+                        };
+                        let state = match state {
+                            Ok(s) => s.unwrap_or_default(),
+                            Err(e) => return Some(Err(e)),
+                        };
                         return Some(Ok(Listed {
                             volume: v.clone(),
                             bucket: b.clone(),
@@ -351,10 +366,10 @@ impl Iterator for LiveFiles {
                             is_dir: e.is_dir,
                             listed: e.listed,
                             layout: Layout::Fso as i32,
-                            size: None,
-                            etag: String::new(),
-                            version_id: String::new(),
-                        }))
+                            size: state.size,
+                            etag: state.etag,
+                            version_id: state.version_id,
+                        }));
                     }
                     Some(Err(e)) => return Some(Err(e)),
                     None => self.current = None,

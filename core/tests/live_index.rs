@@ -226,8 +226,8 @@ fn a_resync_lists_object_store_and_legacy_buckets_with_their_state() {
         ("s/q", (Some(7), s("e7"), None)),
         ("s/r", (Some(1), s("e1"), None)),
         ("w", (Some(2), s("e2"), None)),
-        // FSO: the namespace lists it; the live index keeps no FSO state yet.
-        ("fso/file", (None, None, None)),
+        // FSO: the namespace lists it, with its state (`O` keys).
+        ("fso/file", (Some(4), s("e4"), None)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

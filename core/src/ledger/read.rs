@@ -280,6 +280,69 @@ impl Ledger {
         ))
     }
 
+    /// What the ledger knows of FSO file `object_id` at the head: its size,
+    /// eTag, version and mtime as the last ops that named them said. `None`
+    /// when nothing is known (a directory, a file never committed, or one
+    /// last committed before the ledger kept these).
+    pub fn object_state(&self, object_id: u64) -> Result<Option<crate::namespace::ObjectState>> {
+        let db = self.db()?;
+        Ok(crate::namespace::object_state(&db, object_id)?.map(Into::into))
+    }
+
+    /// Every entry of an FSO bucket at `seq`: each directory (explicit or
+    /// made as a parent) before what is below it, in name order, with the
+    /// files' state at the head ([`Ledger::object_state`]; for `seq` below
+    /// the head, a file's state may be newer than `seq`). `seq` must be
+    /// retained.
+    pub fn tree_at(
+        &self,
+        volume: &str,
+        bucket: &str,
+        seq: u64,
+    ) -> Result<Vec<crate::namespace::TreeEntry>> {
+        let b = self.bounds()?;
+        if seq > b.head || (seq + 1 < b.first && b.head > 0) {
+            return Err(Error::InvalidArgument(format!(
+                "seq {seq} is not retained (first {}, head {})",
+                b.first, b.head
+            )));
+        }
+        let db = self.db()?;
+        let mut out = Vec::new();
+        let mut stack: Vec<(String, crate::namespace::Children)> = vec![(
+            String::new(),
+            crate::namespace::Children::new(&db, volume, bucket, 0, seq),
+        )];
+        while let Some((prefix, it)) = stack.last_mut() {
+            let Some(child) = it.next() else {
+                stack.pop();
+                continue;
+            };
+            let child = child?;
+            let path = format!("{prefix}{}", child.name);
+            let state = if child.is_dir {
+                Default::default()
+            } else {
+                crate::namespace::object_state(&db, child.object_id)?
+                    .map(Into::into)
+                    .unwrap_or_default()
+            };
+            out.push(crate::namespace::TreeEntry {
+                path: path.clone(),
+                object_id: child.object_id,
+                is_dir: child.is_dir,
+                listed: child.listed,
+                state,
+            });
+            if child.is_dir {
+                let below =
+                    crate::namespace::Children::new(&db, volume, bucket, child.object_id, seq);
+                stack.push((format!("{path}/"), below));
+            }
+        }
+        Ok(out)
+    }
+
     /// Keys in the shadow namespace's column family (to see garbage collection work).
     pub fn namespace_keys(&self) -> Result<usize> {
         let db = self.db()?;

@@ -151,7 +151,9 @@ pub(crate) fn apply(
             let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
             // An overwrite keeps the key in the S3 view until its commit.
             let mut listed = false;
+            let mut existing_file = None;
             if let Some(existing) = tx.live(op, &b, parent, name)? {
+                existing_file = Some(existing.object_id);
                 if !c.overwrite || existing.is_dir {
                     return Err(Error::AlreadyExists { index, path: key });
                 }
@@ -159,6 +161,9 @@ pub(crate) fn apply(
                 listed = in_s3_view(&existing);
             }
             let id = op.object_id.unwrap_or(derived_id(seq, 0));
+            if let Some(existing) = existing_file {
+                live::move_object_state(tx, existing, id)?;
+            }
             tx.open_edge(op, parent, name, id, op.is_dir, seq, listed);
             out.object_id = Some(id);
         }
@@ -173,6 +178,9 @@ pub(crate) fn apply(
                     return Err(Error::DirectoryNotEmpty { index, path: key });
                 }
                 tx.close_edge(&existing, seq);
+                if !existing.is_dir {
+                    tx.del(live::o_key(existing.object_id));
+                }
                 out.object_id = Some(existing.object_id);
                 out.is_dir = existing.is_dir;
             }
@@ -222,6 +230,7 @@ pub(crate) fn apply(
             if commit {
                 tx.list(&node);
             }
+            live::apply_object_state(tx, op, node.object_id, node.is_dir)?;
             out.object_id = Some(node.object_id);
             out.is_dir = node.is_dir;
         }
@@ -279,6 +288,8 @@ pub(super) fn drop_subtree(tx: &mut Tx<'_>, b: &[u8], dir: u64) -> Result<()> {
                 tx.del(c_key(deleted, node.object_id));
             } else if node.is_dir {
                 stack.push(node.object_id);
+            } else {
+                tx.del(live::o_key(node.object_id));
             }
         }
     }

@@ -28,6 +28,28 @@
 //! the events after the resync's seq bring the consumer to the same state.
 //! The cost is one key written per create, commit, truncate or append of
 //! an object-store object, and one lookup per op that reads its entry.
+//!
+//! # FSO objects
+//!
+//! A file of an FSO bucket has its state under its object id, not its
+//! path, so a directory rename still touches one edge:
+//!
+//! | key | value |
+//! |---|---|
+//! | `O object` | prost `LiveObject` (size, eTag, version, mtime) |
+//!
+//! | op | the entry |
+//! |---|---|
+//! | `commit` | size, eTag, version and mtime from the op |
+//! | `truncate` | the new size; eTag and mtime no longer known |
+//! | `append` | size, eTag and mtime no longer known |
+//! | `set_times` with an `mtime` | the new mtime |
+//! | `create_file` over a file (`overwrite`) | the replaced file's entry moves to the new object (S3 shows the old object until the commit) |
+//! | `delete` of a file | gone; below a directory deleted recursively, the entries go with the directory's edges when its delete leaves retention |
+//! | `rename`, ACL, attributes | unchanged |
+//!
+//! Written from now on: a ledger from before keeps no entry for a file not
+//! committed since, and the state of such a file is unknown, not zero.
 
 use prost::Message;
 
@@ -38,6 +60,15 @@ use crate::op::{Kind, Op};
 use crate::proto::LiveObject;
 
 pub(crate) const TAG_L: u8 = b'L';
+pub(crate) const TAG_O: u8 = b'O';
+
+/// `O object`: the state of an FSO object.
+pub(crate) fn o_key(object: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9);
+    k.push(TAG_O);
+    k.extend_from_slice(&object.to_be_bytes());
+    k
+}
 
 /// `L B key`.
 pub(crate) fn l_key(bucket: &[u8], key: &str) -> Vec<u8> {
@@ -96,6 +127,92 @@ impl Tx<'_> {
         })?;
         Ok(out)
     }
+}
+
+/// Apply an FSO op's effect on the state of object `object` (the op's
+/// own, resolved by the namespace; `is_dir` as resolved).
+pub(crate) fn apply_object_state(
+    tx: &mut Tx<'_>,
+    op: &Op,
+    object: u64,
+    is_dir: bool,
+) -> Result<()> {
+    if is_dir {
+        return Ok(());
+    }
+    let key = o_key(object);
+    let fresh = || LiveObject {
+        listed: true,
+        layout: op.layout,
+        ..Default::default()
+    };
+    match op.kind.as_ref() {
+        Some(Kind::Commit(c)) => tx.put_live(
+            key,
+            &LiveObject {
+                size: c.size,
+                etag: c.etag.clone(),
+                version_id: c.version_id.clone(),
+                mtime: c.mtime,
+                ..fresh()
+            },
+        ),
+        Some(Kind::Truncate(t)) => {
+            let o = tx.live_entry(&key)?.unwrap_or_else(fresh);
+            tx.put_live(
+                key,
+                &LiveObject {
+                    size: Some(t.size),
+                    etag: String::new(),
+                    mtime: None,
+                    ..o
+                },
+            );
+        }
+        Some(Kind::Append(_)) => {
+            if let Some(o) = tx.live_entry(&key)? {
+                tx.put_live(
+                    key,
+                    &LiveObject {
+                        size: None,
+                        etag: String::new(),
+                        mtime: None,
+                        ..o
+                    },
+                );
+            }
+        }
+        Some(Kind::SetTimes(t)) if t.mtime.is_some() => {
+            let o = tx.live_entry(&key)?.unwrap_or_else(fresh);
+            tx.put_live(
+                key,
+                &LiveObject {
+                    mtime: t.mtime,
+                    ..o
+                },
+            );
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The state of an FSO file moves to the object that replaces it.
+pub(crate) fn move_object_state(tx: &mut Tx<'_>, from: u64, to: u64) -> Result<()> {
+    if let Some(o) = tx.live_entry(&o_key(from))? {
+        tx.del(o_key(from));
+        tx.put_live(o_key(to), &o);
+    }
+    Ok(())
+}
+
+/// The state of an FSO object at the head, if known.
+pub(crate) fn object_state(db: &rocksdb::DB, object: u64) -> Result<Option<LiveObject>> {
+    let cf = db.cf_handle(super::CF_NS).expect("cf ns");
+    db.get_pinned_cf(cf, o_key(object))?
+        .as_deref()
+        .map(decode_live)
+        .transpose()
 }
 
 /// What the live index knew of the op's object before it: (size, eTag),

@@ -105,13 +105,16 @@ mod upgrade;
 pub(crate) use apply::{apply, collect_garbage, Resolved};
 pub(crate) use keys::in_s3_view;
 pub(crate) use keys::CF_NS;
+pub(crate) use live::object_state;
 pub(crate) use live::{
     decode_live, entry_key as live_entry_key, rebuild as rebuild_live_index,
     split_key as split_live_key, TAG_L,
 };
 pub(crate) use query::live_buckets;
 pub(crate) use query::node_at;
-pub use query::{path_at, resolve_at, Child, Children, Descendants, Entry, ObjectPath};
+pub use query::{
+    path_at, resolve_at, Child, Children, Descendants, Entry, ObjectPath, ObjectState, TreeEntry,
+};
 pub(crate) use tx::{Cache, Tx};
 pub(crate) use upgrade::upgrade_from_format_2;
 

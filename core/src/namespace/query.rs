@@ -362,3 +362,49 @@ pub(crate) fn live_buckets(db: &DB) -> Result<Vec<(String, String)>> {
     it.status()?;
     Ok(out)
 }
+
+/// What the ledger knows of an FSO file at the head (`namespace::live`,
+/// "FSO objects"): each field only when an op said it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ObjectState {
+    /// Size in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// eTag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// Version id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// Modification time, milliseconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtime_ms: Option<i64>,
+}
+
+impl From<crate::proto::LiveObject> for ObjectState {
+    fn from(o: crate::proto::LiveObject) -> ObjectState {
+        ObjectState {
+            size: o.size,
+            etag: (!o.etag.is_empty()).then_some(o.etag),
+            version_id: (!o.version_id.is_empty()).then_some(o.version_id),
+            mtime_ms: o.mtime,
+        }
+    }
+}
+
+/// One entry of a bucket's tree (`Ledger::tree_at`). As JSON, the state's
+/// fields sit beside the others.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TreeEntry {
+    /// Path within the bucket.
+    pub path: String,
+    /// Object id.
+    pub object_id: u64,
+    /// True for a directory.
+    pub is_dir: bool,
+    /// In the bucket's S3 view (see [`Child::listed`]).
+    pub listed: bool,
+    /// The file's state at the head (directories: none).
+    #[serde(flatten)]
+    pub state: ObjectState,
+}

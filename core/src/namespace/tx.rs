@@ -35,7 +35,7 @@ impl Cache {
         match key.first() {
             Some(&TAG_F) | Some(&TAG_R) => key.len() >= 17 && deleted_of(key) == LIVE,
             // The live index's entries (`namespace::live`).
-            Some(&super::live::TAG_L) => true,
+            Some(&super::live::TAG_L) | Some(&super::live::TAG_O) => true,
             _ => false,
         }
     }

@@ -53,6 +53,8 @@ pub(crate) struct OpJson {
     request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     source_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
     // kind-specific fields
     #[serde(default, skip_serializing_if = "Option::is_none")]
     overwrite: Option<bool>,
@@ -169,7 +171,7 @@ impl OpJson {
                 "perms",
             ],
             "create_directory" => &["owner", "group", "perms"],
-            "commit" => &["size", "etag", "version_id", "hsync", "method"],
+            "commit" => &["size", "etag", "version_id", "hsync", "method", "mtime"],
             "append" => &["new_block"],
             "truncate" => &["size"],
             "delete" => &["recursive"],
@@ -233,6 +235,7 @@ impl OpJson {
                 version_id: self.version_id.unwrap_or_default(),
                 hsync: self.hsync.unwrap_or(false),
                 method: self.method.unwrap_or_default(),
+                mtime: self.mtime,
             }),
             "append" => Kind::Append(Append {
                 new_block: self.new_block.unwrap_or(false),
@@ -291,6 +294,7 @@ impl OpJson {
             principal: self.principal.unwrap_or_default(),
             request_id: self.request_id.unwrap_or_default(),
             source_ip: self.source_ip.unwrap_or_default(),
+            source: self.source.unwrap_or_default(),
             kind: Some(kind),
         };
         validate(&op, index)?;
@@ -313,6 +317,7 @@ impl OpJson {
             principal: non_empty(&op.principal),
             request_id: non_empty(&op.request_id),
             source_ip: non_empty(&op.source_ip),
+            source: non_empty(&op.source),
             ..Default::default()
         };
         match &op.kind {
@@ -335,6 +340,7 @@ impl OpJson {
                 j.version_id = non_empty(&c.version_id);
                 j.hsync = c.hsync.then_some(true);
                 j.method = non_empty(&c.method);
+                j.mtime = c.mtime;
             }
             Some(Kind::Append(a)) => j.new_block = Some(a.new_block),
             Some(Kind::Truncate(t)) => j.size = Some(t.size),

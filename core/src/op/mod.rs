@@ -10,13 +10,14 @@
 //! beside it: `volume`, `bucket`, `key`, `layout` (`obs` default, `fso`,
 //! `legacy`), `time_us` (required, microseconds since the epoch), `txid`,
 //! `parent_id` + `name`, `object_id`, `is_dir`, `principal`, `request_id`,
-//! `source_ip`, and the kind's own fields:
+//! `source_ip`, `source` (what produced the op: `fsfeed watch` writes
+//! `inotify`, `scan` or `resync`), and the kind's own fields:
 //!
 //! | kind | fields |
 //! |---|---|
 //! | `create_file` | `overwrite`, `recursive`, `replication`, `owner`, `group`, `perms` |
 //! | `create_directory` | `owner`, `group`, `perms` |
-//! | `commit` | `size`, `etag`, `version_id`, `hsync`, `method` (`put`, `post`, `copy`, `complete_multipart_upload`) |
+//! | `commit` | `size`, `etag`, `version_id`, `hsync`, `method` (`put`, `post`, `copy`, `complete_multipart_upload`), `mtime` (milliseconds, the file's modification time) |
 //! | `append` | `new_block` |
 //! | `truncate` | `size` (required) |
 //! | `delete` | `recursive` |
@@ -297,6 +298,12 @@ impl Op {
     /// Mark the object as a directory.
     pub fn dir(mut self) -> Op {
         self.is_dir = true;
+        self
+    }
+
+    /// Say what produced the op (`Op.source`).
+    pub fn from_source(mut self, source: &str) -> Op {
+        self.source = source.to_string();
         self
     }
 

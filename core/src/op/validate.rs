@@ -80,6 +80,9 @@ fn validate_perms(perms: Option<u32>, index: usize) -> Result<()> {
     }
 }
 
+/// The longest `source` an op may name.
+pub const MAX_SOURCE_BYTES: usize = 64;
+
 /// Stateless validation of one op: everything that can be checked without
 /// the ledger. `index` is the op's place in its batch, used in the error.
 pub fn validate(op: &Op, index: usize) -> Result<()> {
@@ -100,6 +103,12 @@ pub fn validate(op: &Op, index: usize) -> Result<()> {
         return Err(bad(
             index,
             format!("`source_ip` {:?} is not an IP address", op.source_ip),
+        ));
+    }
+    if op.source.len() > MAX_SOURCE_BYTES || op.source.contains('\0') {
+        return Err(bad(
+            index,
+            format!("`source` must be at most {MAX_SOURCE_BYTES} bytes without NUL"),
         ));
     }
     match kind {

@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | `create_file` | `CREATE` (`iNodeType` `FILE`) | path, ctime, replication, ownerName, groupName, perms, symlinkTarget, overwrite, defaultBlockSize, erasureCoded |
 //! | `create_directory`, `volume_create`, `bucket_create` | `CREATE` (`DIRECTORY`) | as above |
-//! | `commit` | `CLOSE` | path, fileSize (-1 when unknown), timestamp |
+//! | `commit` | `CLOSE` | path, fileSize (-1 when unknown), timestamp (the commit's `mtime`, else the op's time) |
 //! | `append` | `APPEND` | path, newBlock |
 //! | `truncate` | `TRUNCATE` | path, fileSize, timestamp |
 //! | `delete`, `volume_delete`, `bucket_delete` | `UNLINK` | path, timestamp |
@@ -203,7 +203,8 @@ pub fn events(event: &Event) -> Vec<HdfsEvent> {
         Kind::Commit(c) => vec![HdfsEvent::Close {
             path,
             file_size: c.size.map(|s| s as i64).unwrap_or(-1),
-            timestamp: ms,
+            // HDFS gives the file's modification time at the close.
+            timestamp: c.mtime.unwrap_or(ms),
         }],
         Kind::Append(a) => vec![HdfsEvent::Append {
             path,
