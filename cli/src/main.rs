@@ -205,6 +205,35 @@ enum Command {
     /// polars and pyarrow read as one table; with --cursor, only what is
     /// new since the last export. Prints a JSON report.
     Export(Box<ExportArgs>),
+    /// Watch a local directory tree with inotify and append what happens to
+    /// it to an FSO bucket (named after the tree), until SIGTERM or SIGINT.
+    /// On start, on a queue overflow and for directories that cannot be
+    /// watched, the tree is diffed against the namespace and only the
+    /// differences are appended (`source` = `resync`). Prints `watching
+    /// DIR as bucket B` when ready and the counters as JSON at the end.
+    Watch {
+        /// The directory to watch.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        ledger: LedgerArg,
+        /// Bucket name (default: the directory's name).
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Volume of the bucket (default: none).
+        #[arg(long, default_value = "")]
+        volume: String,
+        /// Leave out paths matching this glob, relative to DIR (`**` spans
+        /// directories; `.git/**` leaves out .git and all below). Repeatable.
+        #[arg(long, value_name = "GLOB")]
+        ignore: Vec<String>,
+        /// Seconds between rescans of directories that could not be watched.
+        #[arg(long, value_name = "SECS", default_value_t = 30)]
+        rescan_interval: u64,
+        /// sync (fsync per group commit), buffered, or none (tests only).
+        #[arg(long, default_value = "sync")]
+        durability: String,
+    },
     /// Write a consistent copy of the ledger to another directory (with the
     /// pub/sub service's state, when there is one).
     Checkpoint {
@@ -513,6 +542,26 @@ fn run(cli: Cli) -> Out {
         Command::Tail(args) => tail(*args),
         Command::Publish(args) => publish(*args),
         Command::Changelog(c) => changelog(c),
+        Command::Watch {
+            dir,
+            ledger,
+            bucket,
+            volume,
+            ignore,
+            rescan_interval,
+            durability,
+        } => watch(
+            dir,
+            ledger.ledger,
+            fsfeed_watch::Options {
+                volume,
+                bucket,
+                ignore,
+                rescan_interval: Duration::from_secs(rescan_interval),
+                ..Default::default()
+            },
+            &durability,
+        ),
         Command::Serve {
             ledger,
             config,
@@ -972,6 +1021,50 @@ fn serve(dir: PathBuf, config: PathBuf, listen: std::net::SocketAddr) -> Out {
     rt.shutdown_timeout(Duration::from_secs(5));
     let _ = ledger.close();
     result
+}
+
+fn watch(dir: PathBuf, ledger: PathBuf, options: fsfeed_watch::Options, durability: &str) -> Out {
+    if options.rescan_interval.is_zero() {
+        return Err(Error::InvalidArgument("--rescan-interval must be at least 1".into()).into());
+    }
+    let durability = Durability::parse(durability)?;
+    log_to_stderr();
+    let l = Ledger::open_with(
+        &ledger,
+        OpenOptions {
+            durability,
+            ..Default::default()
+        },
+    )?;
+    let w = fsfeed_watch::watch(&dir, &l, options)?;
+    println!("watching {} as bucket {}", w.root().display(), w.bucket());
+    io::stdout().flush()?;
+    let stopper = w.stopper();
+    let rt = runtime()?;
+    let signals = rt.block_on(async { fsfeed_delivery::stop_on_signal("stopping the watch") });
+    let mut stop = signals?;
+    // The watcher ends on a signal, or by itself on an error.
+    let r: Out = rt.block_on(async {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => { stopper.stop(); break; }
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                    if w.is_finished() { break; }
+                }
+            }
+        }
+        Ok(())
+    });
+    r?;
+    let counters = w.stop();
+    rt.shutdown_timeout(Duration::from_secs(1));
+    let _ = l.close();
+    let counters = counters?;
+    println!(
+        "{}",
+        serde_json::to_string(&counters).expect("counters JSON")
+    );
+    Ok(())
 }
 
 fn changelog(c: ChangelogCommand) -> Out {
