@@ -1028,6 +1028,8 @@ fn watch(dir: PathBuf, ledger: PathBuf, options: fsfeed_watch::Options, durabili
         return Err(Error::InvalidArgument("--rescan-interval must be at least 1".into()).into());
     }
     let durability = Durability::parse(durability)?;
+    // Bad input changes nothing: checked before the ledger is created.
+    fsfeed_watch::check(&dir, &options)?;
     log_to_stderr();
     let l = Ledger::open_with(
         &ledger,

@@ -85,8 +85,9 @@ pub struct Options {
     pub ignore: Vec<String>,
     /// How often directories without a watch are listed again (30 s).
     pub rescan_interval: Duration,
-    /// How long a moved-from event waits for its moved-to before the move
-    /// counts as a move out of the tree (20 ms).
+    /// How long a moved-from event that is the last one read waits for its
+    /// moved-to before the move counts as a move out of the tree (20 ms); any
+    /// other event after it decides at once.
     pub move_grace: Duration,
     /// Most ops in one append (1,024).
     pub max_batch: usize,
@@ -174,14 +175,11 @@ pub struct Watch {
     next_cookie: AtomicU64,
 }
 
-/// Watch `root` (a directory) and append what happens to it to `ledger`.
-///
-/// Before it returns, the tree has been listed, every directory watched and
-/// the diff against the namespace appended, so the namespace at the head
-/// lists the tree. Errors: `invalid_argument` for a root that is not a
-/// directory, a bad glob or bucket name; `read_only` for a read-only
-/// ledger; `io` when inotify cannot start.
-pub fn watch(root: &Path, ledger: &Ledger, options: Options) -> Result<Watch> {
+/// Check a root and options as [`watch`] does, without a ledger: the
+/// resolved root and the bucket's name, or `invalid_argument`. The CLI
+/// calls it before it opens (or creates) the ledger, so that bad input
+/// changes nothing.
+pub fn check(root: &Path, options: &Options) -> Result<(PathBuf, String)> {
     let root = std::fs::canonicalize(root)
         .map_err(|e| Error::InvalidArgument(format!("watch root {}: {e}", root.display())))?;
     if !root.is_dir() {
@@ -189,9 +187,6 @@ pub fn watch(root: &Path, ledger: &Ledger, options: Options) -> Result<Watch> {
             "watch root {} is not a directory",
             root.display()
         )));
-    }
-    if ledger.is_read_only() {
-        return Err(Error::ReadOnly);
     }
     let bucket = match &options.bucket {
         Some(b) => b.clone(),
@@ -223,6 +218,22 @@ pub fn watch(root: &Path, ledger: &Ledger, options: Options) -> Result<Watch> {
         return Err(Error::InvalidArgument(
             "rescan_interval must be more than zero".into(),
         ));
+    }
+    tree::Ignore::new(&options.ignore)?;
+    Ok((root, bucket))
+}
+
+/// Watch `root` (a directory) and append what happens to it to `ledger`.
+///
+/// Before it returns, the tree has been listed, every directory watched and
+/// the diff against the namespace appended, so the namespace at the head
+/// lists the tree. Errors: `invalid_argument` for a root that is not a
+/// directory, a bad glob or bucket name; `read_only` for a read-only
+/// ledger; `io` when inotify cannot start.
+pub fn watch(root: &Path, ledger: &Ledger, options: Options) -> Result<Watch> {
+    let (root, bucket) = check(root, &options)?;
+    if ledger.is_read_only() {
+        return Err(Error::ReadOnly);
     }
     let ignore = tree::Ignore::new(&options.ignore)?;
     let shared = Arc::new(Shared {

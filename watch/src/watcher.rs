@@ -262,6 +262,16 @@ impl Watcher {
             }
             return Ok(());
         }
+        // The kernel queues a rename's two halves one after the other: a
+        // moved-from followed by anything but its moved-to left the tree
+        // (waiting for the grace then would put its delete after the ops of
+        // later events, a `sync` cookie's among them).
+        if !self.moves.is_empty()
+            && !(raw.mask.contains(EventMask::MOVED_TO)
+                && self.moves.iter().any(|m| m.cookie == raw.cookie))
+        {
+            self.expire_moves(true)?;
+        }
         let Some((_, dir)) = self.wd_path.get(&raw.wd) else {
             return Ok(());
         };
@@ -496,7 +506,7 @@ impl Watcher {
     }
 
     /// Moved-from events whose moved-to did not come within the grace (or
-    /// `all`): moves out of the tree.
+    /// `all`: another event came first): moves out of the tree.
     fn expire_moves(&mut self, all: bool) -> Result<()> {
         let grace = self.options.move_grace;
         while let Some(m) = self.moves.first() {
