@@ -242,6 +242,20 @@ export interface HistoryOptions {
   batchRows?: number
 }
 
+/** One entry of an FSO bucket's tree (`Ledger.tree`); a file's state fields only when known. */
+export interface TreeEntry {
+  path: string
+  object_id: number
+  is_dir: boolean
+  /** In the bucket's S3 view (a committed file, or a directory with its marker). */
+  listed: boolean
+  size?: number
+  etag?: string
+  version_id?: string
+  /** Modification time, milliseconds since the epoch. */
+  mtime_ms?: number
+}
+
 export interface CursorInfo {
   name: string
   position: Position
@@ -320,6 +334,8 @@ export declare class Ledger {
   checksum(): bigint
   /** Every stored key read with its checksum verified: counts, or an error with code `corrupt`. */
   verify(): { first_seq: number; head_seq: number; events: number; keys: number }
+  /** The tree of an FSO bucket at `seq` (default: the head), each directory before what is below it. */
+  tree(bucket: string, options?: { volume?: string; seq?: number }): TreeEntry[]
   /** Copy a consistent snapshot of the ledger into `dir` (writer only). */
   checkpoint(dir: string): Promise<void>
   /** History as Parquet files in a directory or `s3://BUCKET[/PREFIX]`, as `fsfeed export --parquet`. */

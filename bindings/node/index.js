@@ -227,6 +227,19 @@ class Ledger {
     return this._native.verify()
   }
 
+  tree(bucket, options) {
+    if (typeof bucket !== 'string') throw invalid('bucket must be a string')
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw invalid('options must be an object')
+    }
+    const { volume, seq, ...rest } = options ?? {}
+    const unknown = Object.keys(rest)
+    if (unknown.length) throw invalid(`unknown option ${unknown[0]}`)
+    if (volume !== undefined && typeof volume !== 'string') throw invalid('volume must be a string')
+    if (seq !== undefined && typeof seq !== 'number') throw invalid('seq must be a number')
+    return this._native.tree(bucket, volume, seq)
+  }
+
   checkpoint(dir) {
     if (typeof dir !== 'string') return Promise.reject(invalid('dir must be a string'))
     return this._native.checkpoint(dir)

@@ -114,3 +114,27 @@ test('exportParquet writes the range as Parquet files and checks its options', a
   assert.ok(existsSync(out))
   led.close()
 })
+
+test('tree lists an FSO bucket with each file state', async () => {
+  const led = Ledger.open(dir(), { durability: 'buffered' })
+  const t = 1_767_225_600_000_000
+  await led.appendBatch([
+    { kind: 'create_directory', bucket: 'b', key: 'd', layout: 'fso', time_us: t },
+    { kind: 'create_file', bucket: 'b', key: 'd/f', layout: 'fso', time_us: t + 1 },
+    { kind: 'commit', bucket: 'b', key: 'd/f', layout: 'fso', time_us: t + 2, size: 7, mtime: 1234 },
+    { kind: 'rename', bucket: 'b', key: 'd', to_key: 'e', layout: 'fso', is_dir: true, time_us: t + 3 },
+  ])
+  const tree = led.tree('b')
+  assert.deepEqual(tree.map((e) => [e.path, e.is_dir, e.size, e.mtime_ms]), [
+    ['e', true, undefined, undefined],
+    ['e/f', false, 7, 1234],
+  ])
+  assert.deepEqual(led.tree('b', { seq: 2 }).map((e) => e.path), ['d', 'd/f'])
+  assert.deepEqual(led.tree('other'), [])
+  assert.throws(() => led.tree('b', { seq: 99 }), (e) => e.code === 'invalid_argument')
+  assert.throws(() => led.tree('b', { seq: -1 }), (e) => e.code === 'invalid_argument')
+  assert.throws(() => led.tree('b', { seq: 'x' }), (e) => e.code === 'invalid_argument')
+  assert.throws(() => led.tree('b', { nope: 1 }), (e) => e.code === 'invalid_argument')
+  assert.throws(() => led.tree(3), (e) => e.code === 'invalid_argument')
+  led.close()
+})

@@ -468,6 +468,30 @@ impl NativeLedger {
         serde_json::to_value(v).map_err(|e| invalid(e.to_string()))
     }
 
+    /// The tree of FSO bucket `bucket` at `seq` (default: the head), each
+    /// directory before what is below it: `[{path, object_id, is_dir,
+    /// listed, size?, etag?, version_id?, mtime_ms?}]`.
+    #[napi(ts_return_type = "TreeEntry[]")]
+    pub fn tree(&self, bucket: String, volume: Option<String>, seq: Option<f64>) -> Result<Value> {
+        let seq = match seq {
+            None => self.inner.head_seq().js()?,
+            Some(s)
+                if s.is_finite()
+                    && s >= 0.0
+                    && s.fract() == 0.0
+                    && s <= 9_007_199_254_740_992.0 =>
+            {
+                s as u64
+            }
+            Some(s) => return Err(invalid(format!("seq must be a whole number >= 0, not {s}"))),
+        };
+        let t = self
+            .inner
+            .tree_at(volume.as_deref().unwrap_or(""), &bucket, seq)
+            .js()?;
+        serde_json::to_value(t).map_err(|e| invalid(e.to_string()))
+    }
+
     /// Every named cursor: `[{name, position, lag, store, updated_us}]`,
     /// as `fsfeed cursors --json` lists them.
     #[napi(ts_return_type = "unknown[]")]

@@ -255,6 +255,30 @@ impl Ledger {
         to_python(py, &v)
     }
 
+    /// The tree of FSO bucket `bucket` at `seq` (default: the head), each
+    /// directory before what is below it: `[{"path", "object_id",
+    /// "is_dir", "listed", "size"?, "etag"?, "version_id"?, "mtime_ms"?}]`
+    /// (a file's state is the head's; a field is there only when known).
+    #[pyo3(signature = (bucket, *, volume = "", seq = None))]
+    fn tree<'py>(
+        &self,
+        py: Python<'py>,
+        bucket: &str,
+        volume: &str,
+        seq: Option<u64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let t = py
+            .detach(|| {
+                let seq = match seq {
+                    Some(s) => s,
+                    None => self.inner.head_seq()?,
+                };
+                self.inner.tree_at(volume, bucket, seq)
+            })
+            .py_err()?;
+        to_python(py, &t)
+    }
+
     /// Every named cursor: `[{"name", "position", "lag", "store",
     /// "updated_us"}]`, as `fsfeed cursors --json` lists them.
     fn cursors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -20,6 +20,7 @@ mod changelog;
 mod publisher;
 mod pyser;
 mod subscription;
+mod watch;
 
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ use crate::op::*;
 use crate::position::*;
 use crate::publisher::*;
 use crate::subscription::*;
+use crate::watch::*;
 
 /// As the CLI: the writer allocates per op, and glibc malloc halves its rate.
 #[global_allocator]
@@ -78,5 +80,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<History>()?;
     m.add_class::<Publisher>()?;
     m.add_class::<ChangeLog>()?;
+    m.add_class::<Watch>()?;
+    m.add_function(wrap_pyfunction!(crate::watch::watch, m)?)?;
     Ok(())
 }

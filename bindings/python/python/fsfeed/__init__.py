@@ -58,6 +58,8 @@ from ._native import (
     UnknownKind,
     UnknownParent,
     UnsupportedFormat,
+    Watch,
+    watch,
 )
 
 
@@ -124,4 +126,6 @@ __all__ = [
     "UnknownKind",
     "UnknownParent",
     "UnsupportedFormat",
+    "Watch",
+    "watch",
 ]
