@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-airflow test-dist test-bench test-fuzz fuzz soak lint bench dist bench-python bench-spark bench-node bench-compare bench-push bench-pubsub bench-changelog fmt fixtures python node
+.PHONY: setup demo test test-rust test-python test-node test-conformance test-pubsub test-changelog test-watch test-airflow test-dist test-bench test-fuzz fuzz soak lint bench dist bench-python bench-spark bench-node bench-compare bench-push bench-pubsub bench-changelog bench-watch fmt fixtures python node
 
 setup:
 	bash scripts/setup.sh
@@ -13,7 +13,7 @@ setup:
 demo: setup
 	bash scripts/demo.sh
 
-test: setup lint test-rust test-python test-node test-conformance test-pubsub test-changelog test-airflow test-dist test-bench test-fuzz
+test: setup lint test-rust test-python test-node test-conformance test-pubsub test-changelog test-watch test-airflow test-dist test-bench test-fuzz
 
 lint:
 	$(ENV); cargo fmt --all -- --check
@@ -68,6 +68,13 @@ test-pubsub: python
 test-changelog: python node
 	$(ENV); cargo build --locked -p fsfeed-cli
 	$(ENV); FSFEED_BIN="$$CARGO_TARGET_DIR/debug/fsfeed" python3 -m pytest -q -W error tests/changelog
+
+# `fsfeed watch` beside Watchman on the same tree and workloads: the sets
+# of changed paths must be equal (bench/watch.py; `make bench-watch` is
+# the full run with the figures).
+test-watch: python
+	$(ENV); cargo build --locked -p fsfeed-cli
+	$(ENV); python3 bench/watch.py --fsfeed "$$CARGO_TARGET_DIR/debug/fsfeed" --files 2000 --writes 50 > /dev/null
 
 # The installable packages, into dist/: the Python wheel (abi3, CPython 3.9
 # and later, extras arrow, pandas, spark and airflow) and the npm tarball
@@ -154,6 +161,10 @@ bench-pubsub: setup
 bench-changelog: setup python
 	$(ENV); cargo build --release --locked -p fsfeed-cli
 	$(ENV); python3 changelog/bench/upload.py
+
+bench-watch: setup python
+	$(ENV); cargo build --release --locked -p fsfeed-cli
+	$(ENV); python3 bench/watch.py --fsfeed "$$CARGO_TARGET_DIR/release/fsfeed" --files 10000 --writes 300
 
 fmt:
 	cargo fmt --all

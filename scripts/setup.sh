@@ -16,6 +16,8 @@ command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
 # PySpark 4 (the Spark data source's tests) runs on Java 17.
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+# `fsfeed watch` is measured against Watchman on the same workloads.
+command -v watchman >/dev/null 2>&1 || need+=(watchman)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq

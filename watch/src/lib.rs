@@ -34,7 +34,7 @@
 //! ([`fsfeed::Ledger::tree_at`]), and, for what this process saw itself,
 //! permissions, owners and inode numbers. It appends only the ops that make
 //! the namespace equal the tree, marked `resync`: a consumer sees a short
-//! burst of corrections, not Watchman's "fresh instance". A directory
+//! burst of corrections, each saying it is one. A directory
 //! renamed while events were lost is one `rename` when this process knew
 //! its inode; after a restart (inodes are not in the ledger) it is a delete
 //! and the creates of its new subtree.
