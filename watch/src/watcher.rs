@@ -266,10 +266,9 @@ impl Watcher {
         // moved-from followed by anything but its moved-to left the tree
         // (waiting for the grace then would put its delete after the ops of
         // later events, a `sync` cookie's among them).
-        if !self.moves.is_empty()
-            && !(raw.mask.contains(EventMask::MOVED_TO)
-                && self.moves.iter().any(|m| m.cookie == raw.cookie))
-        {
+        let its_moved_to = raw.mask.contains(EventMask::MOVED_TO)
+            && self.moves.iter().any(|m| m.cookie == raw.cookie);
+        if !self.moves.is_empty() && !its_moved_to {
             self.expire_moves(true)?;
         }
         let Some((_, dir)) = self.wd_path.get(&raw.wd) else {
