@@ -179,3 +179,58 @@ fn a_commit_mtime_and_a_source_are_in_the_op_json() {
     .unwrap_err();
     assert_eq!(e.code(), "invalid_op");
 }
+
+/// Events of FSO ops that name no size or eTag (ACLs, times, attributes,
+/// a file's rename) carry the file's state, as object-store events carry
+/// the live index's; a directory's rename and a file never committed carry
+/// nothing.
+#[test]
+fn fso_events_of_ops_without_a_size_carry_the_files_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = common::open(dir.path(), Durability::Buffered, None);
+    let attr = Op::set_attr(
+        "v",
+        "b",
+        "d/f",
+        fsfeed::op::SetAttr {
+            perms: Some(0o600),
+            ..Default::default()
+        },
+    );
+    let (first, _) = l
+        .append_batch(vec![
+            fso(Op::create_directory("v", "b", "d"), 0),
+            fso(Op::create_file("v", "b", "d/f"), 1),
+            fso(Op::create_file("v", "b", "d/g"), 2),
+            commit("d/f", 10, 1_000, 3),
+            fso(Op::acl_set("v", "b", "d/f", vec![]), 4),
+            fso(Op::set_times("v", "b", "d/f", Some(2_000), None), 5),
+            fso(attr, 6),
+            fso(Op::rename("v", "b", "d/f", "d/h"), 7),
+            fso(Op::rename("v", "b", "d", "e").dir(), 8),
+            fso(Op::set_times("v", "b", "e/g", Some(3_000), None), 9),
+        ])
+        .unwrap();
+    let carried = |seq: u64| {
+        let e = l.get(seq).unwrap().unwrap();
+        (e.size, e.etag)
+    };
+    for (i, what) in [(4, "acl"), (5, "set_times"), (6, "set_attr"), (7, "rename")] {
+        assert_eq!(
+            carried(first + i),
+            (Some(10), "e10".to_string()),
+            "{what} carries the state"
+        );
+    }
+    assert_eq!(
+        carried(first + 8),
+        (None, String::new()),
+        "a directory's rename"
+    );
+    assert_eq!(carried(first + 9), (None, String::new()), "never committed");
+    let v = fsfeed::render::native::to_json(&l.get(first + 4).unwrap().unwrap(), 0);
+    assert_eq!(
+        (v["object_size"].as_u64(), v["object_etag"].as_str()),
+        (Some(10), Some("e10"))
+    );
+}

@@ -221,6 +221,10 @@ pub(crate) fn apply(
             out.to_path = to_key;
             out.object_id = Some(src.object_id);
             out.is_dir = src.is_dir;
+            if let Some((size, etag)) = live::object_known(tx, src.object_id, src.is_dir)? {
+                out.size = size;
+                out.etag = etag;
+            }
         }
         _ => {
             // Commit, append, truncate, ACLs, times, attributes: the object
@@ -230,7 +234,12 @@ pub(crate) fn apply(
             if commit {
                 tx.list(&node);
             }
-            live::apply_object_state(tx, op, node.object_id, node.is_dir)?;
+            if let Some((size, etag)) =
+                live::apply_object_state(tx, op, node.object_id, node.is_dir)?
+            {
+                out.size = size;
+                out.etag = etag;
+            }
             out.object_id = Some(node.object_id);
             out.is_dir = node.is_dir;
         }

@@ -48,6 +48,10 @@
 //! | `delete` of a file | gone; below a directory deleted recursively, the entries go with the directory's edges when its delete leaves retention |
 //! | `rename`, ACL, attributes | unchanged |
 //!
+//! Events of ACL, times and attribute ops and of a file's rename carry the
+//! file's state as it was before the op (`Event.size`, `Event.etag`), as
+//! the object-store events above do; a directory's rename carries nothing.
+//!
 //! Written from now on: a ledger from before keeps no entry for a file not
 //! committed since, and the state of such a file is unknown, not zero.
 
@@ -130,17 +134,20 @@ impl Tx<'_> {
 }
 
 /// Apply an FSO op's effect on the state of object `object` (the op's
-/// own, resolved by the namespace; `is_dir` as resolved).
+/// own, resolved by the namespace; `is_dir` as resolved); returns what the
+/// event carries of the file's state, as [`apply_live`] does for the other
+/// layouts (ACL, times and attribute ops, which name no size or eTag).
 pub(crate) fn apply_object_state(
     tx: &mut Tx<'_>,
     op: &Op,
     object: u64,
     is_dir: bool,
-) -> Result<()> {
+) -> Result<Option<Known>> {
     if is_dir {
-        return Ok(());
+        return Ok(None);
     }
     let key = o_key(object);
+    let known = |o: &LiveObject| Some((o.size, o.etag.clone()));
     let fresh = || LiveObject {
         listed: true,
         layout: op.layout,
@@ -183,18 +190,39 @@ pub(crate) fn apply_object_state(
             }
         }
         Some(Kind::SetTimes(t)) if t.mtime.is_some() => {
-            let o = tx.live_entry(&key)?.unwrap_or_else(fresh);
+            let o = tx.live_entry(&key)?;
+            let carried = o.as_ref().and_then(known);
             tx.put_live(
                 key,
                 &LiveObject {
                     mtime: t.mtime,
-                    ..o
+                    ..o.unwrap_or_else(fresh)
                 },
             );
+            return Ok(carried);
         }
+        Some(
+            Kind::AclAdd(_)
+            | Kind::AclRemove(_)
+            | Kind::AclSet(_)
+            | Kind::SetTimes(_)
+            | Kind::SetAttr(_),
+        ) => return Ok(tx.live_entry(&key)?.as_ref().and_then(known)),
         _ => {}
     }
-    Ok(())
+    Ok(None)
+}
+
+/// What the event of a rename carries of an FSO file's state (`None` for
+/// a directory or a file whose state is unknown).
+pub(crate) fn object_known(tx: &mut Tx<'_>, object: u64, is_dir: bool) -> Result<Option<Known>> {
+    if is_dir {
+        return Ok(None);
+    }
+    Ok(tx
+        .live_entry(&o_key(object))?
+        .as_ref()
+        .map(|o| (o.size, o.etag.clone())))
 }
 
 /// The state of an FSO file moves to the object that replaces it.
