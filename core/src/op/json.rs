@@ -1,6 +1,7 @@
 //! The canonical JSON form of an op: one flat object, `kind` in snake_case
 //! (the table of fields per kind is in the parent module's docs).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -25,36 +26,36 @@ struct AclJson {
 /// The flat canonical JSON object of an op.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct OpJson {
-    kind: String,
+pub(crate) struct OpJson<'a> {
+    kind: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     txid: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     time_us: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    volume: Option<String>,
+    volume: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    bucket: Option<String>,
+    bucket: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    key: Option<String>,
+    key: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    layout: Option<String>,
+    layout: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     parent_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
+    name: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     object_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     is_dir: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    principal: Option<String>,
+    principal: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    request_id: Option<String>,
+    request_id: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    source_ip: Option<String>,
+    source_ip: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    source: Option<String>,
+    source: Option<Cow<'a, str>>,
     // kind-specific fields
     #[serde(default, skip_serializing_if = "Option::is_none")]
     overwrite: Option<bool>,
@@ -63,29 +64,29 @@ pub(crate) struct OpJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     replication: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    owner: Option<String>,
+    owner: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    group: Option<String>,
+    group: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     perms: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    etag: Option<String>,
+    etag: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    version_id: Option<String>,
+    version_id: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     hsync: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    method: Option<String>,
+    method: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     new_block: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    to_key: Option<String>,
+    to_key: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     to_parent_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    to_name: Option<String>,
+    to_name: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     acls: Option<Vec<AclJson>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,13 +94,18 @@ pub(crate) struct OpJson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     atime: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    xattrs: Option<BTreeMap<String, String>>,
+    xattrs: Option<Cow<'a, BTreeMap<String, String>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    xattrs_removed: Option<Vec<String>>,
+    xattrs_removed: Option<Cow<'a, [String]>>,
 }
 
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
+fn non_empty(s: &str) -> Option<Cow<'_, str>> {
+    (!s.is_empty()).then_some(Cow::Borrowed(s))
+}
+
+/// An optional text field of the input, owned ("" when absent).
+fn owned(s: Option<Cow<'_, str>>) -> String {
+    s.map(Cow::into_owned).unwrap_or_default()
 }
 
 fn acls_from_json(acls: Vec<AclJson>) -> Vec<Acl> {
@@ -128,7 +134,7 @@ fn acls_to_json(acls: &[Acl]) -> Vec<AclJson> {
         .collect()
 }
 
-impl OpJson {
+impl<'a> OpJson<'a> {
     /// Names of the kind-specific fields that are set.
     fn kind_fields(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
@@ -161,7 +167,7 @@ impl OpJson {
     }
 
     pub(super) fn into_op(self, index: usize) -> Result<Op> {
-        let allowed: &[&str] = match self.kind.as_str() {
+        let allowed: &[&str] = match &*self.kind {
             "create_file" => &[
                 "overwrite",
                 "recursive",
@@ -215,26 +221,26 @@ impl OpJson {
             index,
             reason: "`time_us` is required (microseconds since the epoch)".into(),
         })?;
-        let kind = match self.kind.as_str() {
+        let kind = match &*self.kind {
             "create_file" => Kind::CreateFile(CreateFile {
                 overwrite: self.overwrite.unwrap_or(false),
                 recursive: self.recursive.unwrap_or(false),
                 replication: self.replication,
-                owner: self.owner.unwrap_or_default(),
-                group: self.group.unwrap_or_default(),
+                owner: owned(self.owner),
+                group: owned(self.group),
                 perms: self.perms,
             }),
             "create_directory" => Kind::CreateDirectory(CreateDirectory {
-                owner: self.owner.unwrap_or_default(),
-                group: self.group.unwrap_or_default(),
+                owner: owned(self.owner),
+                group: owned(self.group),
                 perms: self.perms,
             }),
             "commit" => Kind::Commit(Commit {
                 size: self.size,
-                etag: self.etag.unwrap_or_default(),
-                version_id: self.version_id.unwrap_or_default(),
+                etag: owned(self.etag),
+                version_id: owned(self.version_id),
                 hsync: self.hsync.unwrap_or(false),
-                method: self.method.unwrap_or_default(),
+                method: owned(self.method),
                 mtime: self.mtime,
             }),
             "append" => Kind::Append(Append {
@@ -250,9 +256,9 @@ impl OpJson {
                 recursive: self.recursive.unwrap_or(false),
             }),
             "rename" => Kind::Rename(Rename {
-                to_key: self.to_key.unwrap_or_default(),
+                to_key: owned(self.to_key),
                 to_parent_id: self.to_parent_id,
-                to_name: self.to_name.unwrap_or_default(),
+                to_name: owned(self.to_name),
             }),
             "acl_add" => Kind::AclAdd(AclChange {
                 acls: acls_from_json(self.acls.unwrap_or_default()),
@@ -269,11 +275,11 @@ impl OpJson {
             }),
             "set_attr" => Kind::SetAttr(SetAttr {
                 replication: self.replication,
-                owner: self.owner,
-                group: self.group,
+                owner: self.owner.map(Cow::into_owned),
+                group: self.group.map(Cow::into_owned),
                 perms: self.perms,
-                xattrs: self.xattrs.unwrap_or_default(),
-                xattrs_removed: self.xattrs_removed.unwrap_or_default(),
+                xattrs: self.xattrs.map(Cow::into_owned).unwrap_or_default(),
+                xattrs_removed: self.xattrs_removed.map(Cow::into_owned).unwrap_or_default(),
             }),
             "volume_create" => Kind::VolumeCreate(Empty {}),
             "volume_delete" => Kind::VolumeDelete(Empty {}),
@@ -283,33 +289,33 @@ impl OpJson {
         let op = Op {
             txid: self.txid,
             time_us,
-            volume: self.volume.unwrap_or_default(),
-            bucket: self.bucket.unwrap_or_default(),
-            key: self.key.unwrap_or_default(),
+            volume: owned(self.volume),
+            bucket: owned(self.bucket),
+            key: owned(self.key),
             layout: layout as i32,
             parent_id: self.parent_id,
-            name: self.name.unwrap_or_default(),
+            name: owned(self.name),
             object_id: self.object_id,
             is_dir: self.is_dir.unwrap_or(false),
-            principal: self.principal.unwrap_or_default(),
-            request_id: self.request_id.unwrap_or_default(),
-            source_ip: self.source_ip.unwrap_or_default(),
-            source: self.source.unwrap_or_default(),
+            principal: owned(self.principal),
+            request_id: owned(self.request_id),
+            source_ip: owned(self.source_ip),
+            source: owned(self.source),
             kind: Some(kind),
         };
         validate(&op, index)?;
         Ok(op)
     }
 
-    pub(crate) fn from_op(op: &Op) -> OpJson {
+    pub(crate) fn from_op(op: &'a Op) -> OpJson<'a> {
         let mut j = OpJson {
-            kind: op.kind_name().to_string(),
+            kind: Cow::Borrowed(op.kind_name()),
             txid: op.txid,
             time_us: Some(op.time_us),
             volume: non_empty(&op.volume),
             bucket: non_empty(&op.bucket),
             key: non_empty(&op.key),
-            layout: Some(op.layout_enum().name().to_string()),
+            layout: Some(Cow::Borrowed(op.layout_enum().name())),
             parent_id: op.parent_id,
             name: non_empty(&op.name),
             object_id: op.object_id,
@@ -359,11 +365,12 @@ impl OpJson {
             }
             Some(Kind::SetAttr(s)) => {
                 j.replication = s.replication;
-                j.owner = s.owner.clone();
-                j.group = s.group.clone();
+                j.owner = s.owner.as_deref().map(Cow::Borrowed);
+                j.group = s.group.as_deref().map(Cow::Borrowed);
                 j.perms = s.perms;
-                j.xattrs = (!s.xattrs.is_empty()).then(|| s.xattrs.clone());
-                j.xattrs_removed = (!s.xattrs_removed.is_empty()).then(|| s.xattrs_removed.clone());
+                j.xattrs = (!s.xattrs.is_empty()).then_some(Cow::Borrowed(&s.xattrs));
+                j.xattrs_removed =
+                    (!s.xattrs_removed.is_empty()).then_some(Cow::Borrowed(&s.xattrs_removed[..]));
             }
             _ => {}
         }

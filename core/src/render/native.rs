@@ -56,7 +56,7 @@ impl Renderer for Native {
 #[derive(Serialize)]
 struct NativeOut<'a> {
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    op: Option<crate::op::OpJson>,
+    op: Option<crate::op::OpJson<'a>>,
     seq: u64,
     sub: u32,
     path: &'a str,
