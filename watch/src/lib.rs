@@ -13,6 +13,7 @@
 //! | a file or directory appears | `create_file` (`perms`, `owner`, `group`: numeric ids) or `create_directory` |
 //! | a file is closed after a write | `commit`, with `size` and `mtime` |
 //! | a symbolic link appears | `create_file` and `commit` (it is never written: its size is the target's length) |
+//! | a hard link to a file appears | `create_file` and `commit` with the file's size and mtime (no close after a write comes for it) |
 //! | a name goes | `delete` (`recursive` for a directory) |
 //! | a rename inside the tree | one `rename`, a directory's too (its subtree moves with it, O(1) in the ledger) |
 //! | a move out of the tree | `delete` |

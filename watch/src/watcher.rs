@@ -355,9 +355,16 @@ impl Watcher {
             None if !n.is_dir
                 && std::fs::symlink_metadata(self.abs(rel)).is_ok_and(|md| md.is_file()) =>
             {
-                // A regular file: its size comes with the close after write.
                 let op = owned(Op::create_file(&self.volume, &self.bucket, rel), &n);
                 self.push(op, INOTIFY);
+                if hard_link(&self.abs(rel)) {
+                    // A new hard link: complete as it appears, and no close
+                    // after write will come for it.
+                    self.push(self.commit(rel, &n), INOTIFY);
+                    self.mirror.insert(rel.to_string(), n);
+                    return Ok(());
+                }
+                // A regular file: its size comes with the close after write.
                 self.mirror.insert(
                     rel.to_string(),
                     Node {
@@ -791,4 +798,11 @@ impl Watcher {
         }
         Ok(())
     }
+}
+
+/// Is the file at `path` one of several names of its inode (a link just
+/// made to an existing file, whose contents are complete)?
+fn hard_link(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).is_ok_and(|md| md.is_file() && md.nlink() > 1)
 }

@@ -331,3 +331,25 @@ fn wrong_input_is_a_typed_error_and_appends_nothing() {
         "read_only"
     );
 }
+
+/// A hard link appears complete (no close after write comes for it): it is
+/// created and committed with the linked file's size at once.
+#[test]
+fn a_hard_link_is_committed_as_it_appears() {
+    let env = Env::new();
+    let mut w = watch(&env.root, &env.ledger, Options::default()).unwrap();
+    sh(&env.root, "mkdir d && printf 'twelve bytes' > d/a");
+    w.sync(SYNC).unwrap();
+    let before = env.head();
+    std::fs::hard_link(env.root.join("d/a"), env.root.join("d/b")).unwrap();
+    w.sync(SYNC).unwrap();
+    let ev = env.events_after(before);
+    let commit = ev.iter().find_map(|e| match &e.op.as_ref().unwrap().kind {
+        Some(Kind::Commit(c)) if e.path == "d/b" => Some(c.size),
+        _ => None,
+    });
+    assert_eq!(commit, Some(Some(12)), "{:?}", kinds(&ev));
+    assert_eq!(env.namespace().get("d/b"), Some(&(false, Some(12))));
+    env.assert_same("after a hard link");
+    w.stop().unwrap();
+}
