@@ -230,7 +230,9 @@ pub fn check(root: &Path, options: &Options) -> Result<(PathBuf, String)> {
 /// the diff against the namespace appended, so the namespace at the head
 /// lists the tree. Errors: `invalid_argument` for a root that is not a
 /// directory, a bad glob or bucket name; `read_only` for a read-only
-/// ledger; `io` when inotify cannot start.
+/// ledger; `io` when inotify cannot start. A root removed or moved away
+/// while watched ends the watcher with `io` ([`Watch::sync`], [`Watch::stop`]
+/// and [`Watch::wait`] return it).
 pub fn watch(root: &Path, ledger: &Ledger, options: Options) -> Result<Watch> {
     let (root, bucket) = check(root, &options)?;
     if ledger.is_read_only() {

@@ -280,9 +280,14 @@ impl Watcher {
             .intersects(EventMask::DELETE_SELF | EventMask::MOVE_SELF)
         {
             if dir.is_empty() {
-                return Err(Error::InvalidArgument(format!(
-                    "the watched root {} was removed or moved away",
-                    self.root.display()
+                // Not the caller's input: the tree went away under the
+                // watcher (`io`, as a read of a vanished file would be).
+                return Err(Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "the watched root {} was removed or moved away",
+                        self.root.display()
+                    ),
                 )));
             }
             // The parent's event says what happened to the name.

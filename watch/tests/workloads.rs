@@ -353,3 +353,17 @@ fn a_hard_link_is_committed_as_it_appears() {
     env.assert_same("after a hard link");
     w.stop().unwrap();
 }
+
+/// The root removed under the watcher ends it with `io`: the tree went
+/// away, the caller's input was not wrong.
+#[test]
+fn a_removed_root_ends_the_watcher_with_io() {
+    let env = Env::new();
+    let mut w = watch(&env.root, &env.ledger, Options::default()).unwrap();
+    sh(&env.root, "mkdir d && echo x > d/f");
+    w.sync(SYNC).unwrap();
+    std::fs::remove_dir_all(&env.root).unwrap();
+    let e = w.wait().unwrap_err();
+    assert_eq!(e.code(), "io", "{e}");
+    assert!(e.to_string().contains("was removed or moved away"), "{e}");
+}
