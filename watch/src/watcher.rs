@@ -53,6 +53,11 @@ pub(crate) struct Watcher {
     unwatched: BTreeSet<String>,
     next_rescan: Instant,
     cookies: Vec<String>,
+    /// Creates, closes and attribute changes whose path was gone when their
+    /// event was read (its directory renamed since, say): (directory watch,
+    /// name), looked up where the directory is once the read's later events
+    /// (the rename's among them) are handled.
+    vanished: Vec<(i32, String)>,
 }
 
 fn mask() -> WatchMask {
@@ -125,6 +130,7 @@ impl Watcher {
             ops: Vec::new(),
             unwatched: BTreeSet::new(),
             cookies: Vec::new(),
+            vanished: Vec::new(),
         })
     }
 
@@ -141,6 +147,7 @@ impl Watcher {
         loop {
             if self.shared.stop.load(Ordering::SeqCst) {
                 self.expire_moves(true)?;
+                self.find_vanished()?;
                 return self.flush();
             }
             if self.shared.pause.load(Ordering::SeqCst) {
@@ -161,12 +168,14 @@ impl Watcher {
                     tracing::warn!(root = %self.root.display(), "inotify queue overflow: diffing the tree");
                     self.flush()?;
                     self.moves.clear();
+                    self.vanished.clear();
                     self.reconcile("", RESYNC, RESYNC, true)?;
                     break;
                 }
                 self.handle(raw)?;
             }
             self.expire_moves(false)?;
+            self.find_vanished()?;
             if !self.unwatched.is_empty() && Instant::now() >= self.next_rescan {
                 for rel in self.unwatched.clone() {
                     if !self.unwatched.contains(&rel) {
@@ -323,6 +332,14 @@ impl Watcher {
             self.shared.count(|c| c.skipped += 1);
             return Ok(());
         }
+        if raw
+            .mask
+            .intersects(EventMask::CREATE | EventMask::CLOSE_WRITE | EventMask::ATTRIB)
+            && self.lstat(&rel).is_none()
+        {
+            self.vanished.push((raw.wd, name.to_string()));
+            return Ok(());
+        }
         if raw.mask.contains(EventMask::CREATE) {
             self.created(&rel)?;
         } else if raw.mask.contains(EventMask::CLOSE_WRITE) {
@@ -345,6 +362,27 @@ impl Watcher {
                 }
                 None => self.reconcile(&rel, INOTIFY, SCAN, false)?,
             }
+        }
+        Ok(())
+    }
+
+    /// Look for each vanished path where its directory is now: a file
+    /// created (or closed) just before its directory was renamed is there,
+    /// under the new name. What is not there was deleted or moved on, and
+    /// that has events of its own.
+    fn find_vanished(&mut self) -> Result<()> {
+        for (wd, name) in std::mem::take(&mut self.vanished) {
+            let Some((_, dir)) = self.wd_path.get(&wd) else {
+                continue;
+            };
+            let rel = tree::join(dir, &name);
+            let Some(n) = self.lstat(&rel) else {
+                continue;
+            };
+            if !tree::valid_key(&rel) || self.ignore.is_ignored(&rel, n.is_dir) {
+                continue;
+            }
+            self.reconcile(&rel, INOTIFY, SCAN, false)?;
         }
         Ok(())
     }

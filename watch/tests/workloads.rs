@@ -367,3 +367,44 @@ fn a_removed_root_ends_the_watcher_with_io() {
     assert_eq!(e.code(), "io", "{e}");
     assert!(e.to_string().contains("was removed or moved away"), "{e}");
 }
+
+/// Files written just before their directory is renamed: their events name
+/// the old path, which is gone when they are read. They are found under the
+/// new name, committed, without a rescan.
+#[test]
+fn files_written_just_before_their_directory_is_renamed_are_found() {
+    let env = Env::new();
+    let mut w = watch(&env.root, &env.ledger, Options::default()).unwrap();
+    for round in 0..20 {
+        sh(
+            &env.root,
+            &format!("mkdir -p a{round}/s && printf 'here before' > a{round}/s/old.txt"),
+        );
+        w.sync(SYNC).unwrap();
+        // Not read until the writes and the rename are done.
+        w.pause();
+        sh(
+            &env.root,
+            &format!(
+                "printf 'twelve bytes' > a{round}/new.txt; printf 'deep' > a{round}/s/deep.txt; \
+                 mv a{round} b{round}"
+            ),
+        );
+        w.resume();
+    }
+    w.sync(SYNC).unwrap();
+    env.assert_same("after writes then renames");
+    let ns = env.namespace();
+    for round in 0..20 {
+        assert_eq!(
+            ns.get(&format!("b{round}/new.txt")),
+            Some(&(false, Some(12)))
+        );
+        assert_eq!(
+            ns.get(&format!("b{round}/s/deep.txt")),
+            Some(&(false, Some(4)))
+        );
+    }
+    let c = w.stop().unwrap();
+    assert_eq!(c.rescans, 1, "only the start's diff: {c:?}");
+}
