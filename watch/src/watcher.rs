@@ -55,9 +55,11 @@ pub(crate) struct Watcher {
     cookies: Vec<String>,
     /// Creates, closes and attribute changes whose path was gone when their
     /// event was read (its directory renamed since, say): (directory watch,
-    /// name), looked up where the directory is once the read's later events
-    /// (the rename's among them) are handled.
-    vanished: Vec<(i32, String)>,
+    /// name, when read), looked up where the directory is once the read's
+    /// later events (the rename's among them) are handled, and again after
+    /// the next reads for a grace (a rename's events may be queued just
+    /// after its effect can be seen).
+    vanished: Vec<(i32, String, Instant)>,
 }
 
 fn mask() -> WatchMask {
@@ -147,7 +149,7 @@ impl Watcher {
         loop {
             if self.shared.stop.load(Ordering::SeqCst) {
                 self.expire_moves(true)?;
-                self.find_vanished()?;
+                self.find_vanished(true)?;
                 return self.flush();
             }
             if self.shared.pause.load(Ordering::SeqCst) {
@@ -175,7 +177,7 @@ impl Watcher {
                 self.handle(raw)?;
             }
             self.expire_moves(false)?;
-            self.find_vanished()?;
+            self.find_vanished(false)?;
             if !self.unwatched.is_empty() && Instant::now() >= self.next_rescan {
                 for rel in self.unwatched.clone() {
                     if !self.unwatched.contains(&rel) {
@@ -196,6 +198,10 @@ impl Watcher {
         if let Some(m) = self.moves.first() {
             timeout = timeout
                 .min((m.since + self.options.move_grace).saturating_duration_since(Instant::now()));
+        }
+        if let Some((_, _, since)) = self.vanished.first() {
+            timeout = timeout
+                .min((*since + self.options.move_grace).saturating_duration_since(Instant::now()));
         }
         if !self.unwatched.is_empty() {
             timeout = timeout.min(self.next_rescan.saturating_duration_since(Instant::now()));
@@ -337,7 +343,8 @@ impl Watcher {
             .intersects(EventMask::CREATE | EventMask::CLOSE_WRITE | EventMask::ATTRIB)
             && self.lstat(&rel).is_none()
         {
-            self.vanished.push((raw.wd, name.to_string()));
+            self.vanished
+                .push((raw.wd, name.to_string(), Instant::now()));
             return Ok(());
         }
         if raw.mask.contains(EventMask::CREATE) {
@@ -368,15 +375,21 @@ impl Watcher {
 
     /// Look for each vanished path where its directory is now: a file
     /// created (or closed) just before its directory was renamed is there,
-    /// under the new name. What is not there was deleted or moved on, and
-    /// that has events of its own.
-    fn find_vanished(&mut self) -> Result<()> {
-        for (wd, name) in std::mem::take(&mut self.vanished) {
+    /// under the new name. One not found is looked for again after the next
+    /// reads until the move grace has passed (`last`: this is the last
+    /// look); what is never found was deleted or moved on, which has events
+    /// of its own.
+    fn find_vanished(&mut self, last: bool) -> Result<()> {
+        let mut keep = Vec::new();
+        for (wd, name, since) in std::mem::take(&mut self.vanished) {
             let Some((_, dir)) = self.wd_path.get(&wd) else {
                 continue;
             };
             let rel = tree::join(dir, &name);
             let Some(n) = self.lstat(&rel) else {
+                if !last && since.elapsed() < self.options.move_grace {
+                    keep.push((wd, name, since));
+                }
                 continue;
             };
             if !tree::valid_key(&rel) || self.ignore.is_ignored(&rel, n.is_dir) {
@@ -384,6 +397,7 @@ impl Watcher {
             }
             self.reconcile(&rel, INOTIFY, SCAN, false)?;
         }
+        self.vanished = keep;
         Ok(())
     }
 
