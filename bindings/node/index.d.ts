@@ -372,6 +372,46 @@ export declare class Publisher {
   status(): Array<Record<string, unknown>>
 }
 
+/** What a watcher has done so far (`Watch.counters()`). */
+export interface WatchCounters {
+  events: number
+  ops: number
+  diff_ops: number
+  overflows: number
+  rescans: number
+  watches: number
+  watch_failures: number
+  unwatched: number
+  ignored: number
+  skipped: number
+  append_errors: number
+  last_seq?: number
+}
+
+/** A running watcher of a local tree (`watch()`). */
+export declare class Watch {
+  /** The watched directory, resolved. */
+  readonly root: string
+  /** The bucket the ops go to. */
+  readonly bucket: string
+  counters(): WatchCounters
+  /** Resolves once everything done to the tree before the call is appended; `io` after `timeout` seconds (60). */
+  sync(timeout?: number): Promise<void>
+  /** Stop watching (what was read is appended first); resolves with the counters. */
+  stop(): Promise<WatchCounters>
+}
+
+/**
+ * Watch the directory `path` with inotify and append what happens to it to
+ * `ledger`, in an FSO bucket named after the tree; resolves once the tree is
+ * listed, watched and diffed against the namespace.
+ */
+export declare function watch(
+  path: string,
+  ledger: Ledger,
+  options?: { bucket?: string; volume?: string; ignore?: string[]; rescanInterval?: number },
+): Promise<Watch>
+
 /** The change log for backup (changelog/README.md). */
 export declare class ChangeLog {
   /** `config`: a TOML file's path or its text. `ledger` is needed to upload and for `status()`. */

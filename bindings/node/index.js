@@ -405,6 +405,81 @@ class ChangeLog {
   }
 }
 
+const WATCH_OPTIONS = ['bucket', 'volume', 'ignore', 'rescanInterval']
+
+/**
+ * A running watcher of a local tree (`watch()`), appending what happens to
+ * it to a ledger's FSO bucket. `stop()` ends it.
+ */
+class Watch {
+  constructor(n) {
+    this._native = n
+  }
+
+  /** The watched directory, resolved. */
+  get root() {
+    return this._native.root
+  }
+
+  /** The bucket the ops go to. */
+  get bucket() {
+    return this._native.bucket
+  }
+
+  /** Events, ops, diff_ops, overflows, rescans, watches, ... so far. */
+  counters() {
+    return this._native.counters()
+  }
+
+  /** Resolves once everything done to the tree before the call is appended. */
+  sync(timeout) {
+    if (timeout != null && typeof timeout !== 'number') {
+      return Promise.reject(invalid(`timeout must be a number of seconds, not ${typeof timeout}`))
+    }
+    return this._native.sync(timeout)
+  }
+
+  /** Stop watching (what was read is appended first); resolves with the counters. */
+  stop() {
+    try {
+      return this._native.stop()
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+}
+
+/**
+ * Watch the directory `path` with inotify and append what happens to it to
+ * `ledger`, in an FSO bucket named after the tree (the `fsfeed-watch`
+ * crate's docs have the table). Resolves with a running `Watch` once the
+ * tree is listed, watched and diffed against the namespace.
+ */
+function watch(path, ledger, options) {
+  try {
+    if (typeof path !== 'string') throw invalid('path must be a string')
+    if (!(ledger instanceof Ledger)) throw invalid('ledger must be a Ledger')
+    const o = options == null ? {} : options
+    if (typeof o !== 'object') throw invalid('options must be an object')
+    for (const k of Object.keys(o)) {
+      if (!WATCH_OPTIONS.includes(k)) throw invalid(`unknown watch option ${k}`)
+    }
+    for (const k of ['bucket', 'volume']) {
+      if (o[k] != null && typeof o[k] !== 'string') throw invalid(`${k} must be a string`)
+    }
+    if (o.ignore != null && !(Array.isArray(o.ignore) && o.ignore.every((g) => typeof g === 'string'))) {
+      throw invalid('ignore must be an array of glob strings')
+    }
+    if (o.rescanInterval != null && typeof o.rescanInterval !== 'number') {
+      throw invalid('rescanInterval must be a number of seconds')
+    }
+    const n = native.NativeWatch.open(path, ledger._native, o.volume, o.bucket, o.ignore, o.rescanInterval)
+    return n.start().then(() => new Watch(n))
+  } catch (e) {
+    return Promise.reject(e)
+  }
+}
+
 function isoDate(d, name) {
   if (!(d instanceof Date) || Number.isNaN(d.getTime())) {
     throw invalid(`${name} must be an RFC 3339 string or a valid Date`)
@@ -429,6 +504,8 @@ module.exports = {
   Subscription,
   Publisher,
   ChangeLog,
+  Watch,
+  watch,
   eventId,
   positionFromEventId,
   ERROR_CODES: native.errorCodes(),

@@ -383,7 +383,7 @@ impl Watch {
     }
 }
 
-/// Stops a [`Watch`] from another thread.
+/// Stops a [`Watch`] from another thread, and reads its counters.
 #[derive(Clone)]
 pub struct Stopper(Arc<Shared>);
 
@@ -391,6 +391,12 @@ impl Stopper {
     /// Ask the watcher to stop; it ends within a poll interval.
     pub fn stop(&self) {
         self.0.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// The watcher's counters, read without the [`Watch`] (which a
+    /// [`Watch::sync`] may be holding on another thread).
+    pub fn counters(&self) -> Counters {
+        self.0.counters.lock().clone()
     }
 }
 

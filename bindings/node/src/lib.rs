@@ -12,6 +12,7 @@
 //! rejects only with napi's own status names as codes).
 
 mod delivery;
+mod watch;
 
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
