@@ -2,7 +2,7 @@
 // records are assignable to @types/aws-lambda's types, and the declarations
 // describe each format.
 import type { S3EventRecord } from 'aws-lambda'
-import { Ledger, eventId, positionFromEventId, type Batch, type FsfeedError, type HdfsBatch, type NativeRecord, type Position } from '..'
+import { Ledger, eventId, positionFromEventId, watch, type Batch, type FsfeedError, type HdfsBatch, type NativeRecord, type Position, type Watch, type WatchCounters } from '..'
 
 /** @types/aws-lambda's record with `size` and `eTag` optional, as AWS sends
  * them (absent on deletes): what fsfeed's S3 records are assignable to. */
@@ -57,4 +57,14 @@ export async function history(led: Ledger): Promise<number> {
   })
   await sub.stop()
   return ipc.length
+}
+
+export async function watching(led: Ledger): Promise<number> {
+  const w: Watch = await watch('/tmp/tree', led, { ignore: ['.git/**'], rescanInterval: 30 })
+  await w.sync(10)
+  const c: WatchCounters = w.counters()
+  const root: string = w.root
+  void root
+  const end = await w.stop()
+  return c.ops + end.diff_ops + (end.last_seq ?? 0)
 }
