@@ -176,6 +176,19 @@ pub struct Watch {
     next_cookie: AtomicU64,
 }
 
+/// A number of seconds from a binding (`rescan_interval`, a sync's
+/// `timeout`): positive and finite, or `invalid_argument` naming `what`.
+pub fn seconds(v: f64, what: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{what} must be a positive number of seconds, not {v}"
+            ))
+        })
+}
+
 /// Check a root and options as [`watch`] does, without a ledger: the
 /// resolved root and the bucket's name, or `invalid_argument`. The CLI
 /// calls it before it opens (or creates) the ledger, so that bad input

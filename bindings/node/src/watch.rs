@@ -28,14 +28,7 @@ pub struct NativeWatch {
 }
 
 fn seconds(v: f64, what: &str) -> Result<Duration> {
-    Duration::try_from_secs_f64(v)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            invalid(format!(
-                "{what} must be a positive number of seconds, not {v}"
-            ))
-        })
+    fsfeed_watch::seconds(v, what).js()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -20,14 +20,7 @@ pub(crate) struct Watch {
 }
 
 fn seconds(v: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(v)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            invalid(format!(
-                "{what} must be a positive number of seconds, not {v}"
-            ))
-        })
+    fsfeed_watch::seconds(v, what).py_err()
 }
 
 impl Watch {
