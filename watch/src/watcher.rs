@@ -341,18 +341,20 @@ impl Watcher {
         if raw
             .mask
             .intersects(EventMask::CREATE | EventMask::CLOSE_WRITE | EventMask::ATTRIB)
-            && self.lstat(&rel).is_none()
         {
-            self.vanished
-                .push((raw.wd, name.to_string(), Instant::now()));
-            return Ok(());
-        }
-        if raw.mask.contains(EventMask::CREATE) {
-            self.created(&rel)?;
-        } else if raw.mask.contains(EventMask::CLOSE_WRITE) {
-            self.closed(&rel)?;
-        } else if raw.mask.contains(EventMask::ATTRIB) {
-            self.attrib(&rel)?;
+            // One lstat for the event, handed to its handler.
+            let Ok(md) = std::fs::symlink_metadata(self.abs(&rel)) else {
+                self.vanished
+                    .push((raw.wd, name.to_string(), Instant::now()));
+                return Ok(());
+            };
+            if raw.mask.contains(EventMask::CREATE) {
+                self.created(&rel, &md)?;
+            } else if raw.mask.contains(EventMask::CLOSE_WRITE) {
+                self.closed(&rel, Node::of(&md))?;
+            } else {
+                self.attrib(&rel, Node::of(&md))?;
+            }
         } else if raw.mask.contains(EventMask::DELETE) {
             self.deleted(&rel);
         } else if raw.mask.contains(EventMask::MOVED_FROM) {
@@ -401,22 +403,21 @@ impl Watcher {
         Ok(())
     }
 
-    fn created(&mut self, rel: &str) -> Result<()> {
-        let Some(n) = self.lstat(rel) else {
-            return Ok(());
-        };
+    /// A name appeared; `md` is its lstat.
+    fn created(&mut self, rel: &str, md: &std::fs::Metadata) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let n = Node::of(md);
         match self.mirror.get(rel) {
             // Already listed (by the scan of a new directory), and watched.
             Some(m) if m.is_dir && n.is_dir && self.path_wd.contains_key(rel) => Ok(()),
             Some(m) if !m.is_dir && !n.is_dir => Ok(()),
-            None if !n.is_dir
-                && std::fs::symlink_metadata(self.abs(rel)).is_ok_and(|md| md.is_file()) =>
-            {
+            None if md.is_file() => {
                 let op = owned(Op::create_file(&self.volume, &self.bucket, rel), &n);
                 self.push(op, INOTIFY);
-                if hard_link(&self.abs(rel)) {
-                    // A new hard link: complete as it appears, and no close
-                    // after write will come for it.
+                if md.nlink() > 1 {
+                    // A new hard link (one of several names of its inode):
+                    // complete as it appears, and no close after write will
+                    // come for it.
                     self.push(self.commit(rel, &n), INOTIFY);
                     self.mirror.insert(rel.to_string(), n);
                     return Ok(());
@@ -437,10 +438,8 @@ impl Watcher {
         }
     }
 
-    fn closed(&mut self, rel: &str) -> Result<()> {
-        let Some(n) = self.lstat(rel) else {
-            return Ok(());
-        };
+    /// Closed after a write; `n` is its lstat.
+    fn closed(&mut self, rel: &str, n: Node) -> Result<()> {
         match self.mirror.get(rel) {
             Some(m) if m.is_dir || n.is_dir => return self.reconcile(rel, INOTIFY, SCAN, false),
             Some(_) => {}
@@ -463,10 +462,8 @@ impl Watcher {
         op
     }
 
-    fn attrib(&mut self, rel: &str) -> Result<()> {
-        let Some(n) = self.lstat(rel) else {
-            return Ok(());
-        };
+    /// Attributes changed; `n` is its lstat.
+    fn attrib(&mut self, rel: &str, n: Node) -> Result<()> {
         let Some(m) = self.mirror.get(rel).cloned() else {
             return Ok(());
         };
@@ -855,11 +852,4 @@ impl Watcher {
         }
         Ok(())
     }
-}
-
-/// Is the file at `path` one of several names of its inode (a link just
-/// made to an existing file, whose contents are complete)?
-fn hard_link(path: &std::path::Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path).is_ok_and(|md| md.is_file() && md.nlink() > 1)
 }
