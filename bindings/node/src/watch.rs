@@ -12,7 +12,7 @@ use napi::{Env, JsObject};
 use napi_derive::napi;
 use serde_json::Value;
 
-use crate::{invalid, promise, NativeLedger, OrJs, Result};
+use crate::{blocking, invalid, promise, to_js, NativeLedger, OrJs, Result};
 
 /// A watcher of a local tree (the JS `Watch` wraps it): made stopped by
 /// `open`, which checks the input; `start` lists, watches and diffs.
@@ -33,6 +33,10 @@ fn seconds(v: f64, what: &str) -> Result<Duration> {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn not_running() -> fsfeed::Error {
+    fsfeed::Error::InvalidArgument("the watch is not running".into())
 }
 
 fn counters_value(c: &fsfeed_watch::Counters) -> Result<Value> {
@@ -104,8 +108,8 @@ impl NativeWatch {
         let (root, ledger) = (self.root.clone(), self.ledger.clone());
         let (slot, stopper) = (self.watch.clone(), self.stopper.clone());
         promise(&env, async move {
-            tokio::task::spawn_blocking(move || {
-                let w = fsfeed_watch::watch(&root, &ledger, options).js()?;
+            blocking(move || {
+                let w = fsfeed_watch::watch(&root, &ledger, options)?;
                 // Apart from the watch, which a sync may hold: `counters`
                 // and `stop` never wait for one.
                 *lock(&stopper) = Some(w.stopper());
@@ -113,7 +117,6 @@ impl NativeWatch {
                 Ok(())
             })
             .await
-            .map_err(|e| invalid(format!("worker failed: {e}")))?
         })
     }
 
@@ -121,9 +124,7 @@ impl NativeWatch {
     /// watch_failures, unwatched, ignored, skipped, append_errors, last_seq.
     #[napi(ts_return_type = "Record<string, number | null>")]
     pub fn counters(&self) -> Result<Value> {
-        let s = self
-            .stopper()
-            .ok_or_else(|| invalid("the watch is not running"))?;
+        let s = self.stopper().ok_or_else(|| to_js(not_running()))?;
         counters_value(&s.counters())
     }
 
@@ -135,12 +136,11 @@ impl NativeWatch {
         let t = seconds(timeout.unwrap_or(60.0), "timeout")?;
         let slot = self.watch.clone();
         promise(&env, async move {
-            tokio::task::spawn_blocking(move || match lock(&slot).as_mut() {
-                Some(w) => w.sync(t).js(),
-                None => Err(invalid("the watch is not running")),
+            blocking(move || match lock(&slot).as_mut() {
+                Some(w) => w.sync(t),
+                None => Err(not_running()),
             })
             .await
-            .map_err(|e| invalid(format!("worker failed: {e}")))?
         })
     }
 
@@ -148,22 +148,19 @@ impl NativeWatch {
     /// counters, or rejects with the error that ended the watcher.
     #[napi(ts_return_type = "Promise<Record<string, number | null>>")]
     pub fn stop(&self, env: Env) -> Result<JsObject> {
-        let stopper = self
-            .stopper()
-            .ok_or_else(|| invalid("the watch is not running"))?;
+        let stopper = self.stopper().ok_or_else(|| to_js(not_running()))?;
         // A sync in flight ends at once, and lets go of the watch.
         stopper.stop();
         let slot = self.watch.clone();
         promise(&env, async move {
-            tokio::task::spawn_blocking(move || {
+            let c = blocking(move || {
                 let w = lock(&slot)
                     .take()
-                    .ok_or_else(|| invalid("the watch is stopped"))?;
-                let c = w.stop().js()?;
-                counters_value(&c)
+                    .ok_or_else(|| fsfeed::Error::InvalidArgument("the watch is stopped".into()))?;
+                w.stop()
             })
-            .await
-            .map_err(|e| invalid(format!("worker failed: {e}")))?
+            .await?;
+            counters_value(&c)
         })
     }
 }
