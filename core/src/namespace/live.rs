@@ -147,7 +147,6 @@ pub(crate) fn apply_object_state(
         return Ok(None);
     }
     let key = o_key(object);
-    let known = |o: &LiveObject| Some((o.size, o.etag.clone()));
     let fresh = || LiveObject {
         listed: true,
         layout: op.layout,
@@ -219,10 +218,7 @@ pub(crate) fn object_known(tx: &mut Tx<'_>, object: u64, is_dir: bool) -> Result
     if is_dir {
         return Ok(None);
     }
-    Ok(tx
-        .live_entry(&o_key(object))?
-        .as_ref()
-        .map(|o| (o.size, o.etag.clone())))
+    Ok(tx.live_entry(&o_key(object))?.as_ref().and_then(known))
 }
 
 /// The state of an FSO file moves to the object that replaces it.
@@ -247,6 +243,11 @@ pub(crate) fn object_state(db: &rocksdb::DB, object: u64) -> Result<Option<LiveO
 /// for the event of an op that names neither.
 pub(crate) type Known = (Option<u64>, String);
 
+/// What an event carries of an entry's state.
+fn known(o: &LiveObject) -> Option<Known> {
+    Some((o.size, o.etag.clone()))
+}
+
 /// Apply an object-store or legacy op to the live index; returns what the
 /// event carries of the object's state (ops that name no size or eTag).
 pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
@@ -261,7 +262,6 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
         layout: op.layout,
         ..Default::default()
     };
-    let known = |o: &LiveObject| Some((o.size, o.etag.clone()));
     match kind {
         Kind::Commit(c) => {
             tx.put_live(
