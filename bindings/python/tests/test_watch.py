@@ -37,6 +37,10 @@ def test_watch_appends_what_happens_and_stops(tmp_path: Path, ledger: fsfeed.Led
         (root / "2026" / "feb").mkdir()
         (root / "2026" / "feb" / "b.jpg").write_bytes(b"y" * 7)
         (root / "2026" / "feb" / "c.part").write_bytes(b"partial")
+        # Seen before it goes: a directory made and removed between two
+        # reads leaves nothing to append, and the deletes checked below
+        # would then not come.
+        w.sync()
         (root / "2026" / "jan").rename(root / "2026" / "january")
         shutil.rmtree(root / "2026" / "feb")
         w.sync()
