@@ -98,14 +98,14 @@ impl Ledger {
                 h = h.wrapping_mul(0x100000001b3);
             }
         };
+        // Each event as its own key and value, as format 5 stored them:
+        // the sum does not depend on how events are grouped into blocks.
         let mut it = db.raw_iterator_cf(cf);
-        it.seek(seq_key(self.bounds()?.first));
-        while it.valid() {
-            feed(it.key().unwrap_or_default());
-            feed(it.value().unwrap_or_default());
-            it.next();
-        }
-        it.status()?;
+        super::blocks::visit(&mut it, self.bounds()?.first, |seq, bytes| {
+            feed(&seq_key(seq));
+            feed(bytes);
+            Ok(true)
+        })?;
         Ok(h)
     }
 
@@ -226,9 +226,13 @@ fn verify_view<'a>(
             keys += 1;
             if *name == CF_EVENTS {
                 let (k, v) = (it.key().unwrap_or_default(), it.value().unwrap_or_default());
-                let seq = decode_seq(k)
+                let key = decode_seq(k)
                     .ok_or_else(|| plain(Error::Corrupt("an events key is not a seq".into())))?;
-                if (b.first..=b.head).contains(&seq) {
+                for record in super::blocks::records(key, v) {
+                    let (seq, bytes) = record.map_err(plain)?;
+                    if !(b.first..=b.head).contains(&seq) {
+                        continue;
+                    }
                     if seq != expected {
                         return Err((
                             Error::Corrupt(format!(
@@ -237,7 +241,7 @@ fn verify_view<'a>(
                             true,
                         ));
                     }
-                    let ev = decode_event(v).map_err(plain)?;
+                    let ev = decode_event(bytes).map_err(plain)?;
                     if ev.seq != seq {
                         return Err(plain(Error::Corrupt(format!(
                             "the event stored at seq {seq} says seq {}",

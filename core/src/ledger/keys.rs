@@ -3,7 +3,7 @@
 //!
 //! | CF | key | value |
 //! |---|---|---|
-//! | `events` | seq, u64 big-endian (8 bytes) | prost `Event` |
+//! | `events` | first seq of the value, u64 big-endian (8 bytes) | a block of up to 32 events (`blocks`); format 5: one prost `Event` |
 //! | `time` | running-max op time (u64 BE of a positive i64 µs) ++ seq (u64 BE) | `[1]` (format 3: empty) |
 //! | `cursors` | cursor name, UTF-8 | prost `CursorState` |
 //! | `meta` | one of the `META_*` names below | see each |
@@ -52,7 +52,7 @@ pub const META_SEGMENTS: &[u8] = b"segments";
 /// segment; 0: none). Derived data: not part of `checksum()`.
 pub const META_SEALED: &[u8] = b"sealed_seq";
 
-/// The key of `seq` in CF `events`.
+/// The key of the value starting at `seq` in CF `events`.
 pub fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }

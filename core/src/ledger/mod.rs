@@ -39,6 +39,7 @@
 
 mod admin;
 mod beacon;
+mod blocks;
 mod cursor_store;
 mod keys;
 mod read;
@@ -89,8 +90,11 @@ use keys::*;
 /// `unsupported_format`; format 1 ledgers are refused. 5: the ledger stores
 /// whether it seals Parquet segments (`history::segments`); the upgrade
 /// from 4 stores "on" (or what the opener asked for), and read-only openers
-/// read format 4 as a ledger without segments.
-pub const FORMAT_VERSION: u32 = 5;
+/// read format 4 as a ledger without segments. 6: events are stored in
+/// blocks of up to 32 consecutive seqs per RocksDB value (`blocks`); the
+/// single-event values of earlier formats stay readable as they are, so the
+/// upgrade from 5 rewrites nothing, and read-only openers read format 5.
+pub const FORMAT_VERSION: u32 = 6;
 
 /// How long a read-only opener waits between looks at the primary.
 const SECONDARY_POLL: Duration = Duration::from_millis(20);
@@ -468,6 +472,13 @@ fn cf_options(name: &str) -> Options {
         // object-store +17%.
         o.set_write_buffer_size(4 << 20);
     }
+    if name == keys::CF_EVENTS {
+        o.set_merge_operator(
+            blocks::MERGE_NAME,
+            blocks::full_merge,
+            blocks::partial_merge,
+        );
+    }
     if name == keys::CF_TIME {
         // Small keys, small memtables: memory stays bounded (see db_options).
         o.set_write_buffer_size(16 << 20);
@@ -632,17 +643,17 @@ impl Ledger {
                         .try_into()
                         .map_err(|_| Error::Corrupt("format_version".into()))?,
                 );
-                if (2..=4).contains(&found) && !opts.read_only {
+                if (2..=5).contains(&found) && !opts.read_only {
                     if found <= 3 {
                         upgrade_to_format_4(&db, found)?;
                     }
                     // Format 5 stores the segment settings: below, as for
                     // a new ledger (absent: on, or what the opener asked).
+                    // Format 6 reads format 5's events as they are.
                     let mut w = WriteOptions::default();
                     w.set_sync(true);
                     db.put_cf_opt(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes(), &w)?;
-                } else if found != FORMAT_VERSION && !((found == 3 || found == 4) && opts.read_only)
-                {
+                } else if found != FORMAT_VERSION && !((3..=5).contains(&found) && opts.read_only) {
                     return Err(Error::UnsupportedFormat {
                         found,
                         supported: FORMAT_VERSION,
@@ -878,12 +889,21 @@ fn upgrade_to_format_4(db: &DB, found: u32) -> Result<()> {
     let events = db.cf_handle(CF_EVENTS).expect("cf events");
     let mut it = db.raw_iterator_cf(events);
     it.seek_to_first();
-    let ops = std::iter::from_fn(|| {
-        let event = it.value().map(decode_event)?;
+    // One stored value at a time (a block holds up to 32 events).
+    let mut value: std::vec::IntoIter<Result<Event>> = Vec::new().into_iter();
+    let events = std::iter::from_fn(|| loop {
+        if let Some(e) = value.next() {
+            return Some(e);
+        }
+        let (k, v) = (it.key()?, it.value()?);
+        let key = decode_seq(k).unwrap_or(0);
+        value = blocks::records(key, v)
+            .map(|r| r.and_then(|(_, bytes)| decode_event(bytes)))
+            .collect::<Vec<_>>()
+            .into_iter();
         it.next();
-        Some(event)
-    })
-    .filter_map(|e| e.map(|e| e.op).transpose());
+    });
+    let ops = events.filter_map(|e| e.map(|e| e.op).transpose());
     crate::namespace::rebuild_live_index(db, ops)?;
     it.status()?;
     Ok(())

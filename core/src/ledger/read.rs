@@ -177,8 +177,7 @@ impl Ledger {
             return Ok(None);
         }
         let db = self.db()?;
-        let cf = db.cf_handle(CF_EVENTS).expect("cf events");
-        let found = db.get_pinned_cf(cf, seq_key(seq))?;
+        let found = super::blocks::get(&db, seq)?;
         found.map(|v| decode_event(&v)).transpose()
     }
 
@@ -213,20 +212,9 @@ impl Ledger {
         let mut ro = ReadOptions::default();
         ro.fill_cache(true);
         let mut it = db.raw_iterator_cf_opt(cf, ro);
-        // Events below first_seq may linger until their chunk is deleted.
-        it.seek(seq_key(from.max(self.view()?.first)));
-        while it.valid() {
-            let seq = it
-                .key()
-                .and_then(decode_seq)
-                .ok_or_else(|| Error::Corrupt("events key".into()))?;
-            if !f(seq, it.value().unwrap_or_default()) {
-                return Ok(());
-            }
-            it.next();
-        }
-        it.status()?;
-        Ok(())
+        // Events below first_seq may linger until their run is deleted.
+        let from = from.max(self.view()?.first);
+        super::blocks::visit(&mut it, from, |seq, bytes| Ok(f(seq, bytes)))
     }
 
     /// The first seq whose running-max op time is at or after `time_us`

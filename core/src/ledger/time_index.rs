@@ -82,24 +82,23 @@ pub(crate) fn first_seq_at(db: &DB, time_us: i64, head: u64) -> Result<Option<u6
     }
     let events = db.cf_handle(CF_EVENTS).expect("cf events");
     let mut it = db.raw_iterator_cf(events);
-    it.seek(seq_key(lo));
     let mut expect = lo;
-    while let (Some(k), Some(v)) = (it.key(), it.value()) {
-        let seq = decode_seq(k).ok_or_else(|| Error::Corrupt("events key".into()))?;
-        if seq > hi {
-            break;
+    let mut found = None;
+    super::blocks::visit(&mut it, lo, |seq, bytes| {
+        if seq > hi || seq != expect {
+            return Ok(false);
         }
-        if seq != expect {
-            return missing(expect, lo);
-        }
-        let time = decode_event(v)?.op.map_or(0, |o| o.time_us);
+        let time = decode_event(bytes)?.op.map_or(0, |o| o.time_us);
         if time.max(0) >= t {
-            return Ok(Some(seq));
+            found = Some(seq);
+            return Ok(false);
         }
         expect += 1;
-        it.next();
+        Ok(true)
+    })?;
+    if found.is_some() {
+        return Ok(found);
     }
-    it.status()?;
     if expect <= hi {
         return missing(expect, lo);
     }

@@ -28,6 +28,7 @@ use parking_lot::{Condvar, Mutex};
 use prost::Message;
 use rocksdb::{Direction, IteratorMode, WriteBatch, DB};
 
+use super::blocks;
 use super::keys::*;
 use super::retention::{self, Source, View};
 use super::time_index::{self, STRIDE_MARK, TIME_STRIDE};
@@ -237,6 +238,9 @@ struct State {
     /// Time index keys below this one are deleted: the cleanup scan starts
     /// here instead of skipping over every deleted entry again.
     time_floor: Option<[u8; 16]>,
+    /// The key of the block that holds `head` when `head` does not end its
+    /// run: the next event is merged into it (`blocks`).
+    open_block: Option<u64>,
 }
 
 /// Reader-store cursors: name -> (position, updated_us).
@@ -292,6 +296,7 @@ fn load_state(db: &DB) -> Result<State> {
     let last_txid = get_u64(db, meta, META_LAST_TXID)?.unwrap_or(0);
     let first_offset = (b.first > b.head).then_some(total_bytes);
     let phys_first = get_u64(db, meta, META_PHYS_FIRST)?.unwrap_or(b.first);
+    let open_block = open_block(db, b.head)?;
     // Running max at `first`: the last time index entry at or before it.
     let time = db.cf_handle(CF_TIME).expect("cf time");
     let mut first_running_max = i64::MIN;
@@ -314,7 +319,27 @@ fn load_state(db: &DB) -> Result<State> {
         first_running_max,
         phys_first,
         time_floor: None,
+        open_block,
     })
+}
+
+/// The key of the block value that holds `head`, if it is one and `head`
+/// does not end its run (a format 5 ledger's head is a single event: the
+/// next event starts a block of its own).
+fn open_block(db: &DB, head: u64) -> Result<Option<u64>> {
+    if head == 0 || blocks::ends_run(head) {
+        return Ok(None);
+    }
+    let cf = db.cf_handle(CF_EVENTS).expect("cf events");
+    let mut it = db.raw_iterator_cf(cf);
+    it.seek_for_prev(seq_key(head));
+    let found = match (it.key(), it.value()) {
+        (Some(k), Some(v)) if v.first() == Some(&blocks::MARK) => decode_seq(k)
+            .filter(|&key| key <= head && blocks::run_start(key) == blocks::run_start(head)),
+        _ => None,
+    };
+    it.status()?;
+    Ok(found)
 }
 
 /// Events and time entries of the batch being built, for retention lookups.
@@ -329,6 +354,30 @@ struct Pending {
     strides: Vec<(i64, u64)>,
     /// Encoding buffer, reused for every event of the group.
     buf: Vec<u8>,
+    /// The block value (or merge operand) being built, its key, and
+    /// whether it continues a stored block.
+    block: Vec<u8>,
+    block_key: u64,
+    block_merge: bool,
+}
+
+impl Pending {
+    /// Put the block being built into the batch (a merge when it continues
+    /// a stored block) and note which block stays open.
+    fn flush_block(&mut self, db: &DB, batch: &mut WriteBatch, st: &mut State) {
+        if self.block.is_empty() {
+            return;
+        }
+        let events = db.cf_handle(CF_EVENTS).expect("cf events");
+        let key = seq_key(self.block_key);
+        if self.block_merge {
+            batch.merge_cf(events, key, &self.block);
+        } else {
+            batch.put_cf(events, key, &self.block);
+        }
+        self.block.clear();
+        st.open_block = (!blocks::ends_run(st.head)).then_some(self.block_key);
+    }
 }
 
 struct Lookup<'a> {
@@ -341,10 +390,8 @@ fn offset_in(db: &DB, pending: &Pending, seq: u64) -> Result<u64> {
     if !pending.offsets.is_empty() && seq >= pending.base {
         return Ok(pending.offsets[(seq - pending.base) as usize]);
     }
-    let cf = db.cf_handle(CF_EVENTS).expect("cf events");
-    let v = db
-        .get_pinned_cf(cf, seq_key(seq))?
-        .ok_or_else(|| Error::Corrupt(format!("event {seq} is missing")))?;
+    let v =
+        blocks::get(db, seq)?.ok_or_else(|| Error::Corrupt(format!("event {seq} is missing")))?;
     Ok(decode_event(&v)?.offset)
 }
 
@@ -522,7 +569,6 @@ impl Writer {
         batch: &mut WriteBatch,
         pending: &mut Pending,
     ) {
-        let events = self.db.cf_handle(CF_EVENTS).expect("cf events");
         let time = self.db.cf_handle(CF_TIME).expect("cf time");
         let seq = st.head + 1;
         if let Some(t) = op.txid {
@@ -533,7 +579,21 @@ impl Writer {
         pending.buf.clear();
         ev.encode(&mut pending.buf).expect("a Vec grows as needed");
         let bytes = &pending.buf;
-        batch.put_cf(events, seq_key(seq), bytes);
+        if pending.block.is_empty() {
+            // A new value: the run's start, or the rest of the open block.
+            match st.open_block.take() {
+                Some(key) => {
+                    pending.block_key = key;
+                    pending.block_merge = true;
+                }
+                None => {
+                    pending.block_key = seq;
+                    pending.block_merge = false;
+                    pending.block.push(blocks::MARK);
+                }
+            }
+        }
+        blocks::push_record(&mut pending.block, bytes);
         if pending.offsets.is_empty() {
             pending.base = seq;
         }
@@ -553,6 +613,9 @@ impl Writer {
             st.first_offset = Some(ev.offset);
         }
         st.head = seq;
+        if blocks::ends_run(seq) {
+            pending.flush_block(&self.db, batch, st);
+        }
     }
 
     /// The smallest committed position among named cursors; for a name in
@@ -663,9 +726,12 @@ impl Writer {
         }
         // (No keeper: no entry below target yet, and no event goes.)
         if let Some((t, s)) = keeper {
-            if s + 1 > st.phys_first {
-                batch.delete_range_cf(events, seq_key(st.phys_first), seq_key(s + 1));
-                st.phys_first = s + 1;
+            // Whole values only: up to the run that holds `s + 1` (which
+            // starts there unless the keeper is a format 3 entry).
+            let end = blocks::run_start(s + 1);
+            if end > st.phys_first {
+                batch.delete_range_cf(events, seq_key(st.phys_first), seq_key(end));
+                st.phys_first = end;
             }
             batch.delete_range_cf(time, time_key(0, 0), time_key(t, s));
             st.time_floor = Some(time_key(t, s));
@@ -704,6 +770,7 @@ impl Writer {
                 },
                 Request::SetRetention(r) => {
                     // Apply the old settings to what came before, then the new ones.
+                    pending.flush_block(&db, &mut batch, &mut st);
                     if failed.is_none() {
                         if let Err(e) = self.retain(&mut st, &mut batch, &pending, &mut tx) {
                             failed = Some(e);
@@ -715,6 +782,7 @@ impl Writer {
                 }
             }
         }
+        pending.flush_block(&db, &mut batch, &mut st);
         if batch.is_empty() {
             // Every request was refused: nothing of theirs is in the overlay.
             self.ns_cache = Some(tx.write_into(&mut batch));

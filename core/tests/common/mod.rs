@@ -67,7 +67,38 @@ pub fn corpus_records(dir: &Path) -> Vec<Record> {
 pub fn raw_db(ledger_dir: &Path) -> rocksdb::DB {
     let path = ledger_dir.join("db");
     let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), &path).unwrap();
-    rocksdb::DB::open_cf(&rocksdb::Options::default(), &path, &cfs).unwrap()
+    let descriptors = cfs
+        .iter()
+        .map(|name| rocksdb::ColumnFamilyDescriptor::new(name, raw_cf_options(name)));
+    rocksdb::DB::open_cf_descriptors(&rocksdb::Options::default(), &path, descriptors).unwrap()
+}
+
+/// Options of a column family for [`raw_db`]: `events` gets a merge
+/// operator as the ledger's (format 6 appends to a block of events by
+/// merging records into it), written out here from the format's definition
+/// so a raw reader sees whole blocks.
+pub fn raw_cf_options(name: &str) -> rocksdb::Options {
+    let mut o = rocksdb::Options::default();
+    if name == "events" {
+        fn concat(
+            _key: &[u8],
+            existing: Option<&[u8]>,
+            operands: &rocksdb::MergeOperands,
+        ) -> Option<Vec<u8>> {
+            let mut out = existing.map(<[u8]>::to_vec).unwrap_or_else(|| vec![0]);
+            operands.iter().for_each(|o| out.extend_from_slice(o));
+            Some(out)
+        }
+        fn partial(
+            _key: &[u8],
+            _existing: Option<&[u8]>,
+            operands: &rocksdb::MergeOperands,
+        ) -> Option<Vec<u8>> {
+            Some(operands.iter().flatten().copied().collect())
+        }
+        o.set_merge_operator("fsfeed.event_blocks.v1", concat, partial);
+    }
+    o
 }
 
 /// A read (up to 10 records, 30 s at most) by a cursor of `reader` at the
