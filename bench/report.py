@@ -169,8 +169,9 @@ def markdown(r: dict[str, Any], img: str) -> str:
             "AOF growth; JetStream: store growth) over the events of the buffered batched run."
         ),
         (
-            "- Limits: RocksDB `WriteBatch` of the bytes fsfeed stores for each event under seq "
-            f"keys, {r['batch']:,} a batch; the disk's 4 KiB write + fdatasync rate and its "
+            "- Limits: RocksDB `WriteBatch` of the bytes fsfeed stores for each event, in runs "
+            "of 32 events per value as fsfeed's format 6 stores them, "
+            f"{r['batch']:,} events a batch; the disk's 4 KiB write + fdatasync rate and its "
             "sequential write bandwidth."
         ),
         "",
