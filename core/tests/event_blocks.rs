@@ -199,3 +199,54 @@ fn a_cut_block_is_corrupt() {
     assert_eq!(l.get(39).unwrap().unwrap().seq, 39);
     assert_eq!(l.scan(1, 32).unwrap().len(), 32);
 }
+
+fn stored(dir: &std::path::Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let db = raw_db(dir);
+    let cf = db.cf_handle("events").unwrap();
+    db.iterator_cf(cf, rocksdb::IteratorMode::Start)
+        .map(|kv| {
+            let (k, v) = kv.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    /// Any split of the same ops into appends, with the ledger closed and
+    /// reopened between some of them (the writer then finds the open block
+    /// on disk), stores the same block values as one batch of them all, and
+    /// reads back the same events.
+    #[test]
+    fn any_batching_with_reopens_stores_the_same_blocks(
+        steps in proptest::collection::vec((1usize..70, proptest::bool::weighted(0.2)), 1..12)
+    ) {
+        let n: usize = steps.iter().map(|(k, _)| k).sum();
+        let ops = commits(0, n as u64);
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let mut a = open(a_dir.path(), Durability::None, None);
+        let mut at = 0;
+        for (k, reopen) in &steps {
+            if *k == 1 {
+                a.append(ops[at].clone()).unwrap();
+            } else {
+                a.append_batch(ops[at..at + k].to_vec()).unwrap();
+            }
+            at += k;
+            if *reopen {
+                a.close().unwrap();
+                a = open(a_dir.path(), Durability::None, None);
+            }
+        }
+        let b = open(b_dir.path(), Durability::None, None);
+        b.append_batch(ops).unwrap();
+        proptest::prop_assert_eq!(all_keys(&a), all_keys(&b));
+        proptest::prop_assert_eq!(a.verify().unwrap().events, n as u64);
+        a.close().unwrap();
+        b.close().unwrap();
+        let (sa, sb) = (stored(a_dir.path()), stored(b_dir.path()));
+        proptest::prop_assert_eq!(sa.len(), n.div_ceil(32));
+        proptest::prop_assert!(sa == sb, "the same keys and values");
+    }
+}
