@@ -39,15 +39,6 @@ fn make_format_5(dir: &std::path::Path) {
     db.flush_cf(cf).unwrap();
 }
 
-fn format_on_disk(dir: &std::path::Path) -> u32 {
-    let db = raw_db(dir);
-    let v = db
-        .get_cf(db.cf_handle("meta").unwrap(), b"format_version")
-        .unwrap()
-        .unwrap();
-    u32::from_be_bytes(v.try_into().unwrap())
-}
-
 fn stored_keys(dir: &std::path::Path) -> Vec<u64> {
     let db = raw_db(dir);
     let cf = db.cf_handle("events").unwrap();

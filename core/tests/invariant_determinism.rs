@@ -15,6 +15,22 @@ fn retention() -> Retention {
         .with_max_age(Duration::from_secs(5))
 }
 
+/// Append `ops` in batches of 1, 2, ... up to `most` ops and round again
+/// (a batch of one through `append`).
+fn append_unevenly(ledger: &fsfeed::Ledger, ops: &[Op], most: usize) {
+    let (mut i, mut n) = (0, 1);
+    while i < ops.len() {
+        let end = (i + n).min(ops.len());
+        if n == 1 {
+            ledger.append(ops[i].clone()).unwrap();
+        } else {
+            ledger.append_batch(ops[i..end].to_vec()).unwrap();
+        }
+        i = end;
+        n = n % most + 1;
+    }
+}
+
 #[test]
 fn invariant_determinism_two_replicas_same_checksum() {
     let ops: Vec<Op> = Workload::new(99, T0).take(8_000).collect();
@@ -26,14 +42,7 @@ fn invariant_determinism_two_replicas_same_checksum() {
     for chunk in ops.chunks(1000) {
         a.append_batch(chunk.to_vec()).unwrap();
     }
-    let mut i = 0;
-    let mut n = 1;
-    while i < ops.len() {
-        let end = (i + n).min(ops.len());
-        b.append_batch(ops[i..end].to_vec()).unwrap();
-        i = end;
-        n = n % 37 + 1;
-    }
+    append_unevenly(&b, &ops, 37);
     let (sa, sb) = (a.stats().unwrap(), b.stats().unwrap());
     assert_eq!(
         (sa.first_seq, sa.head_seq, sa.bytes),
@@ -61,17 +70,7 @@ fn stored_blocks_are_the_same_whatever_the_batching() {
     for chunk in ops.chunks(1000) {
         a.append_batch(chunk.to_vec()).unwrap();
     }
-    let (mut i, mut n) = (0, 1);
-    while i < ops.len() {
-        let end = (i + n).min(ops.len());
-        if n == 1 {
-            b.append(ops[i].clone()).unwrap();
-        } else {
-            b.append_batch(ops[i..end].to_vec()).unwrap();
-        }
-        i = end;
-        n = n % 45 + 1;
-    }
+    append_unevenly(&b, &ops, 45);
     assert!(a.stats().unwrap().first_seq > 1, "retention was active");
     a.close().unwrap();
     b.close().unwrap();

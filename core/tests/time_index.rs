@@ -214,15 +214,6 @@ fn make_format_3(dir: &std::path::Path, times: &[i64]) {
     .unwrap();
 }
 
-fn format_on_disk(dir: &std::path::Path) -> u32 {
-    let db = raw_db(dir);
-    let v = db
-        .get_cf(db.cf_handle("meta").unwrap(), b"format_version")
-        .unwrap()
-        .unwrap();
-    u32::from_be_bytes(v.as_slice().try_into().unwrap())
-}
-
 #[test]
 fn a_format_3_index_is_read_as_it_is_and_upgraded_by_a_writable_open() {
     let dir = tempfile::tempdir().unwrap();

@@ -73,6 +73,16 @@ pub fn raw_db(ledger_dir: &Path) -> rocksdb::DB {
     rocksdb::DB::open_cf_descriptors(&rocksdb::Options::default(), &path, descriptors).unwrap()
 }
 
+/// The format version stored in a closed ledger.
+pub fn format_on_disk(ledger_dir: &Path) -> u32 {
+    let db = raw_db(ledger_dir);
+    let v = db
+        .get_cf(db.cf_handle("meta").unwrap(), b"format_version")
+        .unwrap()
+        .unwrap();
+    u32::from_be_bytes(v.as_slice().try_into().unwrap())
+}
+
 /// Options of a column family for [`raw_db`]: `events` gets a merge
 /// operator as the ledger's (format 6 appends to a block of events by
 /// merging records into it), written out here from the format's definition
