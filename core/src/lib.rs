@@ -44,8 +44,10 @@
 //!    No background thread decides what to delete.
 //! 4. **Determinism.** The same ops in the same order give the same events on
 //!    every replica ([`Ledger::checksum`] agrees): nothing the ledger stores
-//!    comes from a clock or randomness. (The cursor guard depends on local
-//!    cursors; replicas agree while it is off or their cursors agree.)
+//!    comes from a clock or randomness, and how appends were grouped changes
+//!    no stored value (events are kept in fixed runs of 32 seqs per value).
+//!    (The cursor guard depends on local cursors; replicas agree while it is
+//!    off or their cursors agree.)
 //! 5. **Cursors stay in range.** A committed position never points past the
 //!    head: its seq is at most `head_seq + 1`.
 //!
