@@ -172,6 +172,27 @@ pub(crate) fn get(db: &DB, seq: u64) -> Result<Option<Vec<u8>>> {
     Ok(found)
 }
 
+/// For the writer at open: the key of the block value that holds `head`,
+/// if it is one and `head` does not end its run, so the next event is merged
+/// into it (a format 5 ledger's head is a single event: the next event
+/// starts a block of its own).
+pub(crate) fn open_block(db: &DB, head: u64) -> Result<Option<u64>> {
+    if head == 0 || ends_run(head) {
+        return Ok(None);
+    }
+    let cf = db.cf_handle(super::keys::CF_EVENTS).expect("cf events");
+    let mut it = db.raw_iterator_cf(cf);
+    it.seek_for_prev(seq_key(head));
+    let found = match (it.key(), it.value()) {
+        (Some(k), Some(v)) if v.first() == Some(&MARK) => {
+            decode_seq(k).filter(|&key| key <= head && run_start(key) == run_start(head))
+        }
+        _ => None,
+    };
+    it.status()?;
+    Ok(found)
+}
+
 fn pick(key: u64, value: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
     if seq < key || seq - key >= RUN {
         return Ok(None);
@@ -187,7 +208,7 @@ fn pick(key: u64, value: &[u8], seq: u64) -> Result<Option<Vec<u8>>> {
 
 /// Position `it` on the value that holds `from` or, if none does, on the
 /// first value after it.
-pub(crate) fn seek<D: rocksdb::DBAccess>(it: &mut DBRawIteratorWithThreadMode<'_, D>, from: u64) {
+fn seek<D: rocksdb::DBAccess>(it: &mut DBRawIteratorWithThreadMode<'_, D>, from: u64) {
     it.seek_for_prev(seq_key(from));
     let holds = it
         .key()

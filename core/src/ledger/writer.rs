@@ -296,7 +296,7 @@ fn load_state(db: &DB) -> Result<State> {
     let last_txid = get_u64(db, meta, META_LAST_TXID)?.unwrap_or(0);
     let first_offset = (b.first > b.head).then_some(total_bytes);
     let phys_first = get_u64(db, meta, META_PHYS_FIRST)?.unwrap_or(b.first);
-    let open_block = open_block(db, b.head)?;
+    let open_block = blocks::open_block(db, b.head)?;
     // Running max at `first`: the last time index entry at or before it.
     let time = db.cf_handle(CF_TIME).expect("cf time");
     let mut first_running_max = i64::MIN;
@@ -321,25 +321,6 @@ fn load_state(db: &DB) -> Result<State> {
         time_floor: None,
         open_block,
     })
-}
-
-/// The key of the block value that holds `head`, if it is one and `head`
-/// does not end its run (a format 5 ledger's head is a single event: the
-/// next event starts a block of its own).
-fn open_block(db: &DB, head: u64) -> Result<Option<u64>> {
-    if head == 0 || blocks::ends_run(head) {
-        return Ok(None);
-    }
-    let cf = db.cf_handle(CF_EVENTS).expect("cf events");
-    let mut it = db.raw_iterator_cf(cf);
-    it.seek_for_prev(seq_key(head));
-    let found = match (it.key(), it.value()) {
-        (Some(k), Some(v)) if v.first() == Some(&blocks::MARK) => decode_seq(k)
-            .filter(|&key| key <= head && blocks::run_start(key) == blocks::run_start(head)),
-        _ => None,
-    };
-    it.status()?;
-    Ok(found)
 }
 
 /// Events and time entries of the batch being built, for retention lookups.
