@@ -49,8 +49,12 @@ pub(crate) struct Row<'a> {
     pub(super) kind: u32,
     pub(super) volume: &'a str,
     pub(super) bucket: &'a str,
+    /// The event's path: stored, or else the op's key (format 7 stores
+    /// none when it is the key; see `ledger::decode_event`).
     pub(super) path: &'a str,
     pub(super) to_path: &'a str,
+    /// The op's `key`.
+    pub(super) key: &'a str,
     pub(super) layout: i32,
     pub(super) is_dir: bool,
     pub(super) size: Option<u64>,
@@ -115,6 +119,9 @@ impl<'a> Row<'a> {
             }
             Ok(true)
         })?;
+        if r.path.is_empty() {
+            r.path = r.key;
+        }
         Ok(has_op.then_some(r))
     }
 
@@ -125,6 +132,7 @@ impl<'a> Row<'a> {
                 (2, WireType::Varint) => self.time_us = varint(buf)? as i64,
                 (3, WireType::LengthDelimited) => self.volume = text(buf)?,
                 (4, WireType::LengthDelimited) => self.bucket = text(buf)?,
+                (5, WireType::LengthDelimited) => self.key = text(buf)?,
                 (6, WireType::Varint) => self.layout = varint(buf)? as i32,
                 (9, WireType::Varint) => self.object_id = Some(varint(buf)?),
                 (10, WireType::Varint) => self.is_dir = varint(buf)? != 0,

@@ -86,8 +86,9 @@ impl Ledger {
         Ok(())
     }
 
-    /// A checksum over every retained event (seq and stored bytes), FNV-1a
-    /// 64: replicas fed the same ops agree on it.
+    /// A checksum over every retained event (seq and stored bytes, in their
+    /// full form: see below), FNV-1a 64: replicas fed the same ops agree on
+    /// it, whatever the format that stored each event.
     pub fn checksum(&self) -> Result<u64> {
         let db = self.db()?;
         let cf = db.cf_handle(CF_EVENTS).expect("cf events");
@@ -99,11 +100,12 @@ impl Ledger {
             }
         };
         // Each event as its own key and value, as format 5 stored them:
-        // the sum does not depend on how events are grouped into blocks.
+        // the sum does not depend on how events are grouped into blocks
+        // (format 6), nor on a path left out (format 7, `full_form`).
         let mut it = db.raw_iterator_cf(cf);
         super::blocks::visit(&mut it, self.bounds()?.first, |seq, bytes| {
             feed(&seq_key(seq));
-            feed(bytes);
+            super::full_form(bytes, &mut feed)?;
             Ok(true)
         })?;
         Ok(h)

@@ -94,7 +94,11 @@ use keys::*;
 /// blocks of up to 32 consecutive seqs per RocksDB value (`blocks`); the
 /// single-event values of earlier formats stay readable as they are, so the
 /// upgrade from 5 rewrites nothing, and read-only openers read format 5.
-pub const FORMAT_VERSION: u32 = 6;
+/// 7: an event whose path is its op's key (every op named by its key)
+/// stores no path; readers fill it in (`decode_event`). Earlier events
+/// keep theirs, so the upgrade from 6 rewrites nothing, and read-only
+/// openers read format 6 (and 5) as they are.
+pub const FORMAT_VERSION: u32 = 7;
 
 /// How long a read-only opener waits between looks at the primary.
 const SECONDARY_POLL: Duration = Duration::from_millis(20);
@@ -643,17 +647,18 @@ impl Ledger {
                         .try_into()
                         .map_err(|_| Error::Corrupt("format_version".into()))?,
                 );
-                if (2..=5).contains(&found) && !opts.read_only {
+                if (2..=6).contains(&found) && !opts.read_only {
                     if found <= 3 {
                         upgrade_to_format_4(&db, found)?;
                     }
                     // Format 5 stores the segment settings: below, as for
                     // a new ledger (absent: on, or what the opener asked).
-                    // Format 6 reads format 5's events as they are.
+                    // Format 6 reads format 5's events as they are, and
+                    // format 7 format 6's.
                     let mut w = WriteOptions::default();
                     w.set_sync(true);
                     db.put_cf_opt(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes(), &w)?;
-                } else if found != FORMAT_VERSION && !((3..=5).contains(&found) && opts.read_only) {
+                } else if found != FORMAT_VERSION && !((3..=6).contains(&found) && opts.read_only) {
                     return Err(Error::UnsupportedFormat {
                         found,
                         supported: FORMAT_VERSION,
@@ -1027,8 +1032,72 @@ fn remove_stale_secondaries(dir: &Path) {
     }
 }
 
+/// A stored event as readers see it. Format 7 stores no `path` when it is
+/// the op's `key` (every op named by its key); it is filled in here, and
+/// in the row parser of history (`columnar::rows`), by the same rule: an
+/// empty stored path is the op's key. (No event's path is empty unless its
+/// key is: an op named by `parent_id` and `name` has no key and a path.)
 pub(crate) fn decode_event(bytes: &[u8]) -> Result<Event> {
-    Event::decode(bytes).map_err(|e| Error::Corrupt(format!("event: {e}")))
+    let mut ev = Event::decode(bytes).map_err(|e| Error::Corrupt(format!("event: {e}")))?;
+    if ev.path.is_empty() {
+        if let Some(op) = &ev.op {
+            ev.path = op.key.clone();
+        }
+    }
+    Ok(ev)
+}
+
+/// Feed `f` a stored event's bytes in their full form, as format 6 stored
+/// them: a path format 7 left out (it is the op's key) is put back where
+/// prost writes it, as field 3 right after the op (field 2). What
+/// `Ledger::checksum` sums, so that the sum does not depend on the format.
+pub(crate) fn full_form(event: &[u8], mut f: impl FnMut(&[u8])) -> Result<()> {
+    use prost::encoding::{decode_key, decode_varint, skip_field, DecodeContext, WireType};
+    let corrupt = |e: prost::DecodeError| Error::Corrupt(format!("event: {e}"));
+    // The op's `key`, and where the op field ends, if it is there.
+    let mut op: Option<(&[u8], usize)> = None;
+    let mut has_path = false;
+    let mut buf = event;
+    while !buf.is_empty() {
+        let (tag, wt) = decode_key(&mut buf).map_err(corrupt)?;
+        if (tag, wt) == (2, WireType::LengthDelimited) {
+            let len = decode_varint(&mut buf).map_err(corrupt)? as usize;
+            if len > buf.len() {
+                return Err(Error::Corrupt("event: the op runs past the end".into()));
+            }
+            let (mut body, rest) = buf.split_at(len);
+            buf = rest;
+            let mut key: &[u8] = &[];
+            while !body.is_empty() {
+                let (t, w) = decode_key(&mut body).map_err(corrupt)?;
+                if (t, w) == (5, WireType::LengthDelimited) {
+                    let n = decode_varint(&mut body).map_err(corrupt)? as usize;
+                    if n > body.len() {
+                        return Err(Error::Corrupt("event: the key runs past the end".into()));
+                    }
+                    (key, body) = body.split_at(n);
+                } else {
+                    skip_field(w, t, &mut body, DecodeContext::default()).map_err(corrupt)?;
+                }
+            }
+            op = Some((key, event.len() - buf.len()));
+        } else {
+            has_path |= tag == 3;
+            skip_field(wt, tag, &mut buf, DecodeContext::default()).map_err(corrupt)?;
+        }
+    }
+    match op {
+        Some((key, end)) if !has_path && !key.is_empty() => {
+            let mut path = vec![3 << 3 | WireType::LengthDelimited as u8];
+            prost::encoding::encode_varint(key.len() as u64, &mut path);
+            path.extend_from_slice(key);
+            f(&event[..end]);
+            f(&path);
+            f(&event[end..]);
+        }
+        _ => f(event),
+    }
+    Ok(())
 }
 
 fn get_u64(db: &DB, cf: &rocksdb::ColumnFamily, key: &[u8]) -> Result<Option<u64>> {
@@ -1063,5 +1132,68 @@ fn read_retention(db: &DB) -> Result<Retention> {
     match db.get_pinned_cf(meta, META_RETENTION)? {
         Some(v) => Retention::decode(&*v).map_err(|e| Error::Corrupt(format!("retention: {e}"))),
         None => Ok(Retention::default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Op;
+    use prost::Message;
+
+    fn full(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        full_form(bytes, |b| out.extend_from_slice(b)).unwrap();
+        out
+    }
+
+    #[test]
+    fn the_full_form_puts_back_a_path_left_out_and_reads_as_the_same_event() {
+        let mut op = Op::commit("v", "b", "dir/key", 7, "e");
+        op.time_us = 5;
+        let with_path = Event {
+            seq: 3,
+            op: Some(op.clone()),
+            path: "dir/key".into(),
+            offset: 99,
+            size: Some(1),
+            ..Default::default()
+        };
+        let stored = Event {
+            path: String::new(),
+            ..with_path.clone()
+        };
+        // Format 7's bytes read as format 6's, and format 6's stay as they are.
+        assert_eq!(full(&stored.encode_to_vec()), with_path.encode_to_vec());
+        assert_eq!(full(&with_path.encode_to_vec()), with_path.encode_to_vec());
+        assert_eq!(decode_event(&stored.encode_to_vec()).unwrap(), with_path);
+        // A path that is not the key is stored, and an op without a key
+        // (named by parent id and name) keeps its path.
+        let other = Event {
+            path: "elsewhere".into(),
+            ..with_path.clone()
+        };
+        assert_eq!(full(&other.encode_to_vec()), other.encode_to_vec());
+        let mut by_id = op;
+        by_id.key = String::new();
+        let by_id = Event {
+            op: Some(by_id),
+            path: "d/name".into(),
+            ..with_path.clone()
+        };
+        assert_eq!(full(&by_id.encode_to_vec()), by_id.encode_to_vec());
+        assert_eq!(decode_event(&by_id.encode_to_vec()).unwrap(), by_id);
+        // No op: nothing to put back.
+        let bare = Event {
+            seq: 1,
+            ..Default::default()
+        };
+        assert_eq!(full(&bare.encode_to_vec()), bare.encode_to_vec());
+        // Cut bytes are corrupt, not a panic.
+        let bytes = stored.encode_to_vec();
+        for cut in 1..bytes.len() {
+            let _ = full_form(&bytes[..cut], |_| {});
+        }
+        assert!(full_form(&bytes[..bytes.len() - 1], |_| {}).is_err());
     }
 }

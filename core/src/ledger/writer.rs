@@ -448,13 +448,36 @@ impl Source for Pure<'_> {
     }
 }
 
-/// The event an op becomes at `seq`, its path resolved, at byte `offset`.
+/// What an event stored in `stored` bytes counts for in offsets, the
+/// retained bytes and `max_bytes`: 8 bytes of key, and its full encoding,
+/// the path included when format 7 left it out (it is the op's key). So
+/// the counts do not depend on the format: a ledger upgraded from format 6
+/// and one created at 7, fed the same ops, give every event the same
+/// offset.
+fn counted_len(stored: usize, ev: &Event) -> u64 {
+    let elided = match &ev.op {
+        Some(op) if ev.path.is_empty() && !op.key.is_empty() => {
+            1 + prost::encoding::encoded_len_varint(op.key.len() as u64) + op.key.len()
+        }
+        _ => 0,
+    };
+    (stored + elided) as u64 + 8
+}
+
+/// The event an op becomes at `seq`, its path resolved, at byte `offset`,
+/// as it is stored: `path` empty when it is the op's key.
 fn event_of(mut op: Op, res: Resolved, seq: u64, offset: u64) -> Event {
     op.object_id = res.object_id;
     op.is_dir = res.is_dir;
+    // A path that is the op's key is not stored twice (format 7).
+    let path = if res.path == op.key {
+        String::new()
+    } else {
+        res.path
+    };
     Event {
         seq,
-        path: res.path,
+        path,
         to_path: res.to_path,
         offset,
         op: Some(op),
@@ -515,7 +538,7 @@ impl Writer {
             let seq = st.head + 1 + k as u64;
             extra.push(total);
             let ev = event_of(op.clone(), res.clone(), seq, total);
-            total += ev.encoded_len() as u64 + 8;
+            total += counted_len(ev.encoded_len(), &ev);
             if op.time_us > max_time {
                 max_time = op.time_us;
                 extra_times.push((max_time, seq));
@@ -579,7 +602,7 @@ impl Writer {
             pending.base = seq;
         }
         pending.offsets.push(st.total_bytes);
-        st.total_bytes += bytes.len() as u64 + 8;
+        st.total_bytes += counted_len(bytes.len(), &ev);
         if time_us > st.max_time {
             st.max_time = time_us;
             pending.times.push((time_us, seq));

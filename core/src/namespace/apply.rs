@@ -8,6 +8,9 @@ use crate::op::{Kind, Layout, Op};
 /// What the namespace resolved for one op.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Resolved {
+    /// The op's path as of its seq when it is not the op's `key` (an FSO
+    /// op named by `parent_id` and `name`); empty when it is: the event
+    /// stores it so (format 7) and readers fill it in (`decode_event`).
     pub path: String,
     pub to_path: String,
     pub object_id: Option<u64>,
@@ -82,7 +85,7 @@ pub(crate) fn apply(
     retained_from: RetainedFrom<'_>,
 ) -> Result<Resolved> {
     let plain = || Resolved {
-        path: op.key.clone(),
+        path: String::new(),
         to_path: match &op.kind {
             Some(Kind::Rename(r)) => r.to_key.clone(),
             _ => String::new(),
@@ -121,7 +124,11 @@ pub(crate) fn apply(
     let parts: Vec<&str> = key.split('/').collect();
     let (name, dirs) = parts.split_last().expect("non-empty key");
     let mut out = Resolved {
-        path: key.clone(),
+        path: if key == op.key {
+            String::new()
+        } else {
+            key.clone()
+        },
         to_path: String::new(),
         object_id: op.object_id,
         is_dir: op.is_dir,
