@@ -79,6 +79,31 @@ fn fill(ledger: &Ledger, dir: &Path) -> u64 {
     }
 }
 
+/// Leave less than `reserve` free on the file system of `dir`: `fill`
+/// stops when a batch no longer fits above the reserve, so what it leaves
+/// depends on how many bytes its last batch stores.
+fn top_up(dir: &Path, reserve: u64) {
+    let out = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let avail: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if avail >= reserve {
+        std::fs::write(
+            dir.join("top-up"),
+            vec![1u8; (avail - reserve + 4096) as usize],
+        )
+        .unwrap();
+    }
+}
+
 #[test]
 fn a_publisher_on_a_full_disk_stops_and_resumes_losing_nothing() {
     let Some(fs) = mount(24) else { return };
@@ -95,6 +120,7 @@ fn a_publisher_on_a_full_disk_stops_and_resumes_losing_nothing() {
     )
     .unwrap();
     assert!(fill(&ledger, &path) > 0);
+    top_up(fs.0.path(), 2 << 20);
     let rx = HttpReceiver::start();
     let cfg = publisher(&format!(
         "[[publisher]]\nname = \"hook\"\nendpoint = \"{}\"\nformat = \"native\"\nbatch_max = 500\n",
