@@ -170,7 +170,8 @@ def markdown(r: dict[str, Any], img: str) -> str:
         ),
         (
             "- Limits: RocksDB `WriteBatch` of the bytes fsfeed stores for each event, in runs "
-            "of 32 events per value as fsfeed's format 6 stores them, "
+            "of 32 events per value and without the path that is the key, as fsfeed's "
+            "format 7 stores them, "
             f"{r['batch']:,} events a batch; the disk's 4 KiB write + fdatasync rate and its "
             "sequential write bandwidth."
         ),

@@ -152,7 +152,8 @@ fn raw_rocksdb(c: &mut Criterion) {
         .map(|(i, op)| {
             fsfeed::Event {
                 seq: i as u64 + 1,
-                path: op.key.clone(),
+                // Format 7 stores no path when it is the key.
+                path: String::new(),
                 to_path: String::new(),
                 offset: 0,
                 op: Some(op),
@@ -194,7 +195,8 @@ fn raw_writes(op: &Op, seq: u64, ns: bool) -> RawWrites {
     use fsfeed::op::Kind;
     let event = fsfeed::Event {
         seq,
-        path: op.key.clone(),
+        // Format 7 stores no path when it is the key.
+        path: String::new(),
         to_path: String::new(),
         offset: 0,
         op: Some(op.clone()),

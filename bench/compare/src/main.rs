@@ -328,7 +328,8 @@ fn run(a: &Args) -> Res<Value> {
         .map(|(i, op)| {
             Event {
                 seq: i as u64 + 1,
-                path: op.key.clone(),
+                // Format 7 stores no path when it is the key.
+                path: String::new(),
                 to_path: String::new(),
                 offset: 0,
                 op: Some(op.clone()),
