@@ -23,13 +23,7 @@ fn make_format_5(dir: &std::path::Path) {
     };
     let db = raw_db(dir);
     let cf = db.cf_handle("events").unwrap();
-    let keys: Vec<Vec<u8>> = db
-        .iterator_cf(cf, rocksdb::IteratorMode::Start)
-        .map(|kv| kv.unwrap().0.to_vec())
-        .collect();
-    for k in keys {
-        db.delete_cf(cf, k).unwrap();
-    }
+    clear_cf(&db, "events");
     for (seq, bytes) in events {
         db.put_cf(cf, seq.to_be_bytes(), bytes).unwrap();
     }

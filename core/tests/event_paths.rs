@@ -38,13 +38,7 @@ fn stored_events(dir: &std::path::Path) -> Vec<(u64, Vec<u8>)> {
 fn store_as_format_6(dir: &std::path::Path, events: &[Event]) {
     let db = raw_db(dir);
     let cf = db.cf_handle("events").unwrap();
-    let keys: Vec<Vec<u8>> = db
-        .iterator_cf(cf, rocksdb::IteratorMode::Start)
-        .map(|kv| kv.unwrap().0.to_vec())
-        .collect();
-    for k in keys {
-        db.delete_cf(cf, k).unwrap();
-    }
+    clear_cf(&db, "events");
     for run in events.chunks(32) {
         let mut block = vec![0u8];
         for e in run {

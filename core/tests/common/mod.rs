@@ -73,6 +73,18 @@ pub fn raw_db(ledger_dir: &Path) -> rocksdb::DB {
     rocksdb::DB::open_cf_descriptors(&rocksdb::Options::default(), &path, descriptors).unwrap()
 }
 
+/// Delete every key of column family `name` of a [`raw_db`].
+pub fn clear_cf(db: &rocksdb::DB, name: &str) {
+    let cf = db.cf_handle(name).unwrap();
+    let keys: Vec<Vec<u8>> = db
+        .iterator_cf(cf, rocksdb::IteratorMode::Start)
+        .map(|kv| kv.unwrap().0.to_vec())
+        .collect();
+    for k in keys {
+        db.delete_cf(cf, k).unwrap();
+    }
+}
+
 /// The format version stored in a closed ledger.
 pub fn format_on_disk(ledger_dir: &Path) -> u32 {
     let db = raw_db(ledger_dir);
