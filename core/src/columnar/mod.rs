@@ -43,8 +43,8 @@ pub fn schema() -> SchemaRef {
 /// where prost decodes them, the row must hold exactly what prost's event
 /// holds (its path filled in, as readers fill it); where it does not, the
 /// row parser must not panic (it may still read a row, as it skips fields
-/// a row does not hold without decoding them). What the unit test below and the `history_row` fuzz target check;
-/// `Err` describes a difference.
+/// a row does not hold without decoding them). What the unit test below
+/// and the `history_row` fuzz target check; `Err` describes a difference.
 #[doc(hidden)]
 pub fn check_row_parser(bytes: &[u8]) -> std::result::Result<(), String> {
     use prost::Message;
