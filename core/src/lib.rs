@@ -79,6 +79,7 @@ pub mod frame;
 #[cfg(feature = "arrow")]
 pub mod columnar;
 pub mod ledger;
+mod wire;
 pub mod notify;
 pub mod cursor;
 pub mod changes;

@@ -1,8 +1,10 @@
 //! Row parsing: the fields of a stored event read straight from its protobuf
 //! bytes, without building the prost message.
 
-use crate::error::{Error, Result};
-use prost::encoding::{decode_key, decode_varint, skip_field, DecodeContext, WireType};
+use crate::error::Result;
+use crate::wire::corrupt;
+pub(super) use crate::wire::{bytes, fields, varint};
+use prost::encoding::WireType;
 
 // Field numbers of `proto/fsfeed/v1/fsfeed.proto` that rows read.
 pub(super) const CREATE_DIRECTORY: u32 = 21;
@@ -63,42 +65,8 @@ pub(crate) struct Row<'a> {
     pub(super) principal: &'a str,
 }
 
-pub(super) fn corrupt(e: impl std::fmt::Display) -> Error {
-    Error::Corrupt(format!("event: {e}"))
-}
-
-pub(super) fn varint(buf: &mut &[u8]) -> Result<u64> {
-    decode_varint(buf).map_err(corrupt)
-}
-
-/// A length-delimited field's bytes.
-pub(super) fn bytes<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8]> {
-    let len = varint(buf)? as usize;
-    if len > buf.len() {
-        return Err(corrupt("a field runs past the end"));
-    }
-    let (head, rest) = buf.split_at(len);
-    *buf = rest;
-    Ok(head)
-}
-
 pub(super) fn text<'a>(buf: &mut &'a [u8]) -> Result<&'a str> {
     std::str::from_utf8(bytes(buf)?).map_err(|_| corrupt("invalid UTF-8 in a string"))
-}
-
-/// Walk one message's fields, calling `f(tag, wire_type, buf)`; `f` returns
-/// false for fields it does not read, which are skipped.
-pub(super) fn fields<'a>(
-    mut buf: &'a [u8],
-    mut f: impl FnMut(u32, WireType, &mut &'a [u8]) -> Result<bool>,
-) -> Result<()> {
-    while !buf.is_empty() {
-        let (tag, wt) = decode_key(&mut buf).map_err(corrupt)?;
-        if !f(tag, wt, &mut buf)? {
-            skip_field(wt, tag, &mut buf, DecodeContext::default()).map_err(corrupt)?;
-        }
-    }
-    Ok(())
 }
 
 impl<'a> Row<'a> {

@@ -1052,44 +1052,35 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Result<Event> {
 /// prost writes it, as field 3 right after the op (field 2). What
 /// `Ledger::checksum` sums, so that the sum does not depend on the format.
 pub(crate) fn full_form(event: &[u8], mut f: impl FnMut(&[u8])) -> Result<()> {
-    use prost::encoding::{decode_key, decode_varint, skip_field, DecodeContext, WireType};
-    let corrupt = |e: prost::DecodeError| Error::Corrupt(format!("event: {e}"));
-    // The op's `key`, and where the op field ends, if it is there.
+    use crate::wire::{bytes, fields};
+    use prost::encoding::{encode_key, encode_varint, WireType};
+    // The op's `key` and where the op field ends, if it is there.
     let mut op: Option<(&[u8], usize)> = None;
     let mut has_path = false;
-    let mut buf = event;
-    while !buf.is_empty() {
-        let (tag, wt) = decode_key(&mut buf).map_err(corrupt)?;
-        if (tag, wt) == (2, WireType::LengthDelimited) {
-            let len = decode_varint(&mut buf).map_err(corrupt)? as usize;
-            if len > buf.len() {
-                return Err(Error::Corrupt("event: the op runs past the end".into()));
-            }
-            let (mut body, rest) = buf.split_at(len);
-            buf = rest;
+    fields(event, |tag, wt, buf| match (tag, wt) {
+        (2, WireType::LengthDelimited) => {
             let mut key: &[u8] = &[];
-            while !body.is_empty() {
-                let (t, w) = decode_key(&mut body).map_err(corrupt)?;
+            fields(bytes(buf)?, |t, w, b| {
                 if (t, w) == (5, WireType::LengthDelimited) {
-                    let n = decode_varint(&mut body).map_err(corrupt)? as usize;
-                    if n > body.len() {
-                        return Err(Error::Corrupt("event: the key runs past the end".into()));
-                    }
-                    (key, body) = body.split_at(n);
-                } else {
-                    skip_field(w, t, &mut body, DecodeContext::default()).map_err(corrupt)?;
+                    key = bytes(b)?;
+                    return Ok(true);
                 }
-            }
+                Ok(false)
+            })?;
             op = Some((key, event.len() - buf.len()));
-        } else {
-            has_path |= tag == 3;
-            skip_field(wt, tag, &mut buf, DecodeContext::default()).map_err(corrupt)?;
+            Ok(true)
         }
-    }
+        (3, _) => {
+            has_path = true;
+            Ok(false)
+        }
+        _ => Ok(false),
+    })?;
     match op {
         Some((key, end)) if !has_path && !key.is_empty() => {
-            let mut path = vec![3 << 3 | WireType::LengthDelimited as u8];
-            prost::encoding::encode_varint(key.len() as u64, &mut path);
+            let mut path = Vec::with_capacity(key.len() + 6);
+            encode_key(3, WireType::LengthDelimited, &mut path);
+            encode_varint(key.len() as u64, &mut path);
             path.extend_from_slice(key);
             f(&event[..end]);
             f(&path);

@@ -457,7 +457,7 @@ impl Source for Pure<'_> {
 fn counted_len(stored: usize, ev: &Event) -> u64 {
     let elided = match &ev.op {
         Some(op) if ev.path.is_empty() && !op.key.is_empty() => {
-            1 + prost::encoding::encoded_len_varint(op.key.len() as u64) + op.key.len()
+            prost::encoding::string::encoded_len(3, &op.key)
         }
         _ => 0,
     };
