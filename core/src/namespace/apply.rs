@@ -1,5 +1,7 @@
 //! Applying an op to the namespace (paths, edges, ids) and collecting garbage behind retention.
 
+use std::borrow::Cow;
+
 use super::keys::*;
 use super::*;
 use crate::error::{Error, Result};
@@ -23,17 +25,17 @@ pub(crate) struct Resolved {
 
 /// The key an op names: `key`, or the live path of directory `parent` (0:
 /// the bucket root) joined with `name`.
-pub(super) fn key_of(
+pub(super) fn key_of<'k>(
     tx: &mut Tx<'_>,
     op: &Op,
     parent: Option<u64>,
-    key: &str,
-    name: &str,
+    key: &'k str,
+    name: &'k str,
     index: usize,
-) -> Result<String> {
+) -> Result<Cow<'k, str>> {
     match parent {
-        None => Ok(key.to_string()),
-        Some(0) => Ok(name.to_string()),
+        None => Ok(Cow::Borrowed(key)),
+        Some(0) => Ok(Cow::Borrowed(name)),
         Some(p) => {
             let (node, path) = tx.live_path(p, index)?;
             if !node.is_dir || node.volume != op.volume || node.bucket != op.bucket {
@@ -42,7 +44,7 @@ pub(super) fn key_of(
                     parent_id: p,
                 });
             }
-            Ok(format!("{path}/{name}"))
+            Ok(Cow::Owned(format!("{path}/{name}")))
         }
     }
 }
@@ -60,12 +62,12 @@ pub(crate) type RetainedFrom<'a> = &'a mut dyn FnMut() -> Result<u64>;
 /// adopted as one never seen (its closed edges are collected with it).
 fn gone_check(
     tx: &mut Tx<'_>,
-    op: &Op,
+    b: &[u8],
     key: &str,
     index: usize,
     retained_from: RetainedFrom<'_>,
 ) -> Result<()> {
-    match tx.known_gone(op, key)? {
+    match tx.known_gone(b, key)? {
         Some((gone, seq)) if seq >= retained_from()? => Err(Error::PathGone {
             index,
             path: key.to_string(),
@@ -127,7 +129,7 @@ pub(crate) fn apply(
         path: if key == op.key {
             String::new()
         } else {
-            key.clone()
+            key.to_string()
         },
         to_path: String::new(),
         object_id: op.object_id,
@@ -137,54 +139,63 @@ pub(crate) fn apply(
     };
     match kind {
         Kind::CreateDirectory(_) => {
-            let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
+            let (parent, _) = tx.ensure_dirs(op, &b, dirs, seq, &mut next_k, index)?;
             match tx.live(op, &b, parent, name)? {
                 Some(n) if n.is_dir => {
-                    tx.list(&n);
+                    tx.list(&b, &n);
                     out.object_id = Some(n.object_id)
                 }
                 Some(_) => {
-                    return Err(Error::AlreadyExists { index, path: key });
+                    return Err(Error::AlreadyExists {
+                        index,
+                        path: key.into_owned(),
+                    });
                 }
                 None => {
                     let id = op.object_id.unwrap_or(derived_id(seq, 0));
-                    tx.open_edge(op, parent, name, id, true, seq, true);
+                    tx.open_edge(op, &b, parent, name, id, true, seq, true);
                     out.object_id = Some(id);
                 }
             }
             out.is_dir = true;
         }
         Kind::CreateFile(c) => {
-            let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
+            let (parent, _) = tx.ensure_dirs(op, &b, dirs, seq, &mut next_k, index)?;
             // An overwrite keeps the key in the S3 view until its commit.
             let mut listed = false;
             let mut existing_file = None;
             if let Some(existing) = tx.live(op, &b, parent, name)? {
                 existing_file = Some(existing.object_id);
                 if !c.overwrite || existing.is_dir {
-                    return Err(Error::AlreadyExists { index, path: key });
+                    return Err(Error::AlreadyExists {
+                        index,
+                        path: key.into_owned(),
+                    });
                 }
-                tx.close_edge(&existing, seq);
+                tx.close_edge(&b, &existing, seq);
                 listed = in_s3_view(&existing);
             }
             let id = op.object_id.unwrap_or(derived_id(seq, 0));
             if let Some(existing) = existing_file {
                 live::move_object_state(tx, existing, id)?;
             }
-            tx.open_edge(op, parent, name, id, op.is_dir, seq, listed);
+            tx.open_edge(op, &b, parent, name, id, op.is_dir, seq, listed);
             out.object_id = Some(id);
         }
         Kind::Delete(d) => {
-            gone_check(tx, op, &key, index, retained_from)?;
-            let (parent, _) = tx.ensure_dirs(op, dirs, seq, &mut next_k, index)?;
+            gone_check(tx, &b, &key, index, retained_from)?;
+            let (parent, _) = tx.ensure_dirs(op, &b, dirs, seq, &mut next_k, index)?;
             if let Some(existing) = tx.live(op, &b, parent, name)? {
                 if existing.is_dir
                     && !d.recursive
                     && tx.has_live_children(&b, existing.object_id)?
                 {
-                    return Err(Error::DirectoryNotEmpty { index, path: key });
+                    return Err(Error::DirectoryNotEmpty {
+                        index,
+                        path: key.into_owned(),
+                    });
                 }
-                tx.close_edge(&existing, seq);
+                tx.close_edge(&b, &existing, seq);
                 if !existing.is_dir {
                     tx.del(live::o_key(existing.object_id));
                 }
@@ -193,31 +204,32 @@ pub(crate) fn apply(
             }
         }
         Kind::Rename(r) => {
-            gone_check(tx, op, &key, index, retained_from)?;
-            let src = tx.find_or_adopt(op, &key, op.is_dir, seq, &mut next_k, index, false)?;
+            gone_check(tx, &b, &key, index, retained_from)?;
+            let src = tx.find_or_adopt(op, &b, &key, op.is_dir, seq, &mut next_k, index, false)?;
             let to_key = key_of(tx, op, r.to_parent_id, &r.to_key, &r.to_name, index)?;
             if to_key == key {
                 return Err(Error::RenameToSelf { index });
             }
             let to_parts: Vec<&str> = to_key.split('/').collect();
             let (to_name, to_dirs) = to_parts.split_last().expect("non-empty key");
-            let (to_parent, walked) = tx.ensure_dirs(op, to_dirs, seq, &mut next_k, index)?;
+            let (to_parent, walked) = tx.ensure_dirs(op, &b, to_dirs, seq, &mut next_k, index)?;
             if walked.contains(&src.object_id) {
                 return Err(Error::RenameIntoSubtree {
                     index,
-                    from: key,
-                    to: to_key,
+                    from: key.into_owned(),
+                    to: to_key.into_owned(),
                 });
             }
             if tx.live(op, &b, to_parent, to_name)?.is_some() {
                 return Err(Error::AlreadyExists {
                     index,
-                    path: to_key,
+                    path: to_key.into_owned(),
                 });
             }
-            tx.close_edge(&src, seq);
+            tx.close_edge(&b, &src, seq);
             tx.open_edge(
                 op,
+                &b,
                 to_parent,
                 to_name,
                 src.object_id,
@@ -225,7 +237,7 @@ pub(crate) fn apply(
                 seq,
                 in_s3_view(&src),
             );
-            out.to_path = to_key;
+            out.to_path = to_key.into_owned();
             out.object_id = Some(src.object_id);
             out.is_dir = src.is_dir;
             if let Some((size, etag)) = live::object_known(tx, src.object_id, src.is_dir)? {
@@ -237,9 +249,10 @@ pub(crate) fn apply(
             // Commit, append, truncate, ACLs, times, attributes: the object
             // is there (adopted if the namespace never saw it).
             let commit = matches!(kind, Kind::Commit(_));
-            let node = tx.find_or_adopt(op, &key, op.is_dir, seq, &mut next_k, index, commit)?;
+            let node =
+                tx.find_or_adopt(op, &b, &key, op.is_dir, seq, &mut next_k, index, commit)?;
             if commit {
-                tx.list(&node);
+                tx.list(&b, &node);
             }
             if let Some((size, etag)) =
                 live::apply_object_state(tx, op, node.object_id, node.is_dir)?

@@ -49,9 +49,21 @@ pub(super) fn name_prefix_in(tag: u8, bucket: &[u8], parent: u64, name: &str) ->
 
 /// The open edge at `parent/name` (its `deleted` is always `LIVE`).
 pub(super) fn f_key(bucket: &[u8], parent: u64, name: &str) -> Vec<u8> {
-    let mut k = name_prefix_in(TAG_F, bucket, parent, name);
-    k.extend_from_slice(&LIVE.to_be_bytes());
+    let mut k = Vec::new();
+    f_key_into(&mut k, bucket, parent, name);
     k
+}
+
+/// [`f_key`], built in `k` (cleared first).
+pub(super) fn f_key_into(k: &mut Vec<u8>, bucket: &[u8], parent: u64, name: &str) {
+    k.clear();
+    k.reserve(1 + bucket.len() + 8 + name.len() + 1 + 8);
+    k.push(TAG_F);
+    k.extend_from_slice(bucket);
+    k.extend_from_slice(&parent.to_be_bytes());
+    k.extend_from_slice(name.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&LIVE.to_be_bytes());
 }
 
 /// A version of `parent/name` closed at `deleted`.

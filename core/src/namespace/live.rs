@@ -83,9 +83,17 @@ pub(crate) fn l_key(bucket: &[u8], key: &str) -> Vec<u8> {
     k
 }
 
-/// The entry key of `volume/bucket/key`.
+/// The entry key of `volume/bucket/key`: [`l_key`] of the bucket's id,
+/// built in one allocation (one per object-store op).
 pub(crate) fn entry_key(volume: &str, bucket: &str, key: &str) -> Vec<u8> {
-    l_key(&bucket_id(volume, bucket), key)
+    let mut k = Vec::with_capacity(1 + volume.len() + 1 + bucket.len() + 1 + key.len());
+    k.push(TAG_L);
+    k.extend_from_slice(volume.as_bytes());
+    k.push(0);
+    k.extend_from_slice(bucket.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
 }
 
 /// (volume, bucket, key) of an entry key.
@@ -254,8 +262,9 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
     let Some(kind) = op.kind.as_ref() else {
         return Ok(None);
     };
-    let b = bucket_id(&op.volume, &op.bucket);
-    let key = l_key(&b, &op.key);
+    let key = entry_key(&op.volume, &op.bucket, &op.key);
+    // The bucket's id alone, for the ops that list entries below a key.
+    let b = || bucket_id(&op.volume, &op.bucket);
     let fresh = |listed: bool| LiveObject {
         is_dir: op.is_dir,
         listed,
@@ -318,7 +327,7 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
         }
         Kind::Delete(d) => {
             if d.recursive {
-                for (k, _) in tx.live_under(&below(&b, &op.key))? {
+                for (k, _) in tx.live_under(&below(&b(), &op.key))? {
                     tx.del(k);
                 }
             }
@@ -326,11 +335,11 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
             Ok(None)
         }
         Kind::Rename(r) => {
-            let to = l_key(&b, &r.to_key);
+            let to = entry_key(&op.volume, &op.bucket, &r.to_key);
             let src = tx.live_entry(&key)?;
             // A directory's objects move with it (legacy buckets).
             let moved = if op.is_dir {
-                tx.live_under(&below(&b, &op.key))?
+                tx.live_under(&below(&b(), &op.key))?
             } else {
                 Vec::new()
             };
@@ -338,6 +347,7 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
                 tx.del(key);
                 tx.put_live(to, o);
             }
+            let b = b();
             let from_len = below(&b, &op.key).len();
             for (k, o) in moved {
                 let mut dest = below(&b, &r.to_key);
@@ -355,7 +365,7 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
         Kind::BucketDelete(_) => {
             // Everything the bucket held goes with it (a bucket made again
             // under the name starts empty).
-            for (k, _) in tx.live_under(&l_key(&b, ""))? {
+            for (k, _) in tx.live_under(&l_key(&b(), ""))? {
                 tx.del(k);
             }
             Ok(None)

@@ -95,6 +95,8 @@ pub(crate) struct Tx<'a> {
     /// For the request being checked: (key, what `writes` held before).
     pub(super) undo: Vec<(Vec<u8>, Option<Write>)>,
     pub(super) cache: Cache,
+    /// Where lookups build their key (no allocation per lookup).
+    key_buf: Vec<u8>,
 }
 
 impl<'a> Tx<'a> {
@@ -105,6 +107,7 @@ impl<'a> Tx<'a> {
             writes: HashMap::with_capacity_and_hasher(2048, Default::default()),
             undo: Vec::new(),
             cache,
+            key_buf: Vec::new(),
         }
     }
 
@@ -263,7 +266,11 @@ impl<'a> Tx<'a> {
         parent: u64,
         name: &str,
     ) -> Result<Option<NsNode>> {
-        self.get_node(&f_key(b, parent, name))
+        let mut k = std::mem::take(&mut self.key_buf);
+        f_key_into(&mut k, b, parent, name);
+        let node = self.get_node(&k);
+        self.key_buf = k;
+        node
     }
 
     /// The open edge at `parent/name`, if any.
@@ -306,6 +313,7 @@ impl<'a> Tx<'a> {
     pub(super) fn open_edge(
         &mut self,
         op: &Op,
+        b: &[u8],
         parent: u64,
         name: &str,
         object: u64,
@@ -313,7 +321,6 @@ impl<'a> Tx<'a> {
         seq: u64,
         listed: bool,
     ) -> NsNode {
-        let b = bucket_id(&op.volume, &op.bucket);
         let node = NsNode {
             volume: op.volume.clone(),
             bucket: op.bucket.clone(),
@@ -327,7 +334,7 @@ impl<'a> Tx<'a> {
         };
         let mut node = node;
         set_in_s3_view(&mut node, listed);
-        self.put(f_key(&b, parent, name), &f_value(&node));
+        self.put(f_key(b, parent, name), &f_value(&node));
         self.put(r_key(object, LIVE), &node);
         node
     }
@@ -339,27 +346,22 @@ impl<'a> Tx<'a> {
     /// the edge copies it into the closed versions); the open `R` version's
     /// flag is the one the edge was opened with. One write per commit of a
     /// created file, not two.
-    pub(super) fn list(&mut self, live: &NsNode) {
+    pub(super) fn list(&mut self, b: &[u8], live: &NsNode) {
         if in_s3_view(live) {
             return;
         }
-        let b = bucket_id(&live.volume, &live.bucket);
-        let mut n = live.clone();
+        let mut n = f_value(live);
         set_in_s3_view(&mut n, true);
-        self.put(f_key(&b, live.parent_id, &live.name), &f_value(&n));
+        self.put(f_key(b, live.parent_id, &live.name), &n);
     }
 
     /// Close the live edge described by `live` at `seq`: its versions move
     /// from `LIVE` to `seq` (the forward one from `F` to `G`).
-    pub(super) fn close_edge(&mut self, live: &NsNode, seq: u64) {
-        let b = bucket_id(&live.volume, &live.bucket);
+    pub(super) fn close_edge(&mut self, b: &[u8], live: &NsNode, seq: u64) {
         let mut closed = live.clone();
         closed.deleted_seq = seq;
-        self.del(f_key(&b, live.parent_id, &live.name));
-        self.put(
-            g_key(&b, live.parent_id, &live.name, seq),
-            &f_value(&closed),
-        );
+        self.del(f_key(b, live.parent_id, &live.name));
+        self.put(g_key(b, live.parent_id, &live.name, seq), &f_value(&closed));
         self.del(r_key(live.object_id, LIVE));
         self.put(r_key(live.object_id, seq), &closed);
         self.put(c_key(seq, live.object_id), &NsNode::default());
@@ -393,16 +395,16 @@ impl<'a> Tx<'a> {
     pub(super) fn ensure_dirs(
         &mut self,
         op: &Op,
+        b: &[u8],
         dirs: &[&str],
         seq: u64,
         next_k: &mut u64,
         index: usize,
     ) -> Result<(u64, Vec<u64>)> {
-        let b = bucket_id(&op.volume, &op.bucket);
         let mut parent = 0u64;
         let mut walked = Vec::with_capacity(dirs.len());
         for (i, name) in dirs.iter().enumerate() {
-            match self.live_slim(&b, parent, name)? {
+            match self.live_slim(b, parent, name)? {
                 Some(n) if n.is_dir => parent = n.object_id,
                 Some(_) => {
                     return Err(Error::InvalidOp {
@@ -413,7 +415,7 @@ impl<'a> Tx<'a> {
                 None => {
                     let id = derived_id(seq, *next_k);
                     *next_k += 1;
-                    self.open_edge(op, parent, name, id, true, seq, false);
+                    self.open_edge(op, b, parent, name, id, true, seq, false);
                     parent = id;
                 }
             }
@@ -438,18 +440,17 @@ impl<'a> Tx<'a> {
     /// version of it is retained, the path (or a directory above it) was
     /// deleted or renamed away at that seq: `Some((prefix, seq))`. `None`
     /// when the path is live or was never seen (it is then adopted).
-    pub(super) fn known_gone(&mut self, op: &Op, key: &str) -> Result<Option<(String, u64)>> {
-        let b = bucket_id(&op.volume, &op.bucket);
+    pub(super) fn known_gone(&mut self, b: &[u8], key: &str) -> Result<Option<(String, u64)>> {
         let parts: Vec<&str> = key.split('/').collect();
         let mut parent = 0u64;
         for (i, name) in parts.iter().enumerate() {
-            match self.live_slim(&b, parent, name)? {
+            match self.live_slim(b, parent, name)? {
                 Some(n) if n.is_dir => parent = n.object_id,
                 // Live (a file on the way is ensure_dirs' error to give).
                 Some(_) => return Ok(None),
                 None => {
                     return Ok(self
-                        .last_closed(&b, parent, name)?
+                        .last_closed(b, parent, name)?
                         .map(|seq| (parts[..=i].join("/"), seq)))
                 }
             }
@@ -464,6 +465,7 @@ impl<'a> Tx<'a> {
     pub(super) fn find_or_adopt(
         &mut self,
         op: &Op,
+        b: &[u8],
         key: &str,
         is_dir: bool,
         seq: u64,
@@ -473,12 +475,11 @@ impl<'a> Tx<'a> {
     ) -> Result<NsNode> {
         let parts: Vec<&str> = key.split('/').collect();
         let (name, dirs) = parts.split_last().expect("non-empty key");
-        let (parent, _) = self.ensure_dirs(op, dirs, seq, next_k, index)?;
-        let b = bucket_id(&op.volume, &op.bucket);
-        if let Some(n) = self.live(op, &b, parent, name)? {
+        let (parent, _) = self.ensure_dirs(op, b, dirs, seq, next_k, index)?;
+        if let Some(n) = self.live(op, b, parent, name)? {
             return Ok(n);
         }
         let id = op.object_id.unwrap_or(derived_id(seq, 0));
-        Ok(self.open_edge(op, parent, name, id, is_dir, seq, listed))
+        Ok(self.open_edge(op, b, parent, name, id, is_dir, seq, listed))
     }
 }
