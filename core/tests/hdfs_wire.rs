@@ -116,3 +116,91 @@ fn metadata_events_carry_only_their_type_s_fields() {
         }
     }
 }
+
+/// What an op does not say is left out of the HDFS JSON (never `""`, `0`
+/// or a default mode), and the protobuf form, which must carry Hadoop's
+/// required fields, reads back as the same unknowns.
+#[test]
+fn fields_the_op_does_not_give_are_left_out() {
+    use fsfeed::op::{Kind, SetAttr};
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = common::open(dir.path(), Durability::None, None);
+    let mut full = Op::create_file("v", "b", "full");
+    if let Some(Kind::CreateFile(c)) = &mut full.kind {
+        c.replication = Some(3);
+        c.owner = "alice".into();
+        c.group = "staff".into();
+        c.perms = Some(0o640);
+    }
+    let owner_only = SetAttr {
+        owner: Some("bob".into()),
+        ..Default::default()
+    };
+    ledger
+        .append_batch(vec![
+            Op::create_file("v", "b", "bare"),
+            full,
+            Op::create_directory("v", "b", "d"),
+            Op::set_attr("v", "b", "full", owner_only),
+        ])
+        .unwrap();
+    let records = ledger
+        .cursor(None, CursorOptions::default())
+        .unwrap()
+        .read(10, Duration::ZERO)
+        .unwrap()
+        .records;
+    let json: Vec<serde_json::Value> = records
+        .iter()
+        .map(|r| hdfs::record_events(r)[0].to_json())
+        .collect();
+    let keys = |j: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = j.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let bare = [
+        "ctime",
+        "eventType",
+        "iNodeType",
+        "overwrite",
+        "path",
+        "symlinkTarget",
+    ];
+    assert_eq!(keys(&json[0]), bare, "{}", json[0]);
+    assert_eq!(keys(&json[2]), bare, "{}", json[2]);
+    assert_eq!(json[1]["replication"], 3);
+    assert_eq!(json[1]["ownerName"], "alice");
+    assert_eq!(json[1]["groupName"], "staff");
+    assert_eq!(json[1]["perms"], 0o640);
+    assert_eq!(json[3]["metadataType"], "OWNER");
+    assert_eq!(json[3]["ownerName"], "bob");
+    assert!(json[3].get("groupName").is_none(), "{}", json[3]);
+    // Through Hadoop's protobuf and back: the same events, unknowns included.
+    let bytes = hdfs::events_list(&records, 4);
+    let list = hdfs::decode_events_list(&bytes).unwrap();
+    for (batch, want) in list.batch.iter().zip(&json) {
+        let back = HdfsEvent::from_proto(&batch.events[0]).unwrap();
+        assert_eq!(back.to_json(), *want);
+    }
+    // The bare create's required fields are there, empty; its optional
+    // ones are absent.
+    let wire::EventProto { contents, .. } = &list.batch[0].events[0];
+    let create = <wire::CreateEventProto as prost::Message>::decode(contents.as_slice()).unwrap();
+    assert_eq!(
+        (
+            create.owner_name.as_str(),
+            create.group_name.as_str(),
+            create.perms.perm
+        ),
+        ("", "", 0)
+    );
+    assert_eq!(
+        (
+            create.replication,
+            create.default_block_size,
+            create.erasure_coded
+        ),
+        (None, None, None)
+    );
+}

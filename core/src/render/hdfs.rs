@@ -7,9 +7,18 @@
 //! volume). Times are milliseconds. `perms` is the integer mode (the
 //! `FsPermissionProto.perm` value).
 //!
+//! A field the op did not give is left out of the JSON, never filled in:
+//! no `ownerName: ""`, no `replication: 0`, no default mode, and no
+//! `defaultBlockSize` or `erasureCoded` (the ledger knows neither). A
+//! resync's or an expansion's `CREATE` carries only what is known of the
+//! object then: its path, its time and its type. In the protobuf form
+//! Hadoop's schema requires `ownerName`, `groupName` and `perms`: unknown
+//! ones are written empty and 0, which [`HdfsEvent::from_proto`] reads
+//! back as unknown (so a mode of 0 itself reads back as unknown).
+//!
 //! | op kind | `eventType` | fields |
 //! |---|---|---|
-//! | `create_file` | `CREATE` (`iNodeType` `FILE`) | path, ctime, replication, ownerName, groupName, perms, symlinkTarget, overwrite, defaultBlockSize, erasureCoded |
+//! | `create_file` | `CREATE` (`iNodeType` `FILE`) | path, ctime, replication, ownerName, groupName, perms (each only when the op gives it), symlinkTarget (null), overwrite |
 //! | `create_directory`, `volume_create`, `bucket_create` | `CREATE` (`DIRECTORY`) | as above |
 //! | `commit` | `CLOSE` | path, fileSize (-1 when unknown), timestamp (the commit's `mtime`, else the op's time) |
 //! | `append` | `APPEND` | path, newBlock |
@@ -53,14 +62,16 @@ use wire::x_attr_proto::XAttrNamespaceProto;
 #[derive(Debug, Clone, PartialEq)]
 #[allow(missing_docs)]
 pub enum HdfsEvent {
+    /// `replication`, `owner`, `group` and `perms` are `None` when the op
+    /// did not give them: the JSON form leaves them out.
     Create {
         directory: bool,
         path: String,
         ctime: i64,
-        replication: i32,
-        owner: String,
-        group: String,
-        perms: u32,
+        replication: Option<i32>,
+        owner: Option<String>,
+        group: Option<String>,
+        perms: Option<u32>,
         overwrite: bool,
     },
     Close {
@@ -95,10 +106,12 @@ pub enum HdfsEvent {
         path: String,
         replication: i32,
     },
+    /// A `set_attr` may change the owner, the group or both: the other is
+    /// `None` (left out, as HDFS leaves it null).
     Owner {
         path: String,
-        owner: String,
-        group: String,
+        owner: Option<String>,
+        group: Option<String>,
     },
     Perms {
         path: String,
@@ -147,10 +160,10 @@ pub fn record_events(record: &Record) -> Vec<HdfsEvent> {
         directory,
         path: hdfs_path(op, key),
         ctime: ms,
-        replication: 0,
-        owner: String::new(),
-        group: String::new(),
-        perms: 0o644,
+        replication: None,
+        owner: None,
+        group: None,
+        perms: None,
         overwrite: false,
     };
     match &record.expansion {
@@ -176,14 +189,15 @@ pub fn events(event: &Event) -> Vec<HdfsEvent> {
                   perms: Option<u32>,
                   rep: Option<u32>,
                   overwrite: bool| {
+        let known = |s: &str| (!s.is_empty()).then(|| s.to_string());
         HdfsEvent::Create {
             directory,
             path: path.clone(),
             ctime: ms,
-            replication: rep.unwrap_or(0) as i32,
-            owner: owner.to_string(),
-            group: group.to_string(),
-            perms: perms.unwrap_or(if directory { 0o755 } else { 0o644 }),
+            replication: rep.map(|r| r as i32),
+            owner: known(owner),
+            group: known(group),
+            perms,
             overwrite,
         }
     };
@@ -244,8 +258,8 @@ pub fn events(event: &Event) -> Vec<HdfsEvent> {
             } else if s.owner.is_some() || s.group.is_some() {
                 vec![HdfsEvent::Owner {
                     path,
-                    owner: s.owner.clone().unwrap_or_default(),
-                    group: s.group.clone().unwrap_or_default(),
+                    owner: s.owner.clone(),
+                    group: s.group.clone(),
                 }]
             } else if let Some(p) = s.perms {
                 vec![HdfsEvent::Perms { path, perms: p }]
@@ -366,14 +380,21 @@ impl HdfsEvent {
                 );
                 m.insert("path".into(), path.clone().into());
                 m.insert("ctime".into(), (*ctime).into());
-                m.insert("replication".into(), (*replication).into());
-                m.insert("ownerName".into(), owner.clone().into());
-                m.insert("groupName".into(), group.clone().into());
-                m.insert("perms".into(), (*perms).into());
+                // What the op did not say is left out, never made up.
+                if let Some(r) = replication {
+                    m.insert("replication".into(), (*r).into());
+                }
+                if let Some(o) = owner {
+                    m.insert("ownerName".into(), o.clone().into());
+                }
+                if let Some(g) = group {
+                    m.insert("groupName".into(), g.clone().into());
+                }
+                if let Some(p) = perms {
+                    m.insert("perms".into(), (*p).into());
+                }
                 m.insert("symlinkTarget".into(), Value::Null);
                 m.insert("overwrite".into(), (*overwrite).into());
-                m.insert("defaultBlockSize".into(), 0.into());
-                m.insert("erasureCoded".into(), false.into());
             }
             HdfsEvent::Close {
                 path,
@@ -417,8 +438,12 @@ impl HdfsEvent {
             }
             HdfsEvent::Owner { path, owner, group } => {
                 meta(&mut m, path, "OWNER");
-                m.insert("ownerName".into(), owner.clone().into());
-                m.insert("groupName".into(), group.clone().into());
+                if let Some(o) = owner {
+                    m.insert("ownerName".into(), o.clone().into());
+                }
+                if let Some(g) = group {
+                    m.insert("groupName".into(), g.clone().into());
+                }
             }
             HdfsEvent::Perms { path, perms } => {
                 meta(&mut m, path, "PERMS");
@@ -490,14 +515,19 @@ impl HdfsEvent {
                 } as i32,
                 path: path.clone(),
                 ctime: *ctime,
-                owner_name: owner.clone(),
-                group_name: group.clone(),
-                perms: FsPermissionProto { perm: *perms },
-                replication: Some(*replication),
+                // Required by Hadoop's schema: an unknown owner or group is
+                // written empty, an unknown mode as 0 (`from_proto` reads
+                // them back as unknown). The optional fields are left out.
+                owner_name: owner.clone().unwrap_or_default(),
+                group_name: group.clone().unwrap_or_default(),
+                perms: FsPermissionProto {
+                    perm: perms.unwrap_or(0),
+                },
+                replication: *replication,
                 symlink_target: None,
                 overwrite: Some(*overwrite),
-                default_block_size: Some(0),
-                erasure_coded: Some(false),
+                default_block_size: None,
+                erasure_coded: None,
             }
             .encode_to_vec(),
             HdfsEvent::Close {
@@ -552,8 +582,8 @@ impl HdfsEvent {
             }
             .encode_to_vec(),
             HdfsEvent::Owner { path, owner, group } => MetadataUpdateEventProto {
-                owner_name: Some(owner.clone()),
-                group_name: Some(group.clone()),
+                owner_name: owner.clone(),
+                group_name: group.clone(),
                 ..meta(path, MetadataUpdateType::MetaTypeOwner)
             }
             .encode_to_vec(),
@@ -625,10 +655,10 @@ impl HdfsEvent {
                     directory: m.r#type == INodeType::ITypeDirectory as i32,
                     path: m.path,
                     ctime: m.ctime,
-                    replication: m.replication.unwrap_or(0),
-                    owner: m.owner_name,
-                    group: m.group_name,
-                    perms: m.perms.perm,
+                    replication: m.replication,
+                    owner: (!m.owner_name.is_empty()).then_some(m.owner_name),
+                    group: (!m.group_name.is_empty()).then_some(m.group_name),
+                    perms: (m.perms.perm != 0).then_some(m.perms.perm),
                     overwrite: m.overwrite.unwrap_or(false),
                 }
             }
@@ -686,8 +716,8 @@ impl HdfsEvent {
                     },
                     Ok(MetadataUpdateType::MetaTypeOwner) => HdfsEvent::Owner {
                         path,
-                        owner: m.owner_name.unwrap_or_default(),
-                        group: m.group_name.unwrap_or_default(),
+                        owner: m.owner_name,
+                        group: m.group_name,
                     },
                     Ok(MetadataUpdateType::MetaTypePerms) => HdfsEvent::Perms {
                         path,
