@@ -239,6 +239,40 @@ fn a_delete_below_a_directory_renamed_away_is_path_gone_and_writes_nothing() {
 }
 
 #[test]
+fn an_fso_bucket_made_again_after_its_delete_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l], "");
+    let line = |body: &str| {
+        format!(r#"{{"volume":"v","bucket":"b","layout":"fso","time_us":1767225600000000,{body}}}"#)
+    };
+    let input = [
+        line(r#""kind":"create_file","key":"d/f""#),
+        line(r#""kind":"create_file","key":"g""#),
+        line(r#""kind":"bucket_delete""#),
+        line(r#""kind":"bucket_create""#),
+        // Refused as already_exists while the delete left the tree behind.
+        line(r#""kind":"create_file","key":"d/f""#),
+    ]
+    .join("\n");
+    ok(&["append", "--ledger", &l], &input);
+    // `g` went with the bucket at seq 3.
+    let out = fsfeed(
+        &["append", "--ledger", &l],
+        &line(r#""kind":"delete","key":"g""#),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error[path_gone]"), "{err}");
+    assert!(
+        err.contains("\"g\" was deleted or renamed away at seq 3"),
+        "{err}"
+    );
+    let stats: Value = serde_json::from_str(&ok(&["stats", "--ledger", &l, "--json"], "")).unwrap();
+    assert_eq!(stats["head_seq"], 5);
+}
+
+#[test]
 fn object_store_buckets_resync_and_fill_acl_records_from_the_live_index() {
     let dir = tempfile::tempdir().unwrap();
     let l = ledger(dir.path());

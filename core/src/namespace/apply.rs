@@ -109,6 +109,12 @@ pub(crate) fn apply(
         )
     {
         let mut out = plain();
+        // A bucket's delete closes its tree, whatever layout the op names
+        // (an object-store bucket has none): a bucket made again under the
+        // name starts empty.
+        if matches!(kind, Kind::BucketDelete(_)) && !op.bucket.is_empty() {
+            close_tree(tx, op, seq)?;
+        }
         // A bucket's delete takes its live index entries, whatever layout
         // the op names (an FSO bucket has none).
         if super::live::tracks(op) {
@@ -265,6 +271,32 @@ pub(crate) fn apply(
         }
     }
     Ok(out)
+}
+
+/// Close every open edge at the root of the op's bucket at `seq`, as a
+/// recursive delete of each would: what is below a directory becomes
+/// unreachable and is collected with it once the delete leaves retention.
+/// The cost is one close per entry at the root (S3 and Ozone delete only
+/// empty buckets, so usually none). The paths are then known gone: a later
+/// rename or delete of one is `path_gone` while the delete is retained.
+fn close_tree(tx: &mut Tx<'_>, op: &Op, seq: u64) -> Result<()> {
+    let b = bucket_id(&op.volume, &op.bucket);
+    let prefix = dir_prefix(&b, 0);
+    let mut names = Vec::new();
+    tx.scan_prefix(&prefix, |k, _| {
+        names.push(name_of(&k[prefix.len()..])?);
+        Ok(true)
+    })?;
+    for name in names {
+        let Some(edge) = tx.live(op, &b, 0, &name)? else {
+            continue;
+        };
+        tx.close_edge(&b, &edge, seq);
+        if !edge.is_dir {
+            tx.del(live::o_key(edge.object_id));
+        }
+    }
+    Ok(())
 }
 
 /// Remove every edge closed before `first` (and what hung below a deleted
