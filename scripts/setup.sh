@@ -33,5 +33,7 @@ PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --disable-pip-version-chec
 (cd tests/conformance/ts && npm install --no-audit --no-fund --loglevel=error)
 command -v cargo >/dev/null || { echo "setup: cargo is missing (install Rust with rustup)" >&2; exit 1; }
 bash scripts/rocksdb-lib.sh >/dev/null
+# Old clones' test binaries in the shared target directory.
+bash scripts/prune-target.sh
 # The push-delivery tests' Kafka-protocol broker, built once into the cache.
 bash scripts/tansu.sh >/dev/null
