@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p fsfeed --bench append_probe`, with the environment:
 //! - `PROBE_EVENTS` (default 300000) demo-mix workload ops, generated before timing;
-//! - `PROBE_LAYOUT`: `mix` (the demo's, a third FSO; default) or `obs` (every bucket object-store);
+//! - `PROBE_LAYOUT`: `mix` (the demo's, a third FSO; default), `obs` (every bucket object-store) or `fso` (every bucket FSO);
 //! - `PROBE_DURABILITY`: `buffered` (default) or `sync`;
 //! - `PROBE_MODE`: `batch` (`append_batch` of 1,000; default) or `single` (one `append` at a time);
 //! - `PROBE_THREADS` (default 1): with `single`, appenders sharing the ledger
@@ -49,10 +49,11 @@ fn thread_cpu_ns() -> Option<u64> {
 
 fn main() {
     let n = number("PROBE_EVENTS", 300_000);
-    let obs = match env("PROBE_LAYOUT", "mix").as_str() {
-        "mix" => false,
-        "obs" => true,
-        other => panic!("PROBE_LAYOUT is mix or obs, not {other}"),
+    let layout = match env("PROBE_LAYOUT", "mix").as_str() {
+        "mix" => None,
+        "obs" => Some(Layout::Obs),
+        "fso" => Some(Layout::Fso),
+        other => panic!("PROBE_LAYOUT is mix, obs or fso, not {other}"),
     };
     let durability = match env("PROBE_DURABILITY", "buffered").as_str() {
         "buffered" => Durability::Buffered,
@@ -72,7 +73,10 @@ fn main() {
     };
     let ops: Vec<Op> = Workload::new(1, 1_767_225_600_000_000)
         .take(n)
-        .map(|o| if obs { o.with_layout(Layout::Obs) } else { o })
+        .map(|o| match layout {
+            Some(l) => o.with_layout(l),
+            None => o,
+        })
         .collect();
     for _ in 0..number("PROBE_ROUNDS", 1) {
         let dir = tempfile::tempdir().expect("temporary directory");
