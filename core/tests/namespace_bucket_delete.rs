@@ -158,3 +158,69 @@ fn the_closed_tree_is_collected_when_the_delete_leaves_retention() {
     let after = ledger.namespace_keys().unwrap();
     assert!(after <= empty + 1, "{empty} keys before, {after} after");
 }
+
+#[test]
+fn a_volume_made_again_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(dir.path(), Durability::None, None);
+    let obs = |op: Op| op.with_layout(Layout::Obs).at(T0);
+    let (_, before) = ledger
+        .append_batch(vec![
+            fso(Op::commit("v", "b", "dir/f", 1, "e")),
+            fso(Op::commit("v", "b2", "g", 1, "e")),
+            obs(Op::commit("v", "flat", "k", 1, "e")),
+            fso(Op::commit("w", "b", "kept", 1, "e")),
+            // Within the same batch as the delete: a pending tree goes too.
+            fso(Op::commit("v", "b3", "new", 1, "e")),
+            fso(Op::volume_delete("v")),
+            fso(Op::volume_create("v")),
+            fso(Op::bucket_create("v", "b")),
+        ])
+        .unwrap();
+    assert!(paths(&ledger, before).is_empty());
+    assert!(ledger.tree_at("v", "b2", before).unwrap().is_empty());
+    assert!(ledger.tree_at("v", "b3", before).unwrap().is_empty());
+    assert_eq!(
+        ledger.tree_at("w", "b", before).unwrap()[0].path,
+        "kept",
+        "another volume's bucket of the same name stays"
+    );
+    // The old names are free, and the ones not made again are gone.
+    ledger
+        .append(fso(Op::create_file("v", "b", "dir/f")))
+        .unwrap();
+    let err = ledger
+        .append(fso(Op::delete("v", "b2", "g", false)))
+        .unwrap_err();
+    assert_eq!(err.code(), "path_gone", "{err}");
+    let mut c = ledger
+        .cursor(
+            None,
+            CursorOptions {
+                start: Start::Latest,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    c.resync().unwrap();
+    let mut listed: Vec<(String, String)> = c
+        .read(100, Duration::ZERO)
+        .unwrap()
+        .records
+        .iter()
+        .filter(|r| r.resync)
+        .map(|r| {
+            let op = r.event.op.as_ref().unwrap();
+            (format!("{}/{}", op.volume, op.bucket), r.event.path.clone())
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            ("v/b".to_string(), "dir/f".to_string()),
+            ("w/b".to_string(), "kept".to_string())
+        ],
+        "nothing of the deleted volume, the object-store bucket's entry included"
+    );
+}

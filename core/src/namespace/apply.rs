@@ -113,7 +113,15 @@ pub(crate) fn apply(
         // (an object-store bucket has none): a bucket made again under the
         // name starts empty.
         if matches!(kind, Kind::BucketDelete(_)) && !op.bucket.is_empty() {
-            close_tree(tx, op, seq)?;
+            close_tree(tx, &op.volume, &op.bucket, seq)?;
+        }
+        // A volume's delete does so for each of its buckets, and takes
+        // their live index entries: a volume made again starts empty.
+        if matches!(kind, Kind::VolumeDelete(_)) && !op.volume.is_empty() {
+            for bucket in fso_buckets_of(tx, &op.volume)? {
+                close_tree(tx, &op.volume, &bucket, seq)?;
+            }
+            live::drop_volume(tx, &op.volume)?;
         }
         // A bucket's delete takes its live index entries, whatever layout
         // the op names (an FSO bucket has none).
@@ -273,14 +281,14 @@ pub(crate) fn apply(
     Ok(out)
 }
 
-/// Close every open edge at the root of the op's bucket at `seq`, as a
+/// Close every open edge at the root of `volume/bucket` at `seq`, as a
 /// recursive delete of each would: what is below a directory becomes
 /// unreachable and is collected with it once the delete leaves retention.
 /// The cost is one close per entry at the root (S3 and Ozone delete only
 /// empty buckets, so usually none). The paths are then known gone: a later
 /// rename or delete of one is `path_gone` while the delete is retained.
-fn close_tree(tx: &mut Tx<'_>, op: &Op, seq: u64) -> Result<()> {
-    let b = bucket_id(&op.volume, &op.bucket);
+fn close_tree(tx: &mut Tx<'_>, volume: &str, bucket: &str, seq: u64) -> Result<()> {
+    let b = bucket_id(volume, bucket);
     let prefix = dir_prefix(&b, 0);
     let mut names = Vec::new();
     tx.scan_prefix(&prefix, |k, _| {
@@ -288,15 +296,43 @@ fn close_tree(tx: &mut Tx<'_>, op: &Op, seq: u64) -> Result<()> {
         Ok(true)
     })?;
     for name in names {
-        let Some(edge) = tx.live(op, &b, 0, &name)? else {
+        let Some(mut edge) = tx.live_slim(&b, 0, &name)? else {
             continue;
         };
+        edge.volume = volume.to_string();
+        edge.bucket = bucket.to_string();
+        edge.parent_id = 0;
+        edge.name = name;
         tx.close_edge(&b, &edge, seq);
         if !edge.is_dir {
             tx.del(live::o_key(edge.object_id));
         }
     }
     Ok(())
+}
+
+/// The buckets of `volume` with an open edge: a scan of the volume's `F`
+/// keys (pending ones included), each bucket named once. Its cost grows
+/// with the volume's live edges; Ozone deletes only empty volumes.
+fn fso_buckets_of(tx: &Tx<'_>, volume: &str) -> Result<Vec<String>> {
+    let mut prefix = vec![TAG_F];
+    prefix.extend_from_slice(volume.as_bytes());
+    prefix.push(0);
+    let mut out: Vec<String> = Vec::new();
+    tx.scan_prefix(&prefix, |k, _| {
+        let rest = &k[prefix.len()..];
+        let end = rest
+            .iter()
+            .position(|b| *b == 0)
+            .ok_or_else(|| Error::Corrupt("namespace key without bucket".into()))?;
+        let bucket = std::str::from_utf8(&rest[..end])
+            .map_err(|_| Error::Corrupt("namespace bucket is not UTF-8".into()))?;
+        if out.last().map(String::as_str) != Some(bucket) {
+            out.push(bucket.to_string());
+        }
+        Ok(true)
+    })?;
+    Ok(out)
 }
 
 /// Remove every edge closed before `first` (and what hung below a deleted

@@ -19,6 +19,7 @@
 //! | `rename` | moves (a directory's, `is_dir`, with every `key/...` entry) |
 //! | ACL, times, attributes | unchanged; an object never seen is adopted, with nothing known |
 //! | `bucket_delete` | every entry of the bucket goes |
+//! | `volume_delete` | every entry of each of the volume's buckets goes |
 //!
 //! Events of ops that name no size or eTag themselves (ACL changes, times,
 //! attributes, renames) carry the entry's, so renderers fill them without a
@@ -372,6 +373,18 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
         }
         Kind::VolumeCreate(_) | Kind::VolumeDelete(_) | Kind::BucketCreate(_) => Ok(None),
     }
+}
+
+/// A volume's delete: every entry of each of its buckets goes (a volume
+/// made again starts empty). A scan of the volume's entries.
+pub(crate) fn drop_volume(tx: &mut Tx<'_>, volume: &str) -> Result<()> {
+    let mut prefix = vec![TAG_L];
+    prefix.extend_from_slice(volume.as_bytes());
+    prefix.push(0);
+    for (k, _) in tx.live_under(&prefix)? {
+        tx.del(k);
+    }
+    Ok(())
 }
 
 /// `L B key/`: the entries below a directory key.

@@ -89,8 +89,10 @@
 //! A recursive delete closes the directory's edge only (O(1)); what was
 //! below it becomes unreachable and is collected with it once the delete
 //! falls out of retention. A `bucket_delete` does the same for every entry
-//! at the bucket's root (whatever layout the op names), so a bucket made
-//! again under the name starts empty and the old paths are known gone. Edges closed before `first_seq` are removed by
+//! at the bucket's root (whatever layout the op names), and a
+//! `volume_delete` for each bucket of the volume, so a bucket or volume
+//! made again under the name starts empty and the old paths are known
+//! gone. Edges closed before `first_seq` are removed by
 //! the retention step of the append that moves `first_seq` past them.
 
 use rocksdb::DB;
