@@ -162,6 +162,12 @@ bench-changelog: setup python
 	$(ENV); cargo build --release --locked -p fsfeed-cli
 	$(ENV); python3 changelog/bench/upload.py
 
+# Instructions per appended event (valgrind's callgrind, in append_batch),
+# per layout: repeatable to about 0.02%, for A/B of small changes on a
+# noisy machine. `bash bench/icount.sh OTHER_PROBE` counts another build.
+bench-icount: setup
+	$(ENV); bash bench/icount.sh
+
 bench-watch: setup python
 	$(ENV); cargo build --release --locked -p fsfeed-cli
 	$(ENV); python3 bench/watch.py --fsfeed "$$CARGO_TARGET_DIR/release/fsfeed" --files 10000 --writes 300
@@ -183,3 +189,4 @@ test-bench: python
 	$(ENV); cargo build --release --locked -p fsfeed-cli -p fsfeed-bench-compare
 	$(ENV); out=$$(mktemp -d); python3 bench/compare.py --events 5000 --latency-samples 200 --out $$out; \
 	  test -s $$out/BENCHMARKS.md && test -s $$out/throughput.png && test -s $$out/latency.png; rm -rf $$out
+	$(ENV); ICOUNT_EVENTS=2000 ICOUNT_LAYOUTS=mix bash bench/icount.sh

@@ -18,6 +18,8 @@ command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 # `fsfeed watch` is measured against Watchman on the same workloads.
 command -v watchman >/dev/null 2>&1 || need+=(watchman)
+# `make bench-icount` counts instructions per append with callgrind.
+command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   $SUDO apt-get update -qq
