@@ -24,7 +24,7 @@ command -v valgrind >/dev/null || { echo "icount: valgrind is missing (make setu
 events="${ICOUNT_EVENTS:-30000}"
 probe="${1:-}"
 if [ -z "$probe" ]; then
-  probe=$(cargo bench -p fsfeed --bench append_probe --no-run --locked --message-format=json 2>/dev/null |
+  probe=$(cargo bench -p fsfeed --bench append_probe --no-run --locked --message-format=json |
     python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
