@@ -296,13 +296,9 @@ fn close_tree(tx: &mut Tx<'_>, volume: &str, bucket: &str, seq: u64) -> Result<(
         Ok(true)
     })?;
     for name in names {
-        let Some(mut edge) = tx.live_slim(&b, 0, &name)? else {
+        let Some(edge) = tx.live_in(volume, bucket, &b, 0, &name)? else {
             continue;
         };
-        edge.volume = volume.to_string();
-        edge.bucket = bucket.to_string();
-        edge.parent_id = 0;
-        edge.name = name;
         tx.close_edge(&b, &edge, seq);
         if !edge.is_dir {
             tx.del(live::o_key(edge.object_id));
@@ -315,17 +311,11 @@ fn close_tree(tx: &mut Tx<'_>, volume: &str, bucket: &str, seq: u64) -> Result<(
 /// keys (pending ones included), each bucket named once. Its cost grows
 /// with the volume's live edges; Ozone deletes only empty volumes.
 fn fso_buckets_of(tx: &Tx<'_>, volume: &str) -> Result<Vec<String>> {
-    let mut prefix = vec![TAG_F];
-    prefix.extend_from_slice(volume.as_bytes());
-    prefix.push(0);
     let mut out: Vec<String> = Vec::new();
-    tx.scan_prefix(&prefix, |k, _| {
-        let rest = &k[prefix.len()..];
-        let end = rest
-            .iter()
-            .position(|b| *b == 0)
+    tx.scan_prefix(&volume_prefix(TAG_F, volume), |k, _| {
+        let (_, bucket, _) = split_bucket(&k[1..])
             .ok_or_else(|| Error::Corrupt("namespace key without bucket".into()))?;
-        let bucket = std::str::from_utf8(&rest[..end])
+        let bucket = std::str::from_utf8(bucket)
             .map_err(|_| Error::Corrupt("namespace bucket is not UTF-8".into()))?;
         if out.last().map(String::as_str) != Some(bucket) {
             out.push(bucket.to_string());

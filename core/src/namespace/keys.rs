@@ -16,21 +16,61 @@ pub(super) const TAG_C: u8 = b'C';
 /// The `deleted` of an open edge in keys.
 pub(super) const LIVE: u64 = u64::MAX;
 
+/// `B`, the bucket's id in keys: `volume NUL bucket NUL`.
 pub(super) fn bucket_id(volume: &str, bucket: &str) -> Vec<u8> {
     let mut b = Vec::with_capacity(volume.len() + bucket.len() + 2);
-    b.extend_from_slice(volume.as_bytes());
-    b.push(0);
-    b.extend_from_slice(bucket.as_bytes());
-    b.push(0);
+    push_bucket_id(&mut b, volume, bucket);
     b
+}
+
+/// [`bucket_id`], added at the end of `k`.
+#[inline]
+pub(super) fn push_bucket_id(k: &mut Vec<u8>, volume: &str, bucket: &str) {
+    k.extend_from_slice(volume.as_bytes());
+    k.push(0);
+    k.extend_from_slice(bucket.as_bytes());
+    k.push(0);
+}
+
+/// `tag volume NUL`: every key under `tag` of the volume's buckets.
+pub(super) fn volume_prefix(tag: u8, volume: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + volume.len());
+    k.push(tag);
+    k.extend_from_slice(volume.as_bytes());
+    k.push(0);
+    k
+}
+
+/// (volume, bucket, the rest) of a key's bytes after its tag: its `B`
+/// split off. `None` when there is no `B`.
+pub(super) fn split_bucket(after_tag: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let mut parts = after_tag.splitn(3, |b| *b == 0);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(volume), Some(bucket), Some(rest)) => Some((volume, bucket, rest)),
+        _ => None,
+    }
+}
+
+/// `tag B parent`, added at the end of `k`.
+#[inline]
+fn push_dir_prefix(k: &mut Vec<u8>, tag: u8, bucket: &[u8], parent: u64) {
+    k.push(tag);
+    k.extend_from_slice(bucket);
+    k.extend_from_slice(&parent.to_be_bytes());
+}
+
+/// `tag B parent name NUL`, added at the end of `k`.
+#[inline]
+fn push_name_prefix(k: &mut Vec<u8>, tag: u8, bucket: &[u8], parent: u64, name: &str) {
+    push_dir_prefix(k, tag, bucket, parent);
+    k.extend_from_slice(name.as_bytes());
+    k.push(0);
 }
 
 /// `tag B parent`: the edges of one directory, open (`F`) or closed (`G`).
 pub(super) fn dir_prefix_in(tag: u8, bucket: &[u8], parent: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + bucket.len() + 8 + 40);
-    k.push(tag);
-    k.extend_from_slice(bucket);
-    k.extend_from_slice(&parent.to_be_bytes());
+    push_dir_prefix(&mut k, tag, bucket, parent);
     k
 }
 
@@ -41,9 +81,8 @@ pub(super) fn dir_prefix(bucket: &[u8], parent: u64) -> Vec<u8> {
 
 /// `tag B parent name NUL`: the open (`F`) or closed (`G`) versions of a name.
 pub(super) fn name_prefix_in(tag: u8, bucket: &[u8], parent: u64, name: &str) -> Vec<u8> {
-    let mut k = dir_prefix_in(tag, bucket, parent);
-    k.extend_from_slice(name.as_bytes());
-    k.push(0);
+    let mut k = Vec::with_capacity(1 + bucket.len() + 8 + name.len() + 1 + 8);
+    push_name_prefix(&mut k, tag, bucket, parent, name);
     k
 }
 
@@ -58,11 +97,7 @@ pub(super) fn f_key(bucket: &[u8], parent: u64, name: &str) -> Vec<u8> {
 pub(super) fn f_key_into(k: &mut Vec<u8>, bucket: &[u8], parent: u64, name: &str) {
     k.clear();
     k.reserve(1 + bucket.len() + 8 + name.len() + 1 + 8);
-    k.push(TAG_F);
-    k.extend_from_slice(bucket);
-    k.extend_from_slice(&parent.to_be_bytes());
-    k.extend_from_slice(name.as_bytes());
-    k.push(0);
+    push_name_prefix(k, TAG_F, bucket, parent, name);
     k.extend_from_slice(&LIVE.to_be_bytes());
 }
 

@@ -58,7 +58,7 @@
 
 use prost::Message;
 
-use super::keys::bucket_id;
+use super::keys::{bucket_id, push_bucket_id, split_bucket, volume_prefix};
 use super::Tx;
 use crate::error::{Error, Result};
 use crate::op::{Kind, Op};
@@ -89,18 +89,14 @@ pub(crate) fn l_key(bucket: &[u8], key: &str) -> Vec<u8> {
 pub(crate) fn entry_key(volume: &str, bucket: &str, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + volume.len() + 1 + bucket.len() + 1 + key.len());
     k.push(TAG_L);
-    k.extend_from_slice(volume.as_bytes());
-    k.push(0);
-    k.extend_from_slice(bucket.as_bytes());
-    k.push(0);
+    push_bucket_id(&mut k, volume, bucket);
     k.extend_from_slice(key.as_bytes());
     k
 }
 
 /// (volume, bucket, key) of an entry key.
 pub(crate) fn split_key(k: &[u8]) -> Result<(String, String, String)> {
-    let mut parts = k.get(1..).unwrap_or_default().splitn(3, |b| *b == 0);
-    let (Some(volume), Some(bucket), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+    let Some((volume, bucket, key)) = split_bucket(k.get(1..).unwrap_or_default()) else {
         return Err(Error::Corrupt("live index key shape".into()));
     };
     let text = |b: &[u8]| {
@@ -378,10 +374,7 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
 /// A volume's delete: every entry of each of its buckets goes (a volume
 /// made again starts empty). A scan of the volume's entries.
 pub(crate) fn drop_volume(tx: &mut Tx<'_>, volume: &str) -> Result<()> {
-    let mut prefix = vec![TAG_L];
-    prefix.extend_from_slice(volume.as_bytes());
-    prefix.push(0);
-    for (k, _) in tx.live_under(&prefix)? {
+    for (k, _) in tx.live_under(&volume_prefix(TAG_L, volume))? {
         tx.del(k);
     }
     Ok(())

@@ -343,8 +343,7 @@ pub(crate) fn live_buckets(db: &DB) -> Result<Vec<(String, String)>> {
         if k.first() != Some(&TAG_F) {
             break;
         }
-        let mut parts = k[1..].splitn(3, |b| *b == 0);
-        let (Some(v), Some(b), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+        let Some((v, b, _)) = split_bucket(&k[1..]) else {
             return Err(Error::Corrupt("namespace key without bucket".into()));
         };
         let text = |x: &[u8]| {

@@ -273,7 +273,7 @@ impl<'a> Tx<'a> {
         node
     }
 
-    /// The open edge at `parent/name`, if any.
+    /// The open edge at `parent/name` of the op's bucket, if any.
     pub(super) fn live(
         &mut self,
         op: &Op,
@@ -281,9 +281,21 @@ impl<'a> Tx<'a> {
         parent: u64,
         name: &str,
     ) -> Result<Option<NsNode>> {
+        self.live_in(&op.volume, &op.bucket, b, parent, name)
+    }
+
+    /// The open edge at `parent/name` of `volume/bucket` (`b` its id), if any.
+    pub(super) fn live_in(
+        &mut self,
+        volume: &str,
+        bucket: &str,
+        b: &[u8],
+        parent: u64,
+        name: &str,
+    ) -> Result<Option<NsNode>> {
         Ok(self.live_slim(b, parent, name)?.map(|mut n| {
-            n.volume = op.volume.clone();
-            n.bucket = op.bucket.clone();
+            n.volume = volume.to_string();
+            n.bucket = bucket.to_string();
             n.parent_id = parent;
             n.name = name.to_string();
             n
