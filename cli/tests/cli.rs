@@ -211,14 +211,20 @@ fn a_bad_line_names_the_line_and_writes_nothing_of_its_batch() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("error[ledger_not_found]"));
 }
 
+/// One op of bucket `v/b` in `layout` as `fsfeed append` reads it: `body`
+/// holds the kind and the key.
+fn op_line(layout: &str, body: &str) -> String {
+    format!(
+        r#"{{"volume":"v","bucket":"b","layout":"{layout}","time_us":1767225600000000,{body}}}"#
+    )
+}
+
 #[test]
 fn a_delete_below_a_directory_renamed_away_is_path_gone_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let l = ledger(dir.path());
     ok(&["init", "--ledger", &l], "");
-    let line = |body: &str| {
-        format!(r#"{{"volume":"v","bucket":"b","layout":"fso","time_us":1767225600000000,{body}}}"#)
-    };
+    let line = |body: &str| op_line("fso", body);
     let input = [
         line(r#""kind":"create_file","key":"d/f""#),
         line(r#""kind":"rename","key":"d","to_key":"e","is_dir":true"#),
@@ -243,9 +249,7 @@ fn an_fso_bucket_made_again_after_its_delete_starts_empty() {
     let dir = tempfile::tempdir().unwrap();
     let l = ledger(dir.path());
     ok(&["init", "--ledger", &l], "");
-    let line = |body: &str| {
-        format!(r#"{{"volume":"v","bucket":"b","layout":"fso","time_us":1767225600000000,{body}}}"#)
-    };
+    let line = |body: &str| op_line("fso", body);
     let input = [
         line(r#""kind":"create_file","key":"d/f""#),
         line(r#""kind":"create_file","key":"g""#),
@@ -277,9 +281,7 @@ fn object_store_buckets_resync_and_fill_acl_records_from_the_live_index() {
     let dir = tempfile::tempdir().unwrap();
     let l = ledger(dir.path());
     ok(&["init", "--ledger", &l, "--max-events", "2"], "");
-    let line = |body: &str| {
-        format!(r#"{{"volume":"v","bucket":"b","layout":"obs","time_us":1767225600000000,{body}}}"#)
-    };
+    let line = |body: &str| op_line("obs", body);
     let input = [
         line(r#""kind":"commit","key":"a","size":5,"etag":"e1""#),
         line(r#""kind":"commit","key":"b","size":6,"etag":"e2""#),

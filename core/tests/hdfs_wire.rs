@@ -7,6 +7,16 @@ use std::time::Duration;
 use fsfeed::render::hdfs::{self, wire, HdfsEvent};
 use fsfeed::{CursorOptions, Durability, Op};
 
+/// Every record of a small ledger, from the start.
+fn all_records(ledger: &fsfeed::Ledger) -> Vec<fsfeed::Record> {
+    ledger
+        .cursor(None, CursorOptions::default())
+        .unwrap()
+        .read(10, Duration::ZERO)
+        .unwrap()
+        .records
+}
+
 #[test]
 fn field_numbers_match_a_hand_checked_encoding() {
     let dir = tempfile::tempdir().unwrap();
@@ -15,12 +25,7 @@ fn field_numbers_match_a_hand_checked_encoding() {
     ledger
         .append(Op::delete("v", "b", "k", false).at(1_000).with_txid(7))
         .unwrap();
-    let records = ledger
-        .cursor(None, CursorOptions::default())
-        .unwrap()
-        .read(10, Duration::ZERO)
-        .unwrap()
-        .records;
+    let records = all_records(&ledger);
     let bytes = hdfs::events_list(&records, 9);
     #[rustfmt::skip]
     let unlink = [0x0A, 6, b'/', b'v', b'/', b'b', b'/', b'k', // path = 1
@@ -144,12 +149,7 @@ fn fields_the_op_does_not_give_are_left_out() {
             Op::set_attr("v", "b", "full", owner_only),
         ])
         .unwrap();
-    let records = ledger
-        .cursor(None, CursorOptions::default())
-        .unwrap()
-        .read(10, Duration::ZERO)
-        .unwrap()
-        .records;
+    let records = all_records(&ledger);
     let json: Vec<serde_json::Value> = records
         .iter()
         .map(|r| hdfs::record_events(r)[0].to_json())

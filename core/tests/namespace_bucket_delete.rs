@@ -23,6 +23,22 @@ fn paths(ledger: &fsfeed::Ledger, seq: u64) -> Vec<String> {
         .collect()
 }
 
+/// What a resync at the head lists (its records marked `resync`).
+fn resync_listing(ledger: &fsfeed::Ledger) -> Vec<fsfeed::Record> {
+    let mut c = ledger
+        .cursor(
+            None,
+            CursorOptions {
+                start: Start::Latest,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    c.resync().unwrap();
+    let records = c.read(100, Duration::ZERO).unwrap().records;
+    records.into_iter().filter(|r| r.resync).collect()
+}
+
 #[test]
 fn a_bucket_made_again_starts_empty() {
     let dir = tempfile::tempdir().unwrap();
@@ -70,22 +86,8 @@ fn a_bucket_made_again_starts_empty() {
         .unwrap();
     let head = ledger.head_seq().unwrap();
     assert_eq!(paths(&ledger, head), ["a", "a/x", "d", "top", "top/sub"]);
-    let mut c = ledger
-        .cursor(
-            None,
-            CursorOptions {
-                start: Start::Latest,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    c.resync().unwrap();
-    let listed: Vec<String> = c
-        .read(100, Duration::ZERO)
-        .unwrap()
-        .records
+    let listed: Vec<String> = resync_listing(&ledger)
         .iter()
-        .filter(|r| r.resync)
         .map(|r| r.event.path.clone())
         .collect();
     assert_eq!(
@@ -193,22 +195,8 @@ fn a_volume_made_again_starts_empty() {
         .append(fso(Op::delete("v", "b2", "g", false)))
         .unwrap_err();
     assert_eq!(err.code(), "path_gone", "{err}");
-    let mut c = ledger
-        .cursor(
-            None,
-            CursorOptions {
-                start: Start::Latest,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    c.resync().unwrap();
-    let mut listed: Vec<(String, String)> = c
-        .read(100, Duration::ZERO)
-        .unwrap()
-        .records
+    let mut listed: Vec<(String, String)> = resync_listing(&ledger)
         .iter()
-        .filter(|r| r.resync)
         .map(|r| {
             let op = r.event.op.as_ref().unwrap();
             (format!("{}/{}", op.volume, op.bucket), r.event.path.clone())
