@@ -272,9 +272,10 @@ fn history_deleted_in_the_last_append_keeps_the_run_across_first() {
     let l = open(dir.path(), Durability::Buffered, Some(retention));
     let ts = times(7100, 13);
     // 7,000 then 100: the second append moves first to 4,101 and deletes
-    // history for the first time (4,100 seqs past the first). The entry at
-    // 4,096 stays, and so do the events after it that a lookup of a time
-    // reached in 4,097..=4,160 reads.
+    // history for the first time, up to the cut at 4,096 (a multiple of
+    // 4,096 seqs, whatever the batching). The entry at 4,032, the last
+    // before the cut, stays, and so do the events after it that a lookup
+    // of a time reached in 4,033..=4,096 reads.
     l.append_batch(ops(&ts[..7000], 0)).unwrap();
     l.append_batch(ops(&ts[7000..], 7000)).unwrap();
     assert_eq!(l.first_seq().unwrap(), 4101);
@@ -289,5 +290,5 @@ fn history_deleted_in_the_last_append_keeps_the_run_across_first() {
         )
         .next()
         .map(|kv| u64::from_be_bytes(kv.unwrap().0[..].try_into().unwrap()));
-    assert_eq!(lowest, Some(4097), "events up to the kept entry's seq went");
+    assert_eq!(lowest, Some(4033), "events up to the kept entry's seq went");
 }

@@ -686,7 +686,22 @@ impl Writer {
             .then(|| pending.offsets[(target - pending.base) as usize]);
         st.first = target;
         st.first_offset = first_offset;
-        if target - st.phys_first < DELETE_CHUNK {
+        // What goes physically is decided by `cut`, `target` rounded down
+        // to a multiple of the chunk: `target` itself depends on where the
+        // group commits end, so deleting (and collecting garbage) up to it
+        // left replicas fed the same ops in different batches with
+        // different keys (test `the_live_index_is_the_same_whatever_the_batching`).
+        // Each cut deletes everything below it, so the cuts a replica
+        // skipped change nothing once a later one is made. A cut leaves
+        // `phys_first` within the chunk below it (at the run after the
+        // last time index entry before it), so the last cut made is
+        // `phys_first` rounded up (none while it is 1).
+        let cut = target / DELETE_CHUNK * DELETE_CHUNK;
+        let last_cut = match st.phys_first {
+            0 | 1 => 0,
+            p => p.div_ceil(DELETE_CHUNK) * DELETE_CHUNK,
+        };
+        if cut <= last_cut {
             return Ok(());
         }
         let db = self.db.clone();
@@ -704,12 +719,10 @@ impl Writer {
             if s <= target {
                 running_at_target = t;
             }
-            if s < target {
+            if s < cut {
                 keeper = Some((t, s));
-                true
-            } else {
-                false
             }
+            s < target
         };
         let mut more = true;
         let from = st.time_floor.unwrap_or([0u8; 16]);
@@ -740,7 +753,7 @@ impl Writer {
             batch.delete_range_cf(time, time_key(0, 0), time_key(t, s));
             st.time_floor = Some(time_key(t, s));
         }
-        namespace::collect_garbage(tx, target)?;
+        namespace::collect_garbage(tx, cut)?;
         tx.accept();
         // A lower bound of the running max at `target` (the last entry at
         // or before it): retention only uses it to skip a time lookup.
