@@ -258,8 +258,10 @@ impl Cursor {
             .get(head)?
             .and_then(|e| e.op.map(|o| o.time_us))
             .unwrap_or(1);
+        let db = self.ledger.db()?;
+        let overlay = crate::ledger::live_overlay(&db)?;
         self.resync = Some(Resync {
-            files: LiveFiles::new(&self.ledger.db()?, head)?.peekable(),
+            files: LiveFiles::new(&db, head, overlay)?.peekable(),
             head,
             time_us,
             resume: self.pos,

@@ -275,10 +275,18 @@ pub(crate) struct LiveFiles {
     /// read on after (`None` once read to the end).
     live: std::collections::VecDeque<Listed>,
     live_after: Option<Vec<u8>>,
+    /// The live index's writes after its checkpoint marker, replayed.
+    overlay: std::collections::BTreeMap<Vec<u8>, namespace::Write>,
 }
 
 impl LiveFiles {
-    pub(crate) fn new(db: &Arc<DB>, seq: u64) -> Result<LiveFiles> {
+    /// `overlay`: the live index's writes since its checkpoint, replayed
+    /// from the events after its marker (`ledger::live_overlay`).
+    pub(crate) fn new(
+        db: &Arc<DB>,
+        seq: u64,
+        overlay: std::collections::BTreeMap<Vec<u8>, namespace::Write>,
+    ) -> Result<LiveFiles> {
         let buckets = namespace::live_buckets(db)?;
         Ok(LiveFiles {
             db: Arc::downgrade(db),
@@ -286,37 +294,69 @@ impl LiveFiles {
             buckets: buckets.into_iter(),
             current: None,
             live: Default::default(),
-            live_after: Some(vec![namespace::TAG_L]),
+            live_after: Some(namespace::LIVE_MARKER.to_vec()),
+            overlay,
         })
     }
 
-    /// Read the next chunk of the live index.
+    /// Read the next chunk of the live index: the stored entries with the
+    /// writes of the ops after its checkpoint marker over them (the writer
+    /// keeps those in memory, `namespace::live`; the caller replays them).
     fn read_live(&mut self) -> Result<()> {
+        use std::ops::Bound;
+
         let Some(after) = self.live_after.take() else {
             return Ok(());
         };
         let db = self.db.upgrade().ok_or(Error::LedgerClosed)?;
+        let mut over = self
+            .overlay
+            .range::<[u8], _>((Bound::Excluded(after.as_slice()), Bound::Unbounded))
+            .peekable();
         let cf = db.cf_handle(namespace::CF_NS).expect("cf ns");
         let mut it = db.raw_iterator_cf(cf);
         it.seek(&after);
-        while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            if k.first() != Some(&namespace::TAG_L) {
-                break;
-            }
-            if k == after.as_slice() {
-                it.next();
-                continue;
-            }
+        let mut last: Option<Vec<u8>> = None;
+        loop {
             if self.live.len() == LIVE_CHUNK {
-                // The next chunk reads on after the last entry of this one.
-                self.live_after = self
-                    .live
-                    .back()
-                    .map(|l| namespace::live_entry_key(&l.volume, &l.bucket, &l.key));
+                // The next chunk reads on after the last key of this one.
+                self.live_after = last;
                 break;
             }
-            let (volume, bucket, key) = namespace::split_live_key(k)?;
-            let o = namespace::decode_live(v)?;
+            let stored = match it.key() {
+                Some(k) if it.valid() && k.first() == Some(&namespace::TAG_L) => Some(k.to_vec()),
+                _ => None,
+            };
+            if let Some(k) = &stored {
+                if k.as_slice() <= after.as_slice() || k.as_slice() == namespace::LIVE_MARKER {
+                    it.next();
+                    continue;
+                }
+            }
+            let take_over = match (&stored, over.peek()) {
+                (None, None) => break,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+                (Some(d), Some((o, _))) => o.as_slice() <= d.as_slice(),
+            };
+            let (k, v) = if take_over {
+                let (k, v) = over.next().expect("peeked");
+                if stored.as_deref() == Some(k.as_slice()) {
+                    it.next();
+                }
+                (k.clone(), v.clone())
+            } else {
+                let v = it.value().map(<[u8]>::to_vec);
+                it.next();
+                (stored.expect("a stored key"), v)
+            };
+            let Some(v) = v else {
+                // Deleted since the checkpoint.
+                last = Some(k);
+                continue;
+            };
+            let (volume, bucket, key) = namespace::split_live_key(&k)?;
+            let o = namespace::decode_live(&v)?;
             self.live.push_back(Listed {
                 volume,
                 bucket,
@@ -329,7 +369,7 @@ impl LiveFiles {
                 etag: o.etag,
                 version_id: o.version_id,
             });
-            it.next();
+            last = Some(k);
         }
         it.status()?;
         Ok(())

@@ -71,6 +71,7 @@ use rocksdb::{
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::namespace;
 use crate::op::Op;
 use crate::proto::Event;
 pub use crate::proto::Retention;
@@ -98,7 +99,7 @@ use keys::*;
 /// stores no path; readers fill it in (`decode_event`). Earlier events
 /// keep theirs, so the upgrade from 6 rewrites nothing, and read-only
 /// openers read format 6 (and 5) as they are.
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
 /// How long a read-only opener waits between looks at the primary.
 const SECONDARY_POLL: Duration = Duration::from_millis(20);
@@ -451,7 +452,7 @@ impl From<&Retention> for RetentionInfo {
     }
 }
 
-fn cf_options(name: &str) -> Options {
+pub(crate) fn cf_options(name: &str) -> Options {
     let mut o = Options::default();
     o.set_compression_type(DBCompressionType::Lz4);
     let mut b = BlockBasedOptions::default();
@@ -647,18 +648,26 @@ impl Ledger {
                         .try_into()
                         .map_err(|_| Error::Corrupt("format_version".into()))?,
                 );
-                if (2..=6).contains(&found) && !opts.read_only {
+                if (2..=7).contains(&found) && !opts.read_only {
+                    let head = read_bounds(&db)?.head;
                     if found <= 3 {
-                        upgrade_to_format_4(&db, found)?;
+                        upgrade_to_format_4(&db, found, head)?;
                     }
                     // Format 5 stores the segment settings: below, as for
                     // a new ledger (absent: on, or what the opener asked).
                     // Format 6 reads format 5's events as they are, and
-                    // format 7 format 6's.
+                    // format 7 format 6's. Format 8 keeps the live index
+                    // off the write path: the index of a format 7 ledger,
+                    // written in every batch, holds every op through its
+                    // head (the marker, `namespace::live`).
                     let mut w = WriteOptions::default();
                     w.set_sync(true);
-                    db.put_cf_opt(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes(), &w)?;
-                } else if found != FORMAT_VERSION && !((3..=6).contains(&found) && opts.read_only) {
+                    let mut b = rocksdb::WriteBatch::default();
+                    let ns = db.cf_handle(CF_NS).expect("cf ns");
+                    b.put_cf(ns, crate::namespace::LIVE_MARKER, head.to_be_bytes());
+                    b.put_cf(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes());
+                    db.write_opt(b, &w)?;
+                } else if found != FORMAT_VERSION && !((3..=7).contains(&found) && opts.read_only) {
                     return Err(Error::UnsupportedFormat {
                         found,
                         supported: FORMAT_VERSION,
@@ -687,6 +696,8 @@ impl Ledger {
                 b.put_cf(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes());
                 b.put_cf(meta, META_FIRST, 1u64.to_be_bytes());
                 b.put_cf(meta, META_HEAD, 0u64.to_be_bytes());
+                let ns = db.cf_handle(CF_NS).expect("cf ns");
+                b.put_cf(ns, crate::namespace::LIVE_MARKER, 0u64.to_be_bytes());
                 db.write_opt(b, &w)?;
             }
         }
@@ -887,31 +898,58 @@ impl Drop for Inner {
 /// 3's time index as it is; format 4 also keeps the live index of
 /// object-store and legacy buckets, built from the stored events. Running it
 /// again after a kill gives the same keys.
-fn upgrade_to_format_4(db: &DB, found: u32) -> Result<()> {
+fn upgrade_to_format_4(db: &DB, found: u32, head: u64) -> Result<()> {
     if found == 2 {
         crate::namespace::upgrade_from_format_2(db)?;
     }
+    crate::namespace::rebuild_live_index(db, stored_ops_after(db, 0), head)
+}
+
+/// The live index's writes since its last checkpoint, replayed from the
+/// events after its marker (`namespace::live`): what a resync lists over
+/// the stored entries, in any process. Empty for a format 7 ledger read by
+/// this build (no marker: its index was written in every batch).
+pub(crate) fn live_overlay(
+    db: &DB,
+) -> Result<std::collections::BTreeMap<Vec<u8>, namespace::Write>> {
+    Ok(match namespace::live_marker(db)? {
+        Some(m) => namespace::replay_live(db, stored_ops_after(db, m))?
+            .into_iter()
+            .collect(),
+        None => Default::default(),
+    })
+}
+
+/// The ops of the events stored after seq `after`, in seq order, whether
+/// retention still keeps them or they only wait for their range delete:
+/// what a rebuild or a replay of the live index applies.
+pub(crate) fn stored_ops_after(db: &DB, after: u64) -> impl Iterator<Item = Result<Op>> + '_ {
     let events = db.cf_handle(CF_EVENTS).expect("cf events");
     let mut it = db.raw_iterator_cf(events);
-    it.seek_to_first();
+    it.seek(seq_key(blocks::run_start(after.saturating_add(1))));
     // One stored value at a time (a block holds up to 32 events).
     let mut value: std::vec::IntoIter<Result<Event>> = Vec::new().into_iter();
-    let events = std::iter::from_fn(|| loop {
+    let mut done = false;
+    let events = std::iter::from_fn(move || loop {
         if let Some(e) = value.next() {
             return Some(e);
         }
-        let (k, v) = (it.key()?, it.value()?);
+        if done {
+            return None;
+        }
+        let (Some(k), Some(v)) = (it.key(), it.value()) else {
+            done = true;
+            return it.status().err().map(|e| Err(e.into()));
+        };
         let key = decode_seq(k).unwrap_or(0);
         value = blocks::records(key, v)
+            .filter(|r| !matches!(r, Ok((seq, _)) if *seq <= after))
             .map(|r| r.and_then(|(_, bytes)| decode_event(bytes)))
             .collect::<Vec<_>>()
             .into_iter();
         it.next();
     });
-    let ops = events.filter_map(|e| e.map(|e| e.op).transpose());
-    crate::namespace::rebuild_live_index(db, ops)?;
-    it.status()?;
-    Ok(())
+    events.filter_map(|e| e.map(|e| e.op).transpose())
 }
 
 /// The directory of sealed segments in a ledger directory.

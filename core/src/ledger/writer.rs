@@ -34,6 +34,7 @@ use super::retention::{self, Source, View};
 use super::time_index::{self, STRIDE_MARK, TIME_STRIDE};
 use super::{decode_event, get_u64, read_retention, Bounds, Durability, Signal};
 use crate::error::{Error, Result};
+use crate::namespace::LIVE_CHECKPOINT_EVERY;
 use crate::namespace::{self, Resolved};
 use crate::op::Op;
 use crate::proto::{Event, Retention};
@@ -141,7 +142,9 @@ impl WriterHandle {
     }
 
     /// Let what is queued be written, refuse what comes after, and drop the
-    /// writer's state (its handle on the database).
+    /// writer's state (its handle on the database), storing the live
+    /// index's overlay first (on failure, or after a crash, the next open
+    /// replays it from the events).
     pub(crate) fn stop(self) {
         let mut q = self.shared.queue.lock();
         q.closed = true;
@@ -149,7 +152,10 @@ impl WriterHandle {
             self.shared.idle.wait(&mut q);
         }
         drop(q);
-        self.shared.writer.lock().take();
+        let writer = self.shared.writer.lock().take();
+        if let Some(mut w) = writer {
+            let _ = w.checkpoint();
+        }
     }
 }
 
@@ -257,6 +263,8 @@ struct Writer {
     ns_cache: Option<namespace::Cache>,
     /// Reader cursor files, cached by the directory's modification time.
     file_cursors: Option<(SystemTime, FileCursors)>,
+    /// The live index's checkpoint in flight, and the head it stores.
+    checkpointing: Option<(std::thread::JoinHandle<Result<()>>, u64)>,
 }
 
 pub(crate) fn spawn(
@@ -267,6 +275,8 @@ pub(crate) fn spawn(
     space: Arc<super::space::SpaceGuard>,
 ) -> Result<WriterHandle> {
     let state = load_state(&db)?;
+    let mut ns_cache = namespace::Cache::default();
+    ns_cache.live = open_overlay(&db, state.head)?;
     let w = Writer {
         signal,
         path,
@@ -274,8 +284,9 @@ pub(crate) fn spawn(
         durability,
         space,
         state,
-        ns_cache: Some(namespace::Cache::default()),
+        ns_cache: Some(ns_cache),
         file_cursors: None,
+        checkpointing: None,
     };
     Ok(WriterHandle {
         shared: Arc::new(Shared {
@@ -285,6 +296,44 @@ pub(crate) fn spawn(
         }),
     })
 }
+
+/// The live index's overlay at `head`: the ops of the events after the
+/// stored marker, replayed (`namespace::live`). A marker past the head
+/// means events it covered were lost (no WAL, or a salvage): the index is
+/// rebuilt from the stored events, as the format 4 upgrade built it.
+fn open_overlay(db: &DB, head: u64) -> Result<namespace::LiveOverlay> {
+    let Some(through) = namespace::live_marker(db)? else {
+        return Err(Error::Corrupt(
+            "the live index's checkpoint marker is missing".into(),
+        ));
+    };
+    if through > head {
+        namespace::rebuild_live_index(db, super::stored_ops_after(db, 0), head)?;
+        return Ok(namespace::LiveOverlay {
+            through: head,
+            ..Default::default()
+        });
+    }
+    if through == head {
+        return Ok(namespace::LiveOverlay {
+            through,
+            ..Default::default()
+        });
+    }
+    // Up to the first event that cannot be read: a damaged ledger still
+    // opens (`verify` and every read of the damage say `corrupt`), and its
+    // index lacks only what no reader can read either.
+    let readable =
+        super::stored_ops_after(db, through).take_while(|r| !matches!(r, Err(Error::Corrupt(_))));
+    Ok(namespace::LiveOverlay {
+        entries: namespace::replay_live(db, readable)?,
+        through,
+        ..Default::default()
+    })
+}
+
+/// Where a checkpoint builds its table file before RocksDB takes it.
+const LIVE_SST: &str = "live-checkpoint.sst";
 
 fn load_state(db: &DB) -> Result<State> {
     let meta = db.cf_handle(CF_META).expect("cf meta");
@@ -690,7 +739,7 @@ impl Writer {
         // to a multiple of the chunk: `target` itself depends on where the
         // group commits end, so deleting (and collecting garbage) up to it
         // left replicas fed the same ops in different batches with
-        // different keys (test `the_live_index_is_the_same_whatever_the_batching`).
+        // different keys (test `retention_deletes_the_same_whatever_the_batching`).
         // Each cut deletes everything below it, so the cuts a replica
         // skipped change nothing once a later one is made. A cut leaves
         // `phys_first` within the chunk below it (at the run after the
@@ -761,6 +810,82 @@ impl Writer {
         Ok(())
     }
 
+    /// Start storing the live index's overlay (`namespace::live`): its
+    /// entries are frozen and a thread of its own writes them, with the
+    /// marker at the head, as one table file that RocksDB ingests into CF
+    /// `ns`. The writer goes on meanwhile (a checkpoint of 65,536 seqs took
+    /// 30 ms here: 10 ms syncing the WAL, 20 ms building the file). The
+    /// events it covers are made durable first.
+    fn start_checkpoint(&mut self) -> Result<()> {
+        self.finish_checkpoint()?;
+        let head = self.state.head;
+        let Some(cache) = self.ns_cache.as_mut() else {
+            return Ok(());
+        };
+        if cache.live.entries.is_empty() && cache.live.through == head {
+            return Ok(());
+        }
+        let frozen = Arc::new(std::mem::take(&mut cache.live.entries));
+        cache.live.frozen = Some(frozen.clone());
+        let db = self.db.clone();
+        let path = self.path.join(LIVE_SST);
+        let buffered = self.durability == Durability::Buffered;
+        let thread = std::thread::Builder::new()
+            .name("fsfeed-live-checkpoint".into())
+            .spawn(move || -> Result<()> {
+                if buffered {
+                    db.flush_wal(true)?;
+                }
+                let opts = super::cf_options(namespace::CF_NS);
+                namespace::store_live_checkpoint(&db, &path, &opts, &frozen, head)
+            });
+        match thread {
+            Ok(t) => {
+                self.checkpointing = Some((t, head));
+                Ok(())
+            }
+            Err(e) => {
+                cache.live.thaw();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Wait for the checkpoint in flight. On failure what it held goes back
+    /// into the overlay and the next group commit writes the overlay in its
+    /// batch.
+    fn finish_checkpoint(&mut self) -> Result<()> {
+        let Some((thread, head)) = self.checkpointing.take() else {
+            return Ok(());
+        };
+        let done = thread
+            .join()
+            .unwrap_or_else(|_| Err(Error::Corrupt("the checkpoint thread panicked".into())));
+        let Some(cache) = self.ns_cache.as_mut() else {
+            return done;
+        };
+        match done {
+            Ok(()) => {
+                if let Some(f) = cache.live.frozen.take() {
+                    cache.forget(f.keys().map(Vec::as_slice));
+                }
+                cache.live.through = head;
+                Ok(())
+            }
+            Err(e) => {
+                cache.live.thaw();
+                cache.live.force = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Store the whole overlay now (a close).
+    fn checkpoint(&mut self) -> Result<()> {
+        self.start_checkpoint()?;
+        self.finish_checkpoint()
+    }
+
     fn process(&mut self, group: Vec<(Request, Reply)>) {
         let mut st = self.state.clone();
         // Sized for the group up front: growing a 100 KB+ buffer by doubling
@@ -801,8 +926,9 @@ impl Writer {
         }
         pending.flush_block(&db, &mut batch, &mut st);
         if batch.is_empty() {
-            // Every request was refused: nothing of theirs is in the overlay.
-            self.ns_cache = Some(tx.write_into(&mut batch));
+            // Every request was refused: nothing of theirs is in the
+            // pending writes, nor in the live index's.
+            self.ns_cache = Some(tx.write_into(&mut batch).0);
             for (reply, res) in answers {
                 reply.send(res);
             }
@@ -813,7 +939,34 @@ impl Writer {
                 failed = Some(e);
             }
         }
-        let mut cache = tx.write_into(&mut batch);
+        let (mut cache, live) = tx.write_into(&mut batch);
+        // The live index's writes stay in memory, unless this batch would
+        // delete an event the next open must replay (one after the
+        // marker), or the last checkpoint failed: then the overlay and the
+        // marker go in this batch (`namespace::live`).
+        let needs = |c: &namespace::Cache| c.live.force || st.phys_first > c.live.through + 1;
+        let mut in_batch = needs(&cache);
+        if in_batch && self.checkpointing.is_some() {
+            // The checkpoint in flight first (its file would land over
+            // what this batch writes); it may move the marker far enough.
+            self.ns_cache = Some(cache);
+            let _ = self.finish_checkpoint();
+            cache = self.ns_cache.take().expect("put back above");
+            in_batch = needs(&cache);
+        }
+        if in_batch {
+            let ns = db.cf_handle(namespace::CF_NS).expect("cf ns");
+            for (k, v) in cache.live.merged(&live) {
+                match v {
+                    Some(v) => batch.put_cf(ns, &k, v),
+                    None => batch.delete_cf(ns, &k),
+                }
+                // Stored by this batch, the overlay lets go of it (or the
+                // batch fails, and the cache is cleared).
+                cache.forget(std::iter::once(k.as_slice()));
+            }
+            batch.put_cf(ns, namespace::LIVE_MARKER, st.head.to_be_bytes());
+        }
         batch.put_cf(meta, META_FIRST, st.first.to_be_bytes());
         batch.put_cf(meta, META_PHYS_FIRST, st.phys_first.to_be_bytes());
         batch.put_cf(meta, META_HEAD, st.head.to_be_bytes());
@@ -839,10 +992,18 @@ impl Writer {
         };
         if result.is_err() {
             cache.clear();
+        } else if in_batch {
+            cache.live.entries.clear();
+            cache.live.through = st.head;
+            cache.live.force = false;
+        } else {
+            cache.live.absorb(live);
         }
         self.ns_cache = Some(cache);
         match result {
             Ok(()) => {
+                let crossed =
+                    st.head / LIVE_CHECKPOINT_EVERY > self.state.head / LIVE_CHECKPOINT_EVERY;
                 self.state = st;
                 self.signal.publish(Bounds {
                     first: self.state.first,
@@ -850,6 +1011,22 @@ impl Writer {
                 });
                 for (reply, res) in answers {
                     reply.send(res);
+                }
+                if self
+                    .checkpointing
+                    .as_ref()
+                    .is_some_and(|(t, _)| t.is_finished())
+                {
+                    // Let go of what it stored (a failure is kept for the
+                    // next batch: `force`).
+                    let _ = self.finish_checkpoint();
+                }
+                if crossed && !in_batch && self.start_checkpoint().is_err() {
+                    // The overlay is as it was: the next group commit
+                    // writes it in its batch.
+                    if let Some(c) = self.ns_cache.as_mut() {
+                        c.live.force = true;
+                    }
                 }
             }
             Err(e) => {

@@ -121,15 +121,13 @@ pub(crate) fn apply(
             for bucket in fso_buckets_of(tx, &op.volume)? {
                 close_tree(tx, &op.volume, &bucket, seq)?;
             }
-            live::drop_volume(tx, &op.volume)?;
         }
-        // A bucket's delete takes its live index entries, whatever layout
-        // the op names (an FSO bucket has none).
-        if super::live::tracks(op) {
-            if let Some((size, etag)) = super::live::apply_live(tx, op)? {
-                out.size = size;
-                out.etag = etag;
-            }
+        // The live index: a volume's delete takes its buckets' entries, a
+        // bucket's its own, whatever layout the op names (an FSO bucket
+        // has none). The same function replays the ops after a checkpoint.
+        if let Some((size, etag)) = live::apply_effects(tx, op)? {
+            out.size = size;
+            out.etag = etag;
         }
         return Ok(out);
     }

@@ -19,7 +19,8 @@
 //! | `G B parent name NUL deleted` | closed edge, same value with its `deleted_seq` |
 //! | `R object deleted` | versioned reverse edge; value: the whole edge (bucket, `parent_id`, `name`, ...) |
 //! | `C deleted object` | an edge closed at `deleted`, for garbage collection |
-//! | `L B key` | the live index of object-store and legacy buckets (not FSO): value a prost `LiveObject`, the object's last known state (see `live`) |
+//! | `L B key` | the live index of object-store and legacy buckets (not FSO): value a prost `LiveObject`, the object's last known state (see `live`); written by checkpoints, not in each batch |
+//! | `L` | the live index's checkpoint marker: every op through this seq is in the `L` entries |
 //!
 //! Closing an edge deletes its `F` key and writes its `G` key (format 3;
 //! format 2 kept closed versions under `F` too). So the open children of a
@@ -111,14 +112,16 @@ pub(crate) use keys::in_s3_view;
 pub(crate) use keys::CF_NS;
 pub(crate) use live::object_state;
 pub(crate) use live::{
-    decode_live, entry_key as live_entry_key, rebuild as rebuild_live_index,
-    split_key as split_live_key, TAG_L,
+    decode_live, marker as live_marker, rebuild as rebuild_live_index, replay as replay_live,
+    split_key as split_live_key, store_checkpoint as store_live_checkpoint, Overlay as LiveOverlay,
+    CHECKPOINT_EVERY as LIVE_CHECKPOINT_EVERY, MARKER as LIVE_MARKER, TAG_L,
 };
 pub(crate) use query::live_buckets;
 pub(crate) use query::node_at;
 pub use query::{
     path_at, resolve_at, Child, Children, Descendants, Entry, ObjectPath, ObjectState, TreeEntry,
 };
+pub(crate) use tx::Write;
 pub(crate) use tx::{Cache, Tx};
 pub(crate) use upgrade::upgrade_from_format_2;
 

@@ -22,6 +22,9 @@ use crate::proto::NsNode;
 pub(crate) struct Cache {
     pub(super) young: CacheMap,
     pub(super) old: CacheMap,
+    /// The live index's writes since its last checkpoint (not a cache:
+    /// what the stored index lacks; `clear` keeps it).
+    pub(crate) live: super::live::Overlay,
 }
 
 /// SipHash was a tenth of the writer's time in lookups of short keys.
@@ -73,7 +76,17 @@ impl Cache {
         Some(node)
     }
 
-    /// Forget everything (after a failed write).
+    /// Forget what the cache knew of `keys` (the overlay's entries, once a
+    /// checkpoint stored them: the cache may hold what was read before).
+    pub(crate) fn forget<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>) {
+        for k in keys {
+            self.young.remove(k);
+            self.old.remove(k);
+        }
+    }
+
+    /// Forget every cached lookup (after a failed write). The overlay
+    /// stays: it holds only writes that were written.
     pub(crate) fn clear(&mut self) {
         self.young.clear();
         self.old.clear();
@@ -81,7 +94,7 @@ impl Cache {
 }
 
 /// A pending write: the new value, or `None` for a delete.
-pub(super) type Write = Option<Vec<u8>>;
+pub(crate) type Write = Option<Vec<u8>>;
 
 /// Pending namespace writes of one group commit, over the database. Writes
 /// of the request being checked can be taken back: each records what it
@@ -91,7 +104,7 @@ pub(super) type Write = Option<Vec<u8>>;
 /// map spent a tenth of the writer's time comparing long keys.)
 pub(crate) struct Tx<'a> {
     pub(super) db: &'a DB,
-    pub(super) writes: HashMap<Vec<u8>, Write, foldhash::fast::RandomState>,
+    pub(crate) writes: super::live::Writes,
     /// For the request being checked: (key, what `writes` held before).
     pub(super) undo: Vec<(Vec<u8>, Option<Write>)>,
     pub(super) cache: Cache,
@@ -141,6 +154,9 @@ impl<'a> Tx<'a> {
         if let Some(v) = self.writes.get(key) {
             return Ok(v.clone());
         }
+        if let Some(v) = self.cache.live.get(key) {
+            return Ok(v.clone());
+        }
         let cacheable = Cache::cacheable(key);
         if cacheable {
             if let Some(v) = self.cache.get_bytes(key) {
@@ -167,8 +183,8 @@ impl<'a> Tx<'a> {
         self.set(key, None);
     }
 
-    /// Visit every stored key with `prefix` in order (pending writes win);
-    /// `f` returns false to stop.
+    /// Visit every stored key with `prefix` in order (pending writes win,
+    /// then the live index's overlay); `f` returns false to stop.
     pub(super) fn scan_prefix(
         &self,
         prefix: &[u8],
@@ -179,6 +195,10 @@ impl<'a> Tx<'a> {
             .iter()
             .filter(|(k, _)| k.starts_with(prefix))
             .collect();
+        // The overlay holds only `L` keys: scanned for those alone.
+        if prefix.first() == Some(&super::live::TAG_L) {
+            pending.extend(self.cache.live.under(prefix, &self.writes));
+        }
         pending.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut pend = pending.into_iter().peekable();
         let mut it = self.db.raw_iterator_cf(self.cf());
@@ -236,9 +256,14 @@ impl<'a> Tx<'a> {
         }
     }
 
-    /// Add every accepted write to the batch. Returns the cache with those
-    /// writes in it: keep it if the batch is written, clear it if not.
-    pub(crate) fn write_into(mut self, batch: &mut rocksdb::WriteBatch) -> Cache {
+    /// Add every accepted write to the batch, but the live index's (`L`
+    /// keys), returned in key order for the writer's overlay (or a batch of
+    /// their own). Returns the cache with the others in it: keep it if the
+    /// batch is written, clear it if not.
+    pub(crate) fn write_into(
+        mut self,
+        batch: &mut rocksdb::WriteBatch,
+    ) -> (Cache, Vec<(Vec<u8>, Write)>) {
         self.reject();
         let cf = self.db.cf_handle(CF_NS).expect("cf ns");
         let mut cache = self.cache;
@@ -246,7 +271,14 @@ impl<'a> Tx<'a> {
         // than keys in hash order (75k against 80k ops/s when unsorted).
         let mut writes: Vec<(Vec<u8>, Write)> = self.writes.into_iter().collect();
         writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut live = Vec::new();
         for (k, v) in writes {
+            if k.first() == Some(&super::live::TAG_L) {
+                // The overlay answers for it until a checkpoint stores it
+                // (which drops what the cache knew of it: `Cache::forget`).
+                live.push((k, v));
+                continue;
+            }
             match &v {
                 Some(v) => batch.put_cf(cf, &k, v),
                 None => batch.delete_cf(cf, &k),
@@ -255,7 +287,7 @@ impl<'a> Tx<'a> {
                 cache.insert(k, v);
             }
         }
-        cache
+        (cache, live)
     }
 
     /// The open edge at `parent/name`, as its F value holds it (object id,
