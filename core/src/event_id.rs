@@ -33,7 +33,7 @@ impl EventId {
         EventId(position)
     }
 
-    /// The record's own position (commit [`EventId::after`] to consume it).
+    /// The record's own position ([`crate::Cursor::ack`] commits the one after it).
     pub const fn position(&self) -> Position {
         self.0
     }

@@ -15,7 +15,7 @@
 //! the S3 form skips it, so replaying the S3 records gives what a resync
 //! lists at every seq. A directory with no entry below it and no marker
 //! expands into nothing: the cursor moves past the event. The resync
-//! listing ([`LiveFiles`]) walks the same entries. The listing streams from the shadow namespace: memory
+//! listing (`LiveFiles`) walks the same entries. The listing streams from the shadow namespace: memory
 //! grows with the depth of the tree, not its size. A cursor keeps the
 //! listing open between reads, so reading a million-record expansion in
 //! batches costs one pass; resuming at `(seq, sub)` elsewhere skips `sub`

@@ -16,7 +16,7 @@
 //! acknowledged is lost, and reopening the ledger once space is freed
 //! writes again (ARCHITECTURE.md, "Reliability").
 //!
-//! A look is one `statvfs`: taken at most every [`RECHECK`], or at once when
+//! A look is one `statvfs`: taken at most every `RECHECK` (100 ms), or at once when
 //! what was written since the last look could have eaten into the reserve.
 
 use std::path::PathBuf;
