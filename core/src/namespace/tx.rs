@@ -154,8 +154,11 @@ impl<'a> Tx<'a> {
         if let Some(v) = self.writes.get(key) {
             return Ok(v.clone());
         }
-        if let Some(v) = self.cache.live.get(key) {
-            return Ok(v.clone());
+        // Only `L` keys are in the overlay.
+        if key.first() == Some(&super::live::TAG_L) {
+            if let Some(v) = self.cache.live.get(key) {
+                return Ok(v.clone());
+            }
         }
         let cacheable = Cache::cacheable(key);
         if cacheable {
