@@ -70,8 +70,9 @@
 //! object-store stream 50% faster; one that kept the writes in memory and
 //! wrote them sorted into the batch every 65,536 seqs, 6% (memtable
 //! inserts, flushes and WAL bytes per key stayed). This one skips the
-//! memtable and the WAL for them: +45% object-store, +17% demo mix
-//! (`append_probe`, paired rounds; `bench/NOTES.md`).
+//! memtable and the WAL for them, and builds the file on a thread of its
+//! own: +26% object-store, +10% demo mix (`append_probe`, paired rounds;
+//! `bench/NOTES.md`).
 //!
 //! The stored index plus the ops of the events after the marker give the
 //! index at the head, so nothing acknowledged is lost with the overlay:
@@ -87,8 +88,13 @@
 //!   whose range delete would reach past it writes the overlay and the
 //!   marker in its own batch instead (tight retention, or a failed
 //!   ingest), so the replay always finds its events;
-//! - `close` checkpoints, so a closed ledger holds the whole index and
-//!   replicas fed the same ops hold the same keys, whatever the batching.
+//! - `close` (and a drop) checkpoints, so a closed ledger holds the whole
+//!   index and replicas fed the same ops hold the same keys, whatever the
+//!   batching.
+//!
+//! The file is built as `LEDGER/live-checkpoint.sst` and moved into the
+//! database by the ingest; one a crash left behind is removed by the next
+//! checkpoint.
 
 use std::collections::HashMap;
 
@@ -589,7 +595,7 @@ fn below(bucket: &[u8], key: &str) -> Vec<u8> {
 /// first, so running it again gives the same index. Objects whose last
 /// write is no longer stored are not in it: the ledger does not know them.
 /// The same when a marker is found past the head (`Overlay`). The last
-/// batch stores the marker at `through`, the last seq of `ops`.
+/// batch stores the marker at `through` (the head: the last seq of `ops`).
 pub(crate) fn rebuild(
     db: &rocksdb::DB,
     ops: impl Iterator<Item = Result<Op>>,
