@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use fsfeed::op::Acl;
 use fsfeed::workload::Workload;
-use fsfeed::{CursorOptions, Durability, Layout, Ledger, Op, Retention, Start};
+use fsfeed::{Durability, Layout, Ledger, Op, Retention};
 
 const CHILD_ENV: &str = "FSFEED_LIVE_CHILD_DIR";
 /// Set in the child: append with tight retention.
@@ -36,33 +36,18 @@ fn tight() -> Retention {
 type Listing = Vec<(String, String, Option<u64>, String, String)>;
 
 fn resync(l: &Ledger) -> Listing {
-    let mut c = l
-        .cursor(
-            None,
-            CursorOptions {
-                start: Start::Latest,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    c.resync().unwrap();
-    let mut out = Vec::new();
-    loop {
-        let b = c.read(1_000, Duration::ZERO).unwrap();
-        if b.records.is_empty() {
-            break;
-        }
-        for r in b.records {
-            assert!(r.resync);
+    let mut out: Listing = resync_records(l)
+        .into_iter()
+        .map(|r| {
             let e = r.event;
             let op = e.op.unwrap();
             let version = match op.kind {
                 Some(fsfeed::op::Kind::Commit(c)) => c.version_id,
                 _ => String::new(),
             };
-            out.push((op.bucket, e.path, e.size, e.etag, version));
-        }
-    }
+            (op.bucket, e.path, e.size, e.etag, version)
+        })
+        .collect();
     out.sort();
     out
 }

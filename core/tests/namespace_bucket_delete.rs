@@ -5,10 +5,8 @@
 //! tree is collected once the delete leaves retention.
 mod common;
 
-use std::time::Duration;
-
 use common::*;
-use fsfeed::{CursorOptions, Durability, Layout, Op, Retention, Start};
+use fsfeed::{Durability, Layout, Op, Retention};
 
 fn fso(op: Op) -> Op {
     op.with_layout(Layout::Fso).at(T0)
@@ -21,22 +19,6 @@ fn paths(ledger: &fsfeed::Ledger, seq: u64) -> Vec<String> {
         .into_iter()
         .map(|e| e.path)
         .collect()
-}
-
-/// What a resync at the head lists (its records marked `resync`).
-fn resync_listing(ledger: &fsfeed::Ledger) -> Vec<fsfeed::Record> {
-    let mut c = ledger
-        .cursor(
-            None,
-            CursorOptions {
-                start: Start::Latest,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    c.resync().unwrap();
-    let records = c.read(100, Duration::ZERO).unwrap().records;
-    records.into_iter().filter(|r| r.resync).collect()
 }
 
 #[test]
@@ -86,7 +68,7 @@ fn a_bucket_made_again_starts_empty() {
         .unwrap();
     let head = ledger.head_seq().unwrap();
     assert_eq!(paths(&ledger, head), ["a", "a/x", "d", "top", "top/sub"]);
-    let listed: Vec<String> = resync_listing(&ledger)
+    let listed: Vec<String> = resync_records(&ledger)
         .iter()
         .map(|r| r.event.path.clone())
         .collect();
@@ -195,7 +177,7 @@ fn a_volume_made_again_starts_empty() {
         .append(fso(Op::delete("v", "b2", "g", false)))
         .unwrap_err();
     assert_eq!(err.code(), "path_gone", "{err}");
-    let mut listed: Vec<(String, String)> = resync_listing(&ledger)
+    let mut listed: Vec<(String, String)> = resync_records(&ledger)
         .iter()
         .map(|r| {
             let op = r.event.op.as_ref().unwrap();

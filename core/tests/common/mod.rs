@@ -123,6 +123,31 @@ pub fn raw_cf_options(name: &str) -> rocksdb::Options {
     o
 }
 
+/// Every record a resync at the head lists (each marked `resync`), in the
+/// cursor's default form.
+#[allow(dead_code)]
+pub fn resync_records(ledger: &Ledger) -> Vec<Record> {
+    let mut c = ledger
+        .cursor(
+            None,
+            CursorOptions {
+                start: Start::Latest,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    c.resync().unwrap();
+    let mut out = Vec::new();
+    loop {
+        let b = c.read(1_000, std::time::Duration::ZERO).unwrap();
+        if b.records.is_empty() {
+            return out;
+        }
+        assert!(b.records.iter().all(|r| r.resync), "only the listing");
+        out.extend(b.records);
+    }
+}
+
 /// A read (up to 10 records, 30 s at most) by a cursor of `reader` at the
 /// head, while another thread appends `ops` to `writer` after `delay`:
 /// what a waiting reader gets woken with.
