@@ -309,69 +309,49 @@ impl LiveFiles {
             return Ok(());
         };
         let db = self.db.upgrade().ok_or(Error::LedgerClosed)?;
-        let mut over = self
+        let over = self
             .overlay
             .range::<[u8], _>((Bound::Excluded(after.as_slice()), Bound::Unbounded))
-            .peekable();
+            .map(|(k, v)| (k.as_slice(), v));
         let cf = db.cf_handle(namespace::CF_NS).expect("cf ns");
         let mut it = db.raw_iterator_cf(cf);
         it.seek(&after);
+        let live = &mut self.live;
         let mut last: Option<Vec<u8>> = None;
-        loop {
-            if self.live.len() == LIVE_CHUNK {
-                // The next chunk reads on after the last key of this one.
-                self.live_after = last;
-                break;
-            }
-            let stored = match it.key() {
-                Some(k) if it.valid() && k.first() == Some(&namespace::TAG_L) => Some(k.to_vec()),
-                _ => None,
-            };
-            if let Some(k) = &stored {
-                if k.as_slice() <= after.as_slice() || k.as_slice() == namespace::LIVE_MARKER {
-                    it.next();
-                    continue;
+        namespace::merge_over(
+            &mut it,
+            |k| k.first() == Some(&namespace::TAG_L),
+            over,
+            |k, v| {
+                if k <= after.as_slice() || k == namespace::LIVE_MARKER {
+                    return Ok(true);
                 }
-            }
-            let take_over = match (&stored, over.peek()) {
-                (None, None) => break,
-                (None, Some(_)) => true,
-                (Some(_), None) => false,
-                (Some(d), Some((o, _))) => o.as_slice() <= d.as_slice(),
-            };
-            let (k, v) = if take_over {
-                let (k, v) = over.next().expect("peeked");
-                if stored.as_deref() == Some(k.as_slice()) {
-                    it.next();
+                last = Some(k.to_vec());
+                // `None`: deleted since the checkpoint.
+                if let Some(v) = v {
+                    let (volume, bucket, key) = namespace::split_live_key(k)?;
+                    let o = namespace::decode_live(v)?;
+                    live.push_back(Listed {
+                        volume,
+                        bucket,
+                        key,
+                        object_id: None,
+                        is_dir: o.is_dir,
+                        listed: o.listed,
+                        layout: o.layout,
+                        size: o.size,
+                        etag: o.etag,
+                        version_id: o.version_id,
+                    });
                 }
-                (k.clone(), v.clone())
-            } else {
-                let v = it.value().map(<[u8]>::to_vec);
-                it.next();
-                (stored.expect("a stored key"), v)
-            };
-            let Some(v) = v else {
-                // Deleted since the checkpoint.
-                last = Some(k);
-                continue;
-            };
-            let (volume, bucket, key) = namespace::split_live_key(&k)?;
-            let o = namespace::decode_live(&v)?;
-            self.live.push_back(Listed {
-                volume,
-                bucket,
-                key,
-                object_id: None,
-                is_dir: o.is_dir,
-                listed: o.listed,
-                layout: o.layout,
-                size: o.size,
-                etag: o.etag,
-                version_id: o.version_id,
-            });
-            last = Some(k);
+                Ok(live.len() < LIVE_CHUNK)
+            },
+        )?;
+        // Stopped at a full chunk: the next one reads on after its last
+        // key. Read to the end: nothing more.
+        if self.live.len() == LIVE_CHUNK {
+            self.live_after = last;
         }
-        it.status()?;
         Ok(())
     }
 }

@@ -203,41 +203,17 @@ impl<'a> Tx<'a> {
             pending.extend(self.cache.live.under(prefix, &self.writes));
         }
         pending.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut pend = pending.into_iter().peekable();
         let mut it = self.db.raw_iterator_cf(self.cf());
         it.seek(prefix);
-        loop {
-            let db_key = match it.key() {
-                Some(k) if it.valid() && k.starts_with(prefix) => Some(k.to_vec()),
-                _ => None,
-            };
-            let take_pending = match (&db_key, pend.peek()) {
-                (None, None) => break,
-                (None, Some(_)) => true,
-                (Some(_), None) => false,
-                (Some(d), Some((p, _))) => p.as_slice() <= d.as_slice(),
-            };
-            if take_pending {
-                let (k, v) = pend.next().expect("peeked");
-                if db_key.as_deref() == Some(k.as_slice()) {
-                    it.next();
-                }
-                if let Some(v) = v {
-                    if !f(k, v)? {
-                        return Ok(());
-                    }
-                }
-            } else {
-                let k = db_key.expect("db key");
-                let v = it.value().unwrap_or_default().to_vec();
-                it.next();
-                if !f(&k, &v)? {
-                    return Ok(());
-                }
-            }
-        }
-        it.status()?;
-        Ok(())
+        merge_over(
+            &mut it,
+            |k| k.starts_with(prefix),
+            pending.into_iter().map(|(k, v)| (k.as_slice(), v)),
+            |k, v| match v {
+                Some(v) => f(k, v),
+                None => Ok(true),
+            },
+        )
     }
 
     /// Keep the checked request's writes.
@@ -529,4 +505,48 @@ impl<'a> Tx<'a> {
         let id = op.object_id.unwrap_or(derived_id(seq, 0));
         Ok(self.open_edge(op, b, parent, name, id, is_dir, seq, listed))
     }
+}
+
+/// Visit, in key order, the stored keys from where `it` stands while
+/// `within` holds them, with the `pending` writes (in key order) over them:
+/// a pending write wins over the stored key it names. `f` gets each key
+/// and its value, `None` for a pending delete, and returns false to stop.
+/// What a prefix scan of the writer's transaction and a resync's reading
+/// of the live index (stored entries under the replayed overlay) share.
+pub(crate) fn merge_over<'p>(
+    it: &mut rocksdb::DBRawIteratorWithThreadMode<'_, DB>,
+    within: impl Fn(&[u8]) -> bool,
+    pending: impl Iterator<Item = (&'p [u8], &'p Write)>,
+    mut f: impl FnMut(&[u8], Option<&[u8]>) -> Result<bool>,
+) -> Result<()> {
+    let mut pend = pending.peekable();
+    loop {
+        let stored = match it.key() {
+            Some(k) if it.valid() && within(k) => Some(k.to_vec()),
+            _ => None,
+        };
+        let take_pending = match (&stored, pend.peek()) {
+            (None, None) => break,
+            (None, Some(_)) => true,
+            (Some(_), None) => false,
+            (Some(d), Some((p, _))) => *p <= d.as_slice(),
+        };
+        let more = if take_pending {
+            let (k, v) = pend.next().expect("peeked");
+            if stored.as_deref() == Some(k) {
+                it.next();
+            }
+            f(k, v.as_deref())?
+        } else {
+            let k = stored.expect("a stored key");
+            let v = it.value().unwrap_or_default().to_vec();
+            it.next();
+            f(&k, Some(&v))?
+        };
+        if !more {
+            return Ok(());
+        }
+    }
+    it.status()?;
+    Ok(())
 }
