@@ -24,15 +24,7 @@ fn a_read_with_nothing_new_times_out_empty() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), Durability::None, None);
     ledger.append_batch(commits(0, 2)).unwrap();
-    let mut c = ledger
-        .cursor(
-            None,
-            CursorOptions {
-                start: Start::Latest,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let mut c = latest_cursor(&ledger);
     let t = Instant::now();
     let batch = c.read(10, Duration::from_millis(50)).unwrap();
     assert!(batch.is_empty());

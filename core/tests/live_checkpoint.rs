@@ -224,13 +224,7 @@ fn tamper(dir: &std::path::Path, marker: Option<u64>, format: u32, extra: Option
 
 fn small_ledger(dir: &std::path::Path) -> Listing {
     let l = open(dir, Durability::None, None);
-    l.append_batch(vec![
-        obs(Op::commit("v", "b", "a", 5, "e1")),
-        obs(Op::commit("v", "b", "b", 6, "e2")),
-        obs(Op::delete("v", "b", "b", false)),
-        obs(Op::commit("v", "b", "c", 7, "e3")),
-    ])
-    .unwrap();
+    l.append_batch(obs_history()).unwrap();
     let listing = resync(&l);
     l.close().unwrap();
     assert_eq!(listing.len(), 2);

@@ -300,13 +300,7 @@ fn upgrading_a_format_3_ledger_builds_the_index_from_its_events() {
     let dir = tempfile::tempdir().unwrap();
     {
         let l = open(dir.path(), Durability::None, None);
-        l.append_batch(vec![
-            obs(Op::commit("v", "b", "a", 5, "e1")),
-            obs(Op::commit("v", "b", "b", 6, "e2")),
-            obs(Op::delete("v", "b", "b", false)),
-            obs(Op::commit("v", "b", "c", 7, "e3")),
-        ])
-        .unwrap();
+        l.append_batch(obs_history()).unwrap();
         l.close().unwrap();
     }
     let before = {

@@ -123,11 +123,25 @@ pub fn raw_cf_options(name: &str) -> rocksdb::Options {
     o
 }
 
-/// Every record a resync at the head lists (each marked `resync`), in the
-/// cursor's default form.
+/// Four object-store ops on `v/b`: `a` (5, e1) and `c` (7, e3) stay, `b`
+/// is committed and deleted. What the live index's upgrade tests rebuild.
 #[allow(dead_code)]
-pub fn resync_records(ledger: &Ledger) -> Vec<Record> {
-    let mut c = ledger
+pub fn obs_history() -> Vec<Op> {
+    [
+        Op::commit("v", "b", "a", 5, "e1"),
+        Op::commit("v", "b", "b", 6, "e2"),
+        Op::delete("v", "b", "b", false),
+        Op::commit("v", "b", "c", 7, "e3"),
+    ]
+    .into_iter()
+    .map(|op| op.with_layout(fsfeed::Layout::Obs).at(T0))
+    .collect()
+}
+
+/// An unnamed cursor at the head, in the default form.
+#[allow(dead_code)]
+pub fn latest_cursor(ledger: &Ledger) -> fsfeed::Cursor {
+    ledger
         .cursor(
             None,
             CursorOptions {
@@ -135,7 +149,14 @@ pub fn resync_records(ledger: &Ledger) -> Vec<Record> {
                 ..Default::default()
             },
         )
-        .unwrap();
+        .unwrap()
+}
+
+/// Every record a resync at the head lists (each marked `resync`), in the
+/// cursor's default form.
+#[allow(dead_code)]
+pub fn resync_records(ledger: &Ledger) -> Vec<Record> {
+    let mut c = latest_cursor(ledger);
     c.resync().unwrap();
     let mut out = Vec::new();
     loop {
@@ -157,15 +178,7 @@ pub fn read_while_appending(
     ops: Vec<Op>,
     delay: std::time::Duration,
 ) -> Batch {
-    let mut c = reader
-        .cursor(
-            None,
-            CursorOptions {
-                start: Start::Latest,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let mut c = latest_cursor(reader);
     let w = writer.clone();
     let t = std::thread::spawn(move || {
         std::thread::sleep(delay);
