@@ -110,6 +110,14 @@ pub(crate) struct Tx<'a> {
     pub(super) cache: Cache,
     /// Where lookups build their key (no allocation per lookup).
     key_buf: Vec<u8>,
+    /// Directory paths walked in this group commit: `B` and the path's
+    /// segments joined by `/` -> what [`Tx::ensure_dirs`] returned for
+    /// them. A group's ops mostly name a few directories again and again;
+    /// each walk was a lookup (key built, hashed, node decoded) per
+    /// segment. Emptied when a directory's edge closes (a rename or delete
+    /// moves or ends every path below it) and when a request is dropped
+    /// (it may have made the directories); it lives as long as the `Tx`.
+    dir_paths: HashMap<Vec<u8>, (u64, Vec<u64>), foldhash::fast::RandomState>,
 }
 
 impl<'a> Tx<'a> {
@@ -121,6 +129,7 @@ impl<'a> Tx<'a> {
             undo: Vec::new(),
             cache,
             key_buf: Vec::new(),
+            dir_paths: HashMap::default(),
         }
     }
 
@@ -223,6 +232,10 @@ impl<'a> Tx<'a> {
 
     /// Drop the checked request's writes.
     pub(crate) fn reject(&mut self) {
+        // The walks it cached may name directories it made.
+        if !self.undo.is_empty() {
+            self.dir_paths.clear();
+        }
         while let Some((key, before)) = self.undo.pop() {
             match before {
                 Some(v) => {
@@ -386,6 +399,10 @@ impl<'a> Tx<'a> {
     /// Close the live edge described by `live` at `seq`: its versions move
     /// from `LIVE` to `seq` (the forward one from `F` to `G`).
     pub(super) fn close_edge(&mut self, b: &[u8], live: &NsNode, seq: u64) {
+        if live.is_dir {
+            // Every path below it moves or goes.
+            self.dir_paths.clear();
+        }
         let mut closed = live.clone();
         closed.deleted_seq = seq;
         self.del(f_key(b, live.parent_id, &live.name));
@@ -421,6 +438,28 @@ impl<'a> Tx<'a> {
     /// Walk `dirs` from the bucket root, creating missing directories.
     /// Returns the id of the last one (0: the root) and the ids walked.
     pub(super) fn ensure_dirs(
+        &mut self,
+        op: &Op,
+        b: &[u8],
+        dirs: &[&str],
+        seq: u64,
+        next_k: &mut u64,
+        index: usize,
+    ) -> Result<(u64, Vec<u64>)> {
+        if dirs.is_empty() {
+            return Ok((0, Vec::new()));
+        }
+        let path = dir_path_key(b, dirs);
+        if let Some(hit) = self.dir_paths.get(&path) {
+            return Ok(hit.clone());
+        }
+        let walk = self.walk_dirs(op, b, dirs, seq, next_k, index)?;
+        self.dir_paths.insert(path, walk.clone());
+        Ok(walk)
+    }
+
+    /// [`Tx::ensure_dirs`], segment by segment.
+    fn walk_dirs(
         &mut self,
         op: &Op,
         b: &[u8],
@@ -471,7 +510,17 @@ impl<'a> Tx<'a> {
     pub(super) fn known_gone(&mut self, b: &[u8], key: &str) -> Result<Option<(String, u64)>> {
         let parts: Vec<&str> = key.split('/').collect();
         let mut parent = 0u64;
-        for (i, name) in parts.iter().enumerate() {
+        let mut from = 0;
+        // Directories walked in this group are live: only the last
+        // segment is left to look at.
+        if parts.len() > 1 {
+            let dirs = &parts[..parts.len() - 1];
+            if let Some((p, _)) = self.dir_paths.get(&dir_path_key(b, dirs)) {
+                parent = *p;
+                from = dirs.len();
+            }
+        }
+        for (i, name) in parts.iter().enumerate().skip(from) {
             match self.live_slim(b, parent, name)? {
                 Some(n) if n.is_dir => parent = n.object_id,
                 // Live (a file on the way is ensure_dirs' error to give).
@@ -510,6 +559,20 @@ impl<'a> Tx<'a> {
         let id = op.object_id.unwrap_or(derived_id(seq, 0));
         Ok(self.open_edge(op, b, parent, name, id, is_dir, seq, listed))
     }
+}
+
+/// The key of [`Tx::ensure_dirs`]' walks of `dirs` in bucket `b`: `B`,
+/// then the segments joined by `/` (a segment holds neither `/` nor NUL).
+fn dir_path_key(b: &[u8], dirs: &[&str]) -> Vec<u8> {
+    let mut path = Vec::with_capacity(b.len() + dirs.iter().map(|d| d.len() + 1).sum::<usize>());
+    path.extend_from_slice(b);
+    for (i, d) in dirs.iter().enumerate() {
+        if i > 0 {
+            path.push(b'/');
+        }
+        path.extend_from_slice(d.as_bytes());
+    }
+    path
 }
 
 /// Visit, in key order, the stored keys from where `it` stands while
@@ -554,4 +617,84 @@ pub(crate) fn merge_over<'p>(
     }
     it.status()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::namespace::apply;
+    use crate::op::Layout;
+
+    fn db(dir: &std::path::Path) -> DB {
+        let mut o = rocksdb::Options::default();
+        o.create_if_missing(true);
+        o.create_missing_column_families(true);
+        DB::open_cf(&o, dir, [CF_NS]).unwrap()
+    }
+
+    fn fso(op: Op) -> Op {
+        op.with_layout(Layout::Fso).at(1)
+    }
+
+    fn write(db: &DB, tx: Tx<'_>) {
+        let mut batch = rocksdb::WriteBatch::default();
+        tx.write_into(&mut batch);
+        db.write(batch).unwrap();
+    }
+
+    /// A request dropped after it made directories takes its walks with
+    /// it: the next request of the group makes them again (a walk cached
+    /// from the dropped one would name directories never written).
+    #[test]
+    fn a_dropped_request_takes_its_directory_walks() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(dir.path());
+        let mut tx = Tx::new(&db, Cache::default());
+        let mut retained = || Ok(1);
+        let op = fso(Op::create_file("v", "b", "a/b/f"));
+        apply(&mut tx, &op, 1, 0, &mut retained).unwrap();
+        tx.reject();
+        let op = fso(Op::create_file("v", "b", "a/b/g"));
+        apply(&mut tx, &op, 1, 0, &mut retained).unwrap();
+        tx.accept();
+        write(&db, tx);
+        let a = resolve_at(&db, "v", "b", "a", 1).unwrap();
+        let g = resolve_at(&db, "v", "b", "a/b/g", 1).unwrap();
+        assert_eq!(a.map(|(_, is_dir)| is_dir), Some(true));
+        assert!(g.is_some(), "a/b/g resolves");
+        assert_eq!(resolve_at(&db, "v", "b", "a/b/f", 1).unwrap(), None);
+    }
+
+    /// A directory renamed within a group moves the walks through it: a
+    /// later op of the group that names the old path makes a new
+    /// directory there, and one that names the new path finds the moved
+    /// one.
+    #[test]
+    fn a_directory_renamed_in_the_group_moves_its_walks() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = db(dir.path());
+        let mut tx = Tx::new(&db, Cache::default());
+        let mut retained = || Ok(1);
+        let ops = [
+            Op::create_file("v", "b", "d1/x/f1"),
+            Op::rename("v", "b", "d1/x", "d2"),
+            Op::create_file("v", "b", "d1/x/f2"),
+            Op::create_file("v", "b", "d2/f3"),
+        ];
+        for (i, op) in ops.into_iter().enumerate() {
+            apply(&mut tx, &fso(op), 1 + i as u64, i, &mut retained).unwrap();
+        }
+        tx.accept();
+        write(&db, tx);
+        let at = |key: &str| resolve_at(&db, "v", "b", key, 4).unwrap().map(|(id, _)| id);
+        let moved = at("d2").expect("d2 is the renamed d1/x");
+        let remade = at("d1/x").expect("d1/x is made again by f2's create");
+        assert_ne!(moved, remade);
+        for key in ["d2/f1", "d1/x/f2", "d2/f3"] {
+            assert!(at(key).is_some(), "{key} resolves");
+        }
+        for key in ["d1/x/f1", "d2/f2", "d1/x/f3"] {
+            assert_eq!(at(key), None, "{key} does not resolve");
+        }
+    }
 }
