@@ -437,6 +437,7 @@ impl<'a> Tx<'a> {
 
     /// Walk `dirs` from the bucket root, creating missing directories.
     /// Returns the id of the last one (0: the root) and the ids walked.
+    /// A path walked before in this group is answered from `dir_paths`.
     pub(super) fn ensure_dirs(
         &mut self,
         op: &Op,
@@ -453,21 +454,6 @@ impl<'a> Tx<'a> {
         if let Some(hit) = self.dir_paths.get(&path) {
             return Ok(hit.clone());
         }
-        let walk = self.walk_dirs(op, b, dirs, seq, next_k, index)?;
-        self.dir_paths.insert(path, walk.clone());
-        Ok(walk)
-    }
-
-    /// [`Tx::ensure_dirs`], segment by segment.
-    fn walk_dirs(
-        &mut self,
-        op: &Op,
-        b: &[u8],
-        dirs: &[&str],
-        seq: u64,
-        next_k: &mut u64,
-        index: usize,
-    ) -> Result<(u64, Vec<u64>)> {
         let mut parent = 0u64;
         let mut walked = Vec::with_capacity(dirs.len());
         for (i, name) in dirs.iter().enumerate() {
@@ -488,6 +474,7 @@ impl<'a> Tx<'a> {
             }
             walked.push(parent);
         }
+        self.dir_paths.insert(path, (parent, walked.clone()));
         Ok((parent, walked))
     }
 
