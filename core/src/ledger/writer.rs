@@ -957,10 +957,7 @@ impl Writer {
         if in_batch {
             let ns = db.cf_handle(namespace::CF_NS).expect("cf ns");
             for (k, v) in cache.live.merged(&live) {
-                match v {
-                    Some(v) => batch.put_cf(ns, &k, v),
-                    None => batch.delete_cf(ns, &k),
-                }
+                namespace::put_write(&mut batch, ns, &k, &v);
                 // Stored by this batch, the overlay lets go of it (or the
                 // batch fails, and the cache is cleared).
                 cache.forget(std::iter::once(k.as_slice()));

@@ -611,10 +611,7 @@ pub(crate) fn rebuild(
         }
         let (_, live) = tx.write_into(&mut b);
         for (k, v) in live {
-            match v {
-                Some(v) => b.put_cf(ns, k, v),
-                None => b.delete_cf(ns, k),
-            }
+            super::tx::put_write(&mut b, ns, &k, &v);
         }
         Ok(db.write(b)?)
     };

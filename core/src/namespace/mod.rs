@@ -121,7 +121,7 @@ pub(crate) use query::node_at;
 pub use query::{
     path_at, resolve_at, Child, Children, Descendants, Entry, ObjectPath, ObjectState, TreeEntry,
 };
-pub(crate) use tx::{merge_over, Write};
+pub(crate) use tx::{merge_over, put_write, Write};
 pub(crate) use tx::{Cache, Tx};
 pub(crate) use upgrade::upgrade_from_format_2;
 
