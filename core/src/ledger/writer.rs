@@ -382,8 +382,10 @@ struct Pending {
     times: Vec<(i64, u64)>,
     /// The time index entries of the batch: (running max, seq).
     strides: Vec<(i64, u64)>,
-    /// Encoding buffer, reused for every event of the group.
+    /// Encoding buffers, reused for every event of the group: the event,
+    /// and its op (`encode_event`).
     buf: Vec<u8>,
+    scratch: Vec<u8>,
     /// The block value (or merge operand) being built, its key, and
     /// whether it continues a stored block.
     block: Vec<u8>,
@@ -630,7 +632,7 @@ impl Writer {
         let time_us = op.time_us;
         let ev = event_of(op, res, seq, st.total_bytes);
         pending.buf.clear();
-        ev.encode(&mut pending.buf).expect("a Vec grows as needed");
+        super::encode_event(&ev, &mut pending.scratch, &mut pending.buf);
         let bytes = &pending.buf;
         if pending.block.is_empty() {
             // A new value: the run's start, or the rest of the open block.
