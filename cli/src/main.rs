@@ -421,7 +421,9 @@ struct TailArgs {
     /// Expand renames into a remove and a create per object below.
     #[arg(long)]
     expand_renames: bool,
-    /// Expand recursive directory deletes into a remove per object below.
+    /// Expand recursive directory deletes into a remove per object below,
+    /// and a bucket's delete into a remove per object of its FSO tree, then
+    /// the delete itself.
     #[arg(long)]
     expand_deletes: bool,
     /// Start with a resync: the live tree at the head, then what follows.

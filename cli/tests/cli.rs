@@ -556,6 +556,70 @@ fn s3_and_hdfs_formats() {
     }
 }
 
+/// `--expand-deletes` expands a bucket's delete into a remove per object
+/// its tree held, then the delete itself.
+#[test]
+fn expand_deletes_of_a_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l], "");
+    let line = |kind: &str, key: &str, t: i64| {
+        format!(
+            r#"{{"kind":"{kind}","volume":"v","bucket":"b","layout":"fso","key":"{key}","size":1,"time_us":{}}}"#,
+            T0 + t
+        ) + "\n"
+    };
+    let mut input = String::new();
+    input += &line("commit", "myfiles/f1", 0);
+    input += &line("commit", "g", 1);
+    input += &format!(
+        r#"{{"kind":"bucket_delete","volume":"v","bucket":"b","layout":"fso","time_us":{}}}"#,
+        T0 + 2
+    );
+    input += "\n";
+    ok(&["append", "--ledger", &l], &input);
+    let plain = lines(&ok(&["tail", "--ledger", &l, "--from", "3"], ""));
+    assert_eq!(plain.len(), 1, "stored once");
+    let recs = lines(&ok(
+        &["tail", "--ledger", &l, "--from", "3", "--expand-deletes"],
+        "",
+    ));
+    let got: Vec<String> = recs
+        .iter()
+        .map(|r| match r.get("expanded") {
+            Some(x) => format!(
+                "{} {} {}",
+                r["sub"],
+                x["action"].as_str().unwrap(),
+                x["key"].as_str().unwrap()
+            ),
+            None => format!("{} {}", r["sub"], r["kind"].as_str().unwrap()),
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec!["0 remove g", "1 remove myfiles/f1", "2 bucket_delete"]
+    );
+    let s3 = lines(&ok(
+        &[
+            "tail",
+            "--ledger",
+            &l,
+            "--from",
+            "3",
+            "--expand-deletes",
+            "--format",
+            "s3",
+        ],
+        "",
+    ));
+    let keys: Vec<&str> = s3
+        .iter()
+        .map(|r| r["Records"][0]["s3"]["object"]["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, vec!["g", "myfiles/f1"]);
+}
+
 #[test]
 fn expand_changes_and_resync() {
     let dir = tempfile::tempdir().unwrap();

@@ -464,11 +464,16 @@ impl Cursor {
                 }
                 Some(Err(e)) => return Err(e),
                 Some(Ok((sub, x))) => {
-                    if self.opts.filter.matches_expanded(event, &x) {
+                    let matches = match &x {
+                        Some(x) => self.opts.filter.matches_expanded(event, x),
+                        // The event itself, after its expansion.
+                        None => self.opts.filter.matches(event),
+                    };
+                    if matches {
                         let rec = Record {
                             position: Position::new(seq, sub),
                             event: event.clone(),
-                            expansion: Some(x),
+                            expansion: x,
                             resync: false,
                         };
                         if self.renderer.has_form(&rec) {

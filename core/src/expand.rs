@@ -6,6 +6,7 @@
 //! | rename of a file (any layout) | sub 0: remove of the old key; sub 1: create of the new key |
 //! | rename of an FSO directory | its own marker's pair if it has one, then for each entry below it at seq - 1 (depth first, name order, a directory before its contents): remove `old/rel`, create `new/rel` |
 //! | recursive delete of an FSO directory | its own marker's remove if it has one, then a remove `dir/rel` for each entry below it at seq - 1 |
+//! | delete of a bucket (any layout) | a remove `rel` for each entry of its FSO tree at seq - 1, then the event itself |
 //!
 //! The entries are the files and the directories with a `dir/` marker:
 //! those a `create_directory` (or a commit of the directory) made
@@ -20,6 +21,18 @@
 //! listing open between reads, so reading a million-record expansion in
 //! batches costs one pass; resuming at `(seq, sub)` elsewhere skips `sub`
 //! records once.
+//!
+//! A bucket's delete closes the edges at its root, as a recursive delete of
+//! each would (`ARCHITECTURE.md`, "The shadow namespace"), so it expands as
+//! one: S3 and Ozone delete only empty buckets, but a ledger fed a delete of
+//! a bucket it knows to hold objects tells an S3 consumer that they went,
+//! and its replayed view matches a resync. The event itself comes last (its
+//! own record, not an expansion: `BucketRemoved:Delete` for the S3 form's
+//! extended table, the delete for the other formats), so a consumer that
+//! expands deletes still reads the bucket's delete, even of an empty
+//! bucket. An object-store bucket has no tree: its delete expands into
+//! itself alone. A volume's delete is not expanded (Ozone deletes only
+//! empty volumes; its records would name several buckets).
 
 use std::sync::{Arc, Weak};
 
@@ -65,7 +78,8 @@ pub struct Expansion {
 pub struct ExpandOptions {
     /// Renames into remove + create pairs.
     pub renames: bool,
-    /// Recursive directory deletes into a remove per file.
+    /// Recursive directory deletes into a remove per file; a bucket's
+    /// delete into a remove per object of its tree, then the delete.
     pub deletes: bool,
 }
 
@@ -74,6 +88,7 @@ pub(crate) fn expands(event: &Event, opts: ExpandOptions) -> bool {
     let Some(op) = &event.op else { return false };
     match &op.kind {
         Some(Kind::Rename(_)) => opts.renames,
+        Some(Kind::BucketDelete(_)) => opts.deletes && !op.bucket.is_empty(),
         Some(Kind::Delete(d)) => {
             opts.deletes
                 && d.recursive
@@ -102,6 +117,9 @@ pub(crate) struct ExpIter {
     /// What is still to be listed below a directory: (old prefix, new
     /// prefix for a rename), the walk.
     below: Option<(String, Option<String>, Descendants)>,
+    /// The event itself is the last record (a bucket's delete), not yet
+    /// handed out.
+    itself: bool,
 }
 
 impl ExpIter {
@@ -124,6 +142,18 @@ impl ExpIter {
         let mut queue = std::collections::VecDeque::new();
         let mut below = None;
         let dir = op.is_dir && fso && op.object_id.is_some();
+        if matches!(op.kind, Some(Kind::BucketDelete(_))) {
+            // Every entry of the bucket's tree (its root is directory 0)
+            // as the delete found it, then the delete.
+            let walk = Descendants::new(db, &op.volume, &op.bucket, 0, at);
+            return Ok(ExpIter {
+                seq,
+                next_sub: 0,
+                queue,
+                below: Some((String::new(), None, walk)),
+                itself: true,
+            });
+        }
         match &op.kind {
             Some(Kind::Rename(_)) => {
                 let listed = listed(op.object_id)?;
@@ -173,6 +203,7 @@ impl ExpIter {
             next_sub: 0,
             queue,
             below,
+            itself: false,
         })
     }
 
@@ -198,16 +229,18 @@ impl ExpIter {
 }
 
 impl Iterator for ExpIter {
-    /// (sub, expansion)
-    type Item = Result<(u32, Expansion)>;
+    /// (sub, expansion), or (sub, `None`) for the event itself.
+    type Item = Result<(u32, Option<Expansion>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.queue.is_empty() {
-            let (from, to, walk) = self.below.as_mut()?;
+            let Some((from, to, walk)) = self.below.as_mut() else {
+                return self.take_itself();
+            };
             match walk.next() {
                 None => {
                     self.below = None;
-                    return None;
+                    return self.take_itself();
                 }
                 Some(Err(e)) => return Some(Err(e)),
                 Some(Ok(e)) => {
@@ -236,7 +269,19 @@ impl Iterator for ExpIter {
         let x = self.queue.pop_front()?;
         let sub = self.next_sub;
         self.next_sub += 1;
-        Some(Ok((sub, x)))
+        Some(Ok((sub, Some(x))))
+    }
+}
+
+impl ExpIter {
+    /// The event's own record, once, when it ends its expansion.
+    fn take_itself(&mut self) -> Option<Result<(u32, Option<Expansion>)>> {
+        if !std::mem::take(&mut self.itself) {
+            return None;
+        }
+        let sub = self.next_sub;
+        self.next_sub += 1;
+        Some(Ok((sub, None)))
     }
 }
 

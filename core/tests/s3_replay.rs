@@ -3,7 +3,8 @@
 //! drops it) gives, after every op, exactly the objects a resync lists in
 //! S3 form at that seq: the committed files, and the `dir/` markers of the
 //! directories a `create_directory` (or a commit) made explicit, through
-//! directory renames and recursive deletes at any depth.
+//! directory renames and recursive deletes at any depth, and deletes of the
+//! whole bucket (made again by the ops after them).
 mod common;
 
 use std::collections::BTreeSet;
@@ -29,7 +30,9 @@ fn op_of(kind: u8, p: usize, q: usize, flag: bool, i: usize) -> Op {
         }
         2 | 3 => Op::commit("v", "b", p, i as u64, "e"),
         4 => Op::delete("v", "b", p, flag),
-        _ => Op::rename("v", "b", p, q),
+        5 => Op::rename("v", "b", p, q),
+        // The whole bucket, whatever it holds: made again by the next op.
+        _ => Op::bucket_delete("v", "b"),
     };
     op.with_layout(Layout::Fso).at(T0 + i as i64)
 }
@@ -83,7 +86,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
     #[test]
     fn replaying_the_expanded_s3_records_gives_what_resync_lists(
-        ops in proptest::collection::vec((0u8..6, 0usize..8, 0usize..8, any::<bool>()), 1..40),
+        ops in proptest::collection::vec((0u8..7, 0usize..8, 0usize..8, any::<bool>()), 1..40),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let ledger = open(dir.path(), Durability::None, None);
@@ -147,4 +150,109 @@ fn markers_and_uncommitted_files_by_name() {
         ]
     );
     assert_eq!(resync_keys(&ledger), want(&[]));
+}
+
+/// A bucket's delete, of a bucket the ledger knows to hold objects, expands
+/// into a remove per object of its S3 view, then the delete itself; an
+/// empty bucket's delete, and an object-store bucket's, into the delete
+/// alone. The name comes again, empty.
+#[test]
+fn a_bucket_delete_removes_what_the_bucket_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(dir.path(), Durability::None, None);
+    let fso = |op: Op| op.with_layout(Layout::Fso).at(T0);
+    ledger
+        .append_batch(vec![
+            fso(Op::create_directory("v", "b", "d1/d2")),
+            fso(Op::commit("v", "b", "d1/d2/f", 1, "e")),
+            fso(Op::commit("v", "b", "d1/g", 1, "e")),
+            fso(Op::commit("v", "b", "top", 1, "e")),
+            fso(Op::create_file("v", "b", "d1/open")),
+        ])
+        .unwrap();
+    let want = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        resync_keys(&ledger),
+        want(&["d1/d2/", "d1/d2/f", "d1/g", "top"])
+    );
+    let mut c = ledger.cursor(None, opts(Start::Latest)).unwrap();
+    // With the S3 form's extensions, the delete's own record comes last.
+    let extended = |start| {
+        let mut o = opts(start);
+        if let Format::S3(s3) = &mut o.format {
+            s3.extensions = true;
+        }
+        o
+    };
+    let mut ext = ledger.cursor(None, extended(Start::Latest)).unwrap();
+    let seq = ledger.append(fso(Op::bucket_delete("v", "b"))).unwrap();
+    let removes = |keys: &[&str]| {
+        keys.iter()
+            .map(|k| ("ObjectRemoved:Delete".to_string(), k.to_string()))
+            .collect::<Vec<_>>()
+    };
+    // Depth first, in name order; the uncommitted file is no object, and
+    // the implicit `d1` has no marker.
+    assert_eq!(
+        drain(&mut c),
+        removes(&["d1/d2/", "d1/d2/f", "d1/g", "top"])
+    );
+    assert_eq!(resync_keys(&ledger), want(&[]));
+    let b = ext.read(100, Duration::ZERO).unwrap();
+    let names: Vec<String> = b
+        .records
+        .iter()
+        .map(|r| {
+            ext.renderer().render(r).unwrap()["eventName"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("BucketRemoved:Delete")
+    );
+    assert_eq!(names.len(), 5);
+    let last = b.records.last().unwrap();
+    assert!(last.expansion.is_none());
+    // Sub 3 is the uncommitted file, which has no S3 form.
+    assert_eq!((last.position.seq, last.position.sub), (seq, 5));
+    // A cursor that stopped inside the expansion goes on from there.
+    let mut part = ledger.cursor(None, extended(Start::Seq(seq))).unwrap();
+    assert_eq!(part.read(3, Duration::ZERO).unwrap().records.len(), 3);
+    let rest = part.read(100, Duration::ZERO).unwrap().records;
+    assert_eq!(
+        rest.iter().map(|r| r.position.sub).collect::<Vec<_>>(),
+        vec![4, 5]
+    );
+    // The bucket comes again, empty; its next delete expands into itself.
+    ledger
+        .append(fso(Op::commit("v", "b", "new", 1, "e")))
+        .unwrap();
+    assert_eq!(
+        drain(&mut c),
+        vec![("ObjectCreated:Put".to_string(), "new".to_string())]
+    );
+    ledger.append(fso(Op::bucket_delete("v", "b"))).unwrap();
+    assert_eq!(drain(&mut c), removes(&["new"]));
+    let seq = ledger.append(fso(Op::bucket_delete("v", "b"))).unwrap();
+    assert_eq!(drain(&mut c), vec![]);
+    let own = |start| {
+        let mut x = ledger.cursor(None, extended(start)).unwrap();
+        x.read(100, Duration::ZERO).unwrap().records
+    };
+    let empty = own(Start::Seq(seq));
+    assert_eq!(empty.len(), 1);
+    assert!(empty[0].expansion.is_none());
+    assert_eq!((empty[0].position.seq, empty[0].position.sub), (seq, 0));
+    // An object-store bucket has no tree: its delete is itself alone.
+    let obs = |op: Op| op.with_layout(Layout::Obs).at(T0);
+    ledger
+        .append_batch(vec![obs(Op::commit("v", "o", "k", 1, "e"))])
+        .unwrap();
+    let seq = ledger.append(obs(Op::bucket_delete("v", "o"))).unwrap();
+    let alone = own(Start::Seq(seq));
+    assert_eq!(alone.len(), 1);
+    assert!(alone[0].expansion.is_none());
 }
