@@ -142,19 +142,14 @@ impl ExpIter {
         let mut queue = std::collections::VecDeque::new();
         let mut below = None;
         let dir = op.is_dir && fso && op.object_id.is_some();
-        if matches!(op.kind, Some(Kind::BucketDelete(_))) {
-            // Every entry of the bucket's tree (its root is directory 0)
-            // as the delete found it, then the delete.
-            let walk = Descendants::new(db, &op.volume, &op.bucket, 0, at);
-            return Ok(ExpIter {
-                seq,
-                next_sub: 0,
-                queue,
-                below: Some((String::new(), None, walk)),
-                itself: true,
-            });
-        }
+        let itself = matches!(op.kind, Some(Kind::BucketDelete(_)));
         match &op.kind {
+            Some(Kind::BucketDelete(_)) => {
+                // Every entry of the bucket's tree (its root is directory
+                // 0) as the delete found it, then the delete.
+                let walk = Descendants::new(db, &op.volume, &op.bucket, 0, at);
+                below = Some((String::new(), None, walk));
+            }
             Some(Kind::Rename(_)) => {
                 let listed = listed(op.object_id)?;
                 queue.push_back(Expansion {
@@ -203,7 +198,7 @@ impl ExpIter {
             next_sub: 0,
             queue,
             below,
-            itself: false,
+            itself,
         })
     }
 
@@ -215,6 +210,16 @@ impl ExpIter {
     /// The sub-index the next record gets.
     pub(crate) fn next_sub(&self) -> u32 {
         self.next_sub
+    }
+
+    /// The event's own record, once, when it ends its expansion.
+    fn take_itself(&mut self) -> Option<Result<(u32, Option<Expansion>)>> {
+        if !std::mem::take(&mut self.itself) {
+            return None;
+        }
+        let sub = self.next_sub;
+        self.next_sub += 1;
+        Some(Ok((sub, None)))
     }
 
     /// Skip records until the next one is `sub`.
@@ -270,18 +275,6 @@ impl Iterator for ExpIter {
         let sub = self.next_sub;
         self.next_sub += 1;
         Some(Ok((sub, Some(x))))
-    }
-}
-
-impl ExpIter {
-    /// The event's own record, once, when it ends its expansion.
-    fn take_itself(&mut self) -> Option<Result<(u32, Option<Expansion>)>> {
-        if !std::mem::take(&mut self.itself) {
-            return None;
-        }
-        let sub = self.next_sub;
-        self.next_sub += 1;
-        Some(Ok((sub, None)))
     }
 }
 
