@@ -37,6 +37,11 @@ fn op_of(kind: u8, p: usize, q: usize, flag: bool, i: usize) -> Op {
     op.with_layout(Layout::Fso).at(T0 + i as i64)
 }
 
+/// An op of the FSO bucket `v/b` (or another), at `T0`.
+fn fso(op: Op) -> Op {
+    op.with_layout(Layout::Fso).at(T0)
+}
+
 fn opts(start: Start) -> CursorOptions {
     CursorOptions {
         start,
@@ -115,7 +120,6 @@ proptest! {
 fn markers_and_uncommitted_files_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), Durability::None, None);
-    let fso = |op: Op| op.with_layout(Layout::Fso).at(T0);
     ledger
         .append_batch(vec![
             fso(Op::create_directory("v", "b", "d1/d2")),
@@ -160,7 +164,6 @@ fn markers_and_uncommitted_files_by_name() {
 fn a_bucket_delete_removes_what_the_bucket_held() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), Durability::None, None);
-    let fso = |op: Op| op.with_layout(Layout::Fso).at(T0);
     ledger
         .append_batch(vec![
             fso(Op::create_directory("v", "b", "d1/d2")),
