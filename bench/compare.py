@@ -35,7 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import report
 
-# name -> (numerator path, denominator path, target, "higher"/"lower" is better)
+# name -> (numerator path, denominator path, target, "higher"/"lower" is better).
+# The append targets are those of the append-path issue (#17): one sync
+# append at a time waits for its own fsync, the physical limit, so its
+# target is parity with Redis; the plain ledger (namespace off) is held
+# to 0.8 of raw RocksDB batches of the same bytes.
 RATIOS: dict[str, tuple[str, str, float | None, str]] = {
     "append_sync_vs_redis": ("append.fsfeed.sync.batch", "append.redis.sync.batch", 2.0, "higher"),
     "append_buffered_vs_redis": (
@@ -47,7 +51,7 @@ RATIOS: dict[str, tuple[str, str, float | None, str]] = {
     "append_sync_single_vs_redis": (
         "append.fsfeed.sync.single",
         "append.redis.sync.single",
-        2.0,
+        1.0,
         "higher",
     ),
     "append_buffered_single_vs_redis": (
@@ -100,7 +104,7 @@ RATIOS: dict[str, tuple[str, str, float | None, str]] = {
     "buffered_batch_no_namespace_vs_raw_rocksdb": (
         "append.fsfeed.buffered_no_namespace.batch",
         "limits.raw_rocksdb_buffered_batch",
-        None,
+        0.8,
         "higher",
     ),
     "append_buffered_no_namespace_vs_redis": (
