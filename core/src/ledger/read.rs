@@ -67,7 +67,9 @@ impl Ledger {
     }
 
     /// The last seq of a range ending at `until`, inclusive: a seq (at most
-    /// the head), a time (the events before it), or `None`: the head.
+    /// the head), a time (the events before it), or `None`: the head. For
+    /// history's ranges (feature `arrow`).
+    #[cfg(feature = "arrow")]
     pub(crate) fn range_until(&self, until: Option<Start>, b: &Bounds) -> Result<u64> {
         Ok(match until {
             None | Some(Start::Latest) => b.head,
