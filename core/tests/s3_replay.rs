@@ -75,6 +75,11 @@ fn drain(c: &mut fsfeed::Cursor) -> Vec<(String, String)> {
     }
 }
 
+/// The set of `keys`, to compare with [`resync_keys`].
+fn want(keys: &[&str]) -> BTreeSet<String> {
+    keys.iter().map(|k| k.to_string()).collect()
+}
+
 fn resync_keys(ledger: &Ledger) -> BTreeSet<String> {
     let mut c = ledger.cursor(None, opts(Start::Latest)).unwrap();
     c.resync().unwrap();
@@ -127,7 +132,6 @@ fn markers_and_uncommitted_files_by_name() {
             fso(Op::create_file("v", "b", "d1/d2/open")),
         ])
         .unwrap();
-    let want = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(resync_keys(&ledger), want(&["d1/d2/", "d1/d2/f"]));
     let mut c = ledger.cursor(None, opts(Start::Latest)).unwrap();
     ledger
@@ -173,7 +177,6 @@ fn a_bucket_delete_removes_what_the_bucket_held() {
             fso(Op::create_file("v", "b", "d1/open")),
         ])
         .unwrap();
-    let want = |keys: &[&str]| keys.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(
         resync_keys(&ledger),
         want(&["d1/d2/", "d1/d2/f", "d1/g", "top"])
