@@ -117,14 +117,23 @@ impl Ledger {
     /// `fsfeed verify` runs. Damage anywhere is `corrupt` (the first found,
     /// named); an intact ledger gives the counts. Appends and retention
     /// running meanwhile never make an intact ledger look damaged: a writer
-    /// reads one snapshot; a read-only opener (RocksDB secondaries have no
-    /// snapshots) reads again when its view moved under a density check.
+    /// checks one snapshot against the bounds it published, both taken
+    /// between two group commits (its `meta` keys are updated in place, so
+    /// a read of them through a snapshot may be newer than the snapshot);
+    /// a read-only opener (RocksDB secondaries have no snapshots) reads
+    /// again when its view moved under a density check.
     pub fn verify(&self) -> Result<Verified> {
         let db = self.db()?;
         if !self.inner.read_only {
-            let snap = db.snapshot();
-            let meta = db.cf_handle(CF_META).expect("cf meta");
-            let b = bounds_from(|key| meta_u64(key, snap.get_cf(meta, key)?.as_deref()))?;
+            let writer = self
+                .inner
+                .writer
+                .lock()
+                .as_ref()
+                .map(|w| w.sender())
+                .ok_or(Error::LedgerClosed)?;
+            let (b, snap) =
+                writer.between_commits(|| Ok::<_, Error>((self.view()?, db.snapshot())))?;
             return verify_view(&db, b, |cf, ro| snap.raw_iterator_cf_opt(cf, ro))
                 .map_err(|(e, _)| e);
         }

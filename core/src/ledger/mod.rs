@@ -514,10 +514,30 @@ fn db_options(create: bool, salvage: bool) -> Options {
     o
 }
 
-fn descriptors() -> Vec<ColumnFamilyDescriptor> {
+/// The column families as a writable (`writable`) or read-only open
+/// wants them.
+///
+/// A writable open updates `meta` in place in the memtable. Every group
+/// commit rewrites the same six 8-byte keys (head, first, bytes, ...), and
+/// as new versions each was a skiplist insert among every version since
+/// the last flush: half the instructions of a single-op append (61k
+/// against 42k per op, `append_probe` one op per call, object-store). In
+/// place, the memtable holds one version of each key. The cost: a read of
+/// `meta` may see a value newer than a snapshot it goes through, or than
+/// the batch's other writes while that batch is being applied; the
+/// ledger reads its bounds from the writer's published ones instead
+/// (`Ledger::verify` included). A read-only opener's catch-up applies
+/// batches while its other threads read `meta`, so it keeps versions.
+fn descriptors(writable: bool) -> Vec<ColumnFamilyDescriptor> {
     ALL_CFS
         .iter()
-        .map(|n| ColumnFamilyDescriptor::new(*n, cf_options(n)))
+        .map(|n| {
+            let mut o = cf_options(n);
+            if writable && *n == keys::CF_META {
+                o.set_inplace_update_support(true);
+            }
+            ColumnFamilyDescriptor::new(*n, o)
+        })
         .collect()
 }
 
@@ -603,8 +623,9 @@ impl Ledger {
             // this machine, nearly all of a read-only reader's wake-up latency.
             // One thread opens the few new files a catch-up brings.
             o.set_max_file_opening_threads(1);
-            let db = DB::open_cf_descriptors_as_secondary(&o, &db_path, &sec, descriptors())
-                .map_err(|e| {
+            let cfs = descriptors(false);
+            let db =
+                DB::open_cf_descriptors_as_secondary(&o, &db_path, &sec, cfs).map_err(|e| {
                     // A writer creating the ledger right now has made the
                     // database but not yet its column families (found by
                     // the soak's reader process): not there yet.
@@ -617,12 +638,13 @@ impl Ledger {
             (db, Some(sec))
         } else {
             fs::create_dir_all(&path)?;
-            let db = DB::open_cf_descriptors(
-                &db_options(opts.create, opts.salvage),
-                &db_path,
-                descriptors(),
-            )
-            .map_err(|e| map_open_error(e, &path))?;
+            let mut o = db_options(opts.create, opts.salvage);
+            // RocksDB refuses in-place updates (`meta`, `descriptors`) with
+            // concurrent memtable writes; the writer is the one thread that
+            // writes most batches anyway.
+            o.set_allow_concurrent_memtable_write(false);
+            let db = DB::open_cf_descriptors(&o, &db_path, descriptors(true))
+                .map_err(|e| map_open_error(e, &path))?;
             (db, None)
         };
         let db = Arc::new(db);

@@ -163,6 +163,16 @@ impl WriterHandle {
 #[derive(Clone)]
 pub(crate) struct WriterRef(Arc<Shared>);
 
+impl WriterRef {
+    /// Run `f` with no group commit under way: none is between its write
+    /// and the bounds it publishes (what `Ledger::verify` needs to read
+    /// the published bounds and a snapshot that agree).
+    pub(crate) fn between_commits<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _writer = self.0.writer.lock();
+        f()
+    }
+}
+
 /// Queue a request and wait for its answer, leading the group commit if no
 /// one is.
 pub(crate) fn call(w: &WriterRef, req: Request) -> Result<(u64, u64)> {
