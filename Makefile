@@ -163,8 +163,8 @@ bench-changelog: setup python
 	$(ENV); python3 changelog/bench/upload.py
 
 # Instructions per appended event (valgrind's callgrind, in append_batch),
-# per layout: repeatable to about 0.02%, for A/B of small changes on a
-# noisy machine. `bash bench/icount.sh OTHER_PROBE` counts another build.
+# per layout, batched and one op per call: repeatable to about 0.02%, for
+# A/B of small changes on a noisy machine. `bash bench/icount.sh OTHER_PROBE` counts another build.
 bench-icount: setup
 	$(ENV); bash bench/icount.sh
 

@@ -3,7 +3,8 @@
 # `Ledger::append_batch` on the calling thread: validation, the namespace,
 # encoding, RocksDB's WAL write and memtable inserts (not RocksDB's
 # background flushes and compactions). `append_probe`'s workload, buffered,
-# `append_batch` of 1,000, segments off, on a fresh ledger per layout.
+# `append_batch` of 1,000 (and `append`, one op per call: ICOUNT_MODE),
+# segments off, on a fresh ledger per layout.
 #
 # The count repeats to about 0.02% run to run, where wall-clock rates on
 # a shared VM wander by 30-50%: it resolves a 1% change in one run, for
@@ -15,7 +16,9 @@
 #   PROBE_BINARY: an append_probe built aside (to compare two builds);
 #   default: build this tree's.
 # ICOUNT_EVENTS (default 30000) ops per layout; ICOUNT_LAYOUTS (default
-# "obs mix fso").
+# "obs mix fso"); ICOUNT_MODE (default "batch" and "single"): `single`
+# counts `Ledger::append`, one op per call, so each op pays a group
+# commit of its own (what a single-op appender costs per call).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The shared target directory and the prebuilt RocksDB, as every make target.
@@ -34,12 +37,21 @@ fi
 [ -x "$probe" ] || { echo "icount: no append_probe binary at '$probe'" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-for layout in ${ICOUNT_LAYOUTS:-obs mix fso}; do
-  PROBE_LAYOUT="$layout" PROBE_SEGMENTS=off PROBE_EVENTS="$events" \
-    valgrind --tool=callgrind --toggle-collect='fsfeed::ledger::Ledger::append_batch*' \
-    --callgrind-out-file="$out/cg.out" "$probe" > "$out/log" 2>&1 ||
-    { cat "$out/log" >&2; exit 1; }
-  total=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/log")
-  [ -n "$total" ] && [ "$total" -gt 0 ] || { cat "$out/log" >&2; exit 1; }
-  echo "icount $layout: $((total / events)) instructions per event ($total for $events events)"
+for mode in ${ICOUNT_MODE:-batch single}; do
+  case "$mode" in
+    # `append_batch*` toggles on entering append_batch; `append` (exact)
+    # covers the append_batch it calls.
+    batch) toggle='fsfeed::ledger::Ledger::append_batch*' label="" ;;
+    single) toggle='fsfeed::ledger::Ledger::append' label=" single" ;;
+    *) echo "icount: ICOUNT_MODE is batch or single, not '$mode'" >&2; exit 1 ;;
+  esac
+  for layout in ${ICOUNT_LAYOUTS:-obs mix fso}; do
+    PROBE_LAYOUT="$layout" PROBE_MODE="$mode" PROBE_SEGMENTS=off PROBE_EVENTS="$events" \
+      valgrind --tool=callgrind --toggle-collect="$toggle" \
+      --callgrind-out-file="$out/cg.out" "$probe" > "$out/log" 2>&1 ||
+      { cat "$out/log" >&2; exit 1; }
+    total=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/log")
+    [ -n "$total" ] && [ "$total" -gt 0 ] || { cat "$out/log" >&2; exit 1; }
+    echo "icount $layout$label: $((total / events)) instructions per event ($total for $events events)"
+  done
 done
