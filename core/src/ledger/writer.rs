@@ -996,18 +996,30 @@ impl Writer {
             }
             batch.put_cf(ns, namespace::LIVE_MARKER, st.head.to_be_bytes());
         }
-        batch.put_cf(meta, META_FIRST, st.first.to_be_bytes());
-        batch.put_cf(meta, META_PHYS_FIRST, st.phys_first.to_be_bytes());
+        // The meta keys whose value this group changed (`self.state` is
+        // what the last written batch stored; each value only grows, so
+        // whether a key is stored does not depend on the batching). Each
+        // put is an update in the memtable: 6% of a single-op append's
+        // instructions went to the two that retention alone moves.
+        let stored = &self.state;
+        if (st.first, st.phys_first) != (stored.first, stored.phys_first) {
+            // Both: an absent `phys_first` reads as `first`.
+            batch.put_cf(meta, META_FIRST, st.first.to_be_bytes());
+            batch.put_cf(meta, META_PHYS_FIRST, st.phys_first.to_be_bytes());
+        }
         batch.put_cf(meta, META_HEAD, st.head.to_be_bytes());
         batch.put_cf(meta, META_TOTAL_BYTES, st.total_bytes.to_be_bytes());
-        if st.max_time != i64::MIN {
+        let stored_time = (stored.max_time != i64::MIN).then(|| stored.max_time.max(0));
+        if st.max_time != i64::MIN && stored_time != Some(st.max_time.max(0)) {
             batch.put_cf(
                 meta,
                 META_MAX_TIME,
                 (st.max_time.max(0) as u64).to_be_bytes(),
             );
         }
-        batch.put_cf(meta, META_LAST_TXID, st.last_txid.to_be_bytes());
+        if st.last_txid != stored.last_txid {
+            batch.put_cf(meta, META_LAST_TXID, st.last_txid.to_be_bytes());
+        }
         let result = match failed {
             Some(e) => Err(e),
             None => self
