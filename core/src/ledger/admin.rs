@@ -125,15 +125,9 @@ impl Ledger {
     pub fn verify(&self) -> Result<Verified> {
         let db = self.db()?;
         if !self.inner.read_only {
-            let writer = self
-                .inner
-                .writer
-                .lock()
-                .as_ref()
-                .map(|w| w.sender())
-                .ok_or(Error::LedgerClosed)?;
-            let (b, snap) =
-                writer.between_commits(|| Ok::<_, Error>((self.view()?, db.snapshot())))?;
+            let (b, snap) = self
+                .writer()?
+                .between_commits(|| Ok::<_, Error>((self.view()?, db.snapshot())))?;
             return verify_view(&db, b, |cf, ro| snap.raw_iterator_cf_opt(cf, ro))
                 .map_err(|(e, _)| e);
         }

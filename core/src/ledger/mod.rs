@@ -856,14 +856,17 @@ impl Ledger {
     }
 
     fn writer_call(&self, req: writer::Request) -> Result<(u64, u64)> {
-        let handle = self
-            .inner
+        writer::call(&self.writer()?, req)
+    }
+
+    /// The writer, to queue a request or wait between group commits.
+    pub(crate) fn writer(&self) -> Result<writer::WriterRef> {
+        self.inner
             .writer
             .lock()
             .as_ref()
             .map(|w| w.sender())
-            .ok_or(Error::LedgerClosed)?;
-        writer::call(&handle, req)
+            .ok_or(Error::LedgerClosed)
     }
 
     /// The retention settings in force.
