@@ -999,8 +999,9 @@ impl Writer {
         // The meta keys whose value this group changed (`self.state` is
         // what the last written batch stored; each value only grows, so
         // whether a key is stored does not depend on the batching). Each
-        // put is an update in the memtable: 6% of a single-op append's
-        // instructions went to the two that retention alone moves.
+        // put is an update in the memtable and a record in the batch: the
+        // two that retention alone moves were 13% of an object-store
+        // single-op append's instructions.
         let stored = &self.state;
         if (st.first, st.phys_first) != (stored.first, stored.phys_first) {
             // Both: an absent `phys_first` reads as `first`.
