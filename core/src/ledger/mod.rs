@@ -1192,30 +1192,21 @@ pub(crate) fn full_form(event: &[u8], mut f: impl FnMut(&[u8])) -> Result<()> {
 }
 
 fn get_u64(db: &DB, cf: &rocksdb::ColumnFamily, key: &[u8]) -> Result<Option<u64>> {
-    meta_u64(key, db.get_pinned_cf(cf, key)?.as_deref())
-}
-
-/// A stored u64 of meta `key`, as read (from the database or a snapshot).
-pub(crate) fn meta_u64(key: &[u8], value: Option<&[u8]>) -> Result<Option<u64>> {
-    value
+    db.get_pinned_cf(cf, key)?
         .map(|v| {
-            decode_u64(v)
+            decode_u64(&v)
                 .ok_or_else(|| Error::Corrupt(format!("meta {}", String::from_utf8_lossy(key))))
         })
         .transpose()
 }
 
-/// The bounds, from `get` of a meta key (absent: an empty ledger).
-pub(crate) fn bounds_from(get: impl Fn(&[u8]) -> Result<Option<u64>>) -> Result<Bounds> {
-    Ok(Bounds {
-        first: get(META_FIRST)?.unwrap_or(1),
-        head: get(META_HEAD)?.unwrap_or(0),
-    })
-}
-
+/// The stored bounds (absent: an empty ledger).
 fn read_bounds(db: &DB) -> Result<Bounds> {
     let meta = db.cf_handle(CF_META).expect("cf meta");
-    bounds_from(|key| get_u64(db, meta, key))
+    Ok(Bounds {
+        first: get_u64(db, meta, META_FIRST)?.unwrap_or(1),
+        head: get_u64(db, meta, META_HEAD)?.unwrap_or(0),
+    })
 }
 
 fn read_retention(db: &DB) -> Result<Retention> {
