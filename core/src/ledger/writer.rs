@@ -409,17 +409,29 @@ struct Pending {
 }
 
 impl Pending {
-    /// Empty, its buffers kept.
+    /// Empty, its buffers kept. Every field is named, so one added later
+    /// cannot carry a group's state into the next unnoticed.
     fn clear(&mut self) {
-        self.base = 0;
-        self.offsets.clear();
-        self.times.clear();
-        self.strides.clear();
-        self.buf.clear();
-        self.scratch.clear();
-        self.block.clear();
-        self.block_key = 0;
-        self.block_merge = false;
+        let Pending {
+            base,
+            offsets,
+            times,
+            strides,
+            buf,
+            scratch,
+            block,
+            block_key,
+            block_merge,
+        } = self;
+        *base = 0;
+        offsets.clear();
+        times.clear();
+        strides.clear();
+        buf.clear();
+        scratch.clear();
+        block.clear();
+        *block_key = 0;
+        *block_merge = false;
     }
 
     /// Put the block being built into the batch (a merge when it continues
