@@ -1022,13 +1022,12 @@ impl Writer {
         }
         batch.put_cf(meta, META_HEAD, st.head.to_be_bytes());
         batch.put_cf(meta, META_TOTAL_BYTES, st.total_bytes.to_be_bytes());
-        let stored_time = (stored.max_time != i64::MIN).then(|| stored.max_time.max(0));
-        if st.max_time != i64::MIN && stored_time != Some(st.max_time.max(0)) {
-            batch.put_cf(
-                meta,
-                META_MAX_TIME,
-                (st.max_time.max(0) as u64).to_be_bytes(),
-            );
+        // A max op time as stored: none yet, or clamped at 0.
+        let stored_form = |t: i64| (t != i64::MIN).then(|| t.max(0) as u64);
+        if let Some(t) =
+            stored_form(st.max_time).filter(|t| stored_form(stored.max_time) != Some(*t))
+        {
+            batch.put_cf(meta, META_MAX_TIME, t.to_be_bytes());
         }
         if st.last_txid != stored.last_txid {
             batch.put_cf(meta, META_LAST_TXID, st.last_txid.to_be_bytes());
