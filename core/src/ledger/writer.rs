@@ -398,7 +398,7 @@ struct Pending {
     /// The time index entries of the batch: (running max, seq).
     strides: Vec<(i64, u64)>,
     /// Encoding buffers, reused for every event of the group: the event,
-    /// and its op (`encode_event`).
+    /// and its op (`encode_stored`).
     buf: Vec<u8>,
     scratch: Vec<u8>,
     /// The block value (or merge operand) being built, its key, and
@@ -545,36 +545,60 @@ impl Source for Pure<'_> {
 /// the counts do not depend on the format: a ledger upgraded from format 6
 /// and one created at 7, fed the same ops, give every event the same
 /// offset.
-fn counted_len(stored: usize, ev: &Event) -> u64 {
-    let elided = match &ev.op {
-        Some(op) if ev.path.is_empty() && !op.key.is_empty() => {
-            prost::encoding::string::encoded_len(3, &op.key)
-        }
-        _ => 0,
+fn counted_len(stored: usize, ev: &Event, op: &Op) -> u64 {
+    let elided = if ev.path.is_empty() && !op.key.is_empty() {
+        prost::encoding::string::encoded_len(3, &op.key)
+    } else {
+        0
     };
     (stored + elided) as u64 + 8
 }
 
-/// The event an op becomes at `seq`, its path resolved, at byte `offset`,
-/// as it is stored: `path` empty when it is the op's key.
-fn event_of(mut op: Op, res: Resolved, seq: u64, offset: u64) -> Event {
-    op.object_id = res.object_id;
-    op.is_dir = res.is_dir;
+/// The event `op` becomes at `seq`, its path resolved, at byte `offset`,
+/// as it is stored (`path` empty when it is the op's key), but without its
+/// op, which is encoded apart (`encode_stored`); and the op's `object_id`
+/// and `is_dir`, which the namespace sets.
+fn event_of(op: &Op, res: Resolved, seq: u64, offset: u64) -> (Event, Option<u64>, bool) {
     // A path that is the op's key is not stored twice (format 7).
     let path = if res.path == op.key {
         String::new()
     } else {
         res.path
     };
-    Event {
+    let ev = Event {
         seq,
         path,
         to_path: res.to_path,
         offset,
-        op: Some(op),
+        op: None,
         size: res.size,
         etag: res.etag,
-    }
+    };
+    (ev, res.object_id, res.is_dir)
+}
+
+/// The bytes `op` stores as the event at `seq` resolved as `res`, at byte
+/// `offset`, encoded into `buf` (`scratch` holds the op's); what
+/// `Ledger::total_bytes` counts for it. The op is borrowed, not moved into
+/// the event and encoded from there.
+fn encode_stored(
+    op: &Op,
+    res: Resolved,
+    seq: u64,
+    offset: u64,
+    scratch: &mut Vec<u8>,
+    buf: &mut Vec<u8>,
+) -> u64 {
+    let (ev, object_id, is_dir) = event_of(op, res, seq, offset);
+    scratch.clear();
+    let split = super::encode_op_split(op, scratch);
+    let bytes = super::OpBytes {
+        bytes: scratch,
+        split,
+    };
+    buf.clear();
+    super::encode_event(&ev, bytes, object_id, is_dir, buf);
+    counted_len(buf.len(), &ev, op)
 }
 
 impl Writer {
@@ -583,14 +607,14 @@ impl Writer {
     /// On error the request's namespace writes are dropped.
     fn prepare(
         &self,
-        ops: Vec<Op>,
+        ops: &[Op],
         st: &State,
         pending: &Pending,
         tx: &mut namespace::Tx<'_>,
-    ) -> Result<Vec<(Op, Resolved)>> {
+    ) -> Result<Vec<Resolved>> {
         let mut last = st.last_txid;
         let mut out = Vec::with_capacity(ops.len());
-        for (i, op) in ops.into_iter().enumerate() {
+        for (i, op) in ops.iter().enumerate() {
             if let Some(t) = op.txid {
                 if t <= last {
                     tx.reject();
@@ -602,9 +626,9 @@ impl Writer {
                 }
                 last = t;
             }
-            let mut retained_from = || self.retained_from(st, pending, &out);
-            match namespace::apply(tx, &op, st.head + 1 + i as u64, i, &mut retained_from) {
-                Ok(res) => out.push((op, res)),
+            let mut retained_from = || self.retained_from(st, pending, ops, &out);
+            match namespace::apply(tx, op, st.head + 1 + i as u64, i, &mut retained_from) {
+                Ok(res) => out.push(res),
                 Err(e) => {
                     tx.reject();
                     return Err(e);
@@ -620,16 +644,22 @@ impl Writer {
     /// a "known gone" path is judged against. The cursor guard is left out
     /// (it depends on consumers, not on the ops), so replicas fed the same
     /// ops agree however the ops were batched.
-    fn retained_from(&self, st: &State, pending: &Pending, done: &[(Op, Resolved)]) -> Result<u64> {
+    fn retained_from(
+        &self,
+        st: &State,
+        pending: &Pending,
+        ops: &[Op],
+        done: &[Resolved],
+    ) -> Result<u64> {
         let mut total = st.total_bytes;
         let mut max_time = st.max_time;
         let mut extra = Vec::with_capacity(done.len());
         let mut extra_times = Vec::new();
-        for (k, (op, res)) in done.iter().enumerate() {
+        let (mut scratch, mut buf) = (Vec::new(), Vec::new());
+        for (k, (op, res)) in ops.iter().zip(done).enumerate() {
             let seq = st.head + 1 + k as u64;
             extra.push(total);
-            let ev = event_of(op.clone(), res.clone(), seq, total);
-            total += counted_len(ev.encoded_len(), &ev);
+            total += encode_stored(op, res.clone(), seq, total, &mut scratch, &mut buf);
             if op.time_us > max_time {
                 max_time = op.time_us;
                 extra_times.push((max_time, seq));
@@ -658,7 +688,7 @@ impl Writer {
 
     fn apply(
         &self,
-        op: Op,
+        op: &Op,
         res: Resolved,
         st: &mut State,
         batch: &mut WriteBatch,
@@ -670,9 +700,8 @@ impl Writer {
             st.last_txid = t;
         }
         let time_us = op.time_us;
-        let ev = event_of(op, res, seq, st.total_bytes);
-        pending.buf.clear();
-        super::encode_event(&ev, &mut pending.scratch, &mut pending.buf);
+        let offset = st.total_bytes;
+        let counted = encode_stored(op, res, seq, offset, &mut pending.scratch, &mut pending.buf);
         let bytes = &pending.buf;
         if pending.block.is_empty() {
             // A new value: the run's start, or the rest of the open block.
@@ -692,8 +721,8 @@ impl Writer {
         if pending.offsets.is_empty() {
             pending.base = seq;
         }
-        pending.offsets.push(st.total_bytes);
-        st.total_bytes += counted_len(bytes.len(), &ev);
+        pending.offsets.push(offset);
+        st.total_bytes += counted;
         if time_us > st.max_time {
             st.max_time = time_us;
             pending.times.push((time_us, seq));
@@ -705,7 +734,7 @@ impl Writer {
         if seq == st.first {
             // The ledger was empty: this event is the first retained one.
             st.first_running_max = st.max_time;
-            st.first_offset = Some(ev.offset);
+            st.first_offset = Some(offset);
         }
         st.head = seq;
         if blocks::ends_run(seq) {
@@ -943,11 +972,11 @@ impl Writer {
         let mut failed: Option<Error> = None;
         for (req, reply) in group {
             match req {
-                Request::Append(ops) => match self.prepare(ops, &st, &pending, &mut tx) {
+                Request::Append(ops) => match self.prepare(&ops, &st, &pending, &mut tx) {
                     Err(e) => answers.push((reply, Err(e))),
                     Ok(resolved) => {
                         let first = st.head + 1;
-                        for (op, res) in resolved {
+                        for (op, res) in ops.iter().zip(resolved) {
                             self.apply(op, res, &mut st, &mut batch, &mut pending);
                         }
                         answers.push((reply, Ok((first, st.head))));
