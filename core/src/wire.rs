@@ -2,6 +2,12 @@
 //! of history's row parser (`columnar::rows`) and of the ledger's full form
 //! of a stored event (`ledger::full_form`). Always built: `checksum()`
 //! needs them without the `arrow` feature.
+//!
+//! And writing it into a `Vec<u8>`, for the stored event's encoding
+//! (`ledger::encode_event`): the bytes prost writes, but one `Vec::push`
+//! per byte, where prost's `BufMut` for `Vec<u8>` makes each byte a
+//! one-byte `extend_from_slice` (prost's `encode_varint` was 10% of a
+//! demo-mix append's instructions).
 
 use crate::error::{Error, Result};
 use prost::encoding::{decode_key, decode_varint, skip_field, DecodeContext, WireType};
@@ -38,4 +44,88 @@ pub(crate) fn fields<'a>(
         }
     }
     Ok(())
+}
+
+/// A varint: the bytes of `prost::encoding::encode_varint`.
+#[inline]
+pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+/// A varint field (`uint64`, `int64`, `int32` and enums, `bool`: prost
+/// writes each as its value cast to `u64`, negatives sign-extended).
+#[inline]
+pub(crate) fn put_uint(buf: &mut Vec<u8>, tag: u32, v: u64) {
+    put_varint(buf, u64::from(tag) << 3);
+    put_varint(buf, v);
+}
+
+/// A length-delimited field (`string`, `bytes`, a nested message).
+#[inline]
+pub(crate) fn put_bytes(buf: &mut Vec<u8>, tag: u32, v: &[u8]) {
+    put_len(buf, tag, v.len());
+    buf.extend_from_slice(v);
+}
+
+/// A length-delimited field's key and length; its bytes follow.
+#[inline]
+pub(crate) fn put_len(buf: &mut Vec<u8>, tag: u32, len: usize) {
+    put_varint(buf, u64::from(tag) << 3 | 2);
+    put_varint(buf, len as u64);
+}
+
+/// Bytes of a varint field (`put_uint`).
+#[inline]
+pub(crate) fn uint_len(tag: u32, v: u64) -> usize {
+    prost::encoding::encoded_len_varint(u64::from(tag) << 3)
+        + prost::encoding::encoded_len_varint(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_what_prost_writes() {
+        use prost::encoding::{bool as pbool, int32, int64, string, uint64};
+        let mut values = vec![0u64, 1, 127, 128, 255, 16_383, 16_384, u64::MAX];
+        values.extend((0..64).map(|b| 1u64 << b));
+        values.extend((1..64).map(|b| (1u64 << b) - 1));
+        for tag in [1u32, 2, 15, 16, 31, 2047, 2048, 536_870_911] {
+            for &v in &values {
+                let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+                put_uint(&mut ours, tag, v);
+                uint64::encode(tag, &v, &mut theirs);
+                assert_eq!(ours, theirs, "uint64 {tag} {v}");
+                assert_eq!(uint_len(tag, v), theirs.len());
+                let i = v as i64;
+                theirs.clear();
+                int64::encode(tag, &i, &mut theirs);
+                ours.clear();
+                put_uint(&mut ours, tag, i as u64);
+                assert_eq!(ours, theirs, "int64 {tag} {i}");
+                let i = v as i32;
+                theirs.clear();
+                int32::encode(tag, &i, &mut theirs);
+                ours.clear();
+                put_uint(&mut ours, tag, i as u64);
+                assert_eq!(ours, theirs, "int32 {tag} {i}");
+            }
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            put_uint(&mut ours, tag, 1);
+            pbool::encode(tag, &true, &mut theirs);
+            assert_eq!(ours, theirs, "bool {tag}");
+            for len in [0usize, 1, 127, 128, 300, 20_000] {
+                let s = "x".repeat(len);
+                let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+                put_bytes(&mut ours, tag, s.as_bytes());
+                string::encode(tag, &s, &mut theirs);
+                assert_eq!(ours, theirs, "string {tag} {len}");
+            }
+        }
+    }
 }

@@ -1127,7 +1127,7 @@ pub(crate) struct OpBytes<'a> {
 /// this is 9% fewer instructions per object-store append (`make
 /// bench-icount`).
 pub(crate) fn encode_op_split(op: &Op, buf: &mut Vec<u8>) -> usize {
-    use prost::encoding::{int32, int64, string, uint64};
+    use crate::wire::{put_bytes, put_uint};
     // Every field named: one added to the proto later does not compile
     // until it is encoded here.
     let Op {
@@ -1148,24 +1148,24 @@ pub(crate) fn encode_op_split(op: &Op, buf: &mut Vec<u8>) -> usize {
         kind,
     } = op;
     if let Some(t) = txid {
-        uint64::encode(1, t, buf);
+        put_uint(buf, 1, *t);
     }
     if *time_us != 0 {
-        int64::encode(2, time_us, buf);
+        put_uint(buf, 2, *time_us as u64);
     }
     for (tag, v) in [(3, volume), (4, bucket), (5, key)] {
         if !v.is_empty() {
-            string::encode(tag, v, buf);
+            put_bytes(buf, tag, v.as_bytes());
         }
     }
     if *layout != 0 {
-        int32::encode(6, layout, buf);
+        put_uint(buf, 6, *layout as u64);
     }
     if let Some(p) = parent_id {
-        uint64::encode(7, p, buf);
+        put_uint(buf, 7, *p);
     }
     if !name.is_empty() {
-        string::encode(8, name, buf);
+        put_bytes(buf, 8, name.as_bytes());
     }
     let split = buf.len();
     for (tag, v) in [
@@ -1175,7 +1175,7 @@ pub(crate) fn encode_op_split(op: &Op, buf: &mut Vec<u8>) -> usize {
         (14, source),
     ] {
         if !v.is_empty() {
-            string::encode(tag, v, buf);
+            put_bytes(buf, tag, v.as_bytes());
         }
     }
     if let Some(kind) = kind {
@@ -1188,9 +1188,9 @@ pub(crate) fn encode_op_split(op: &Op, buf: &mut Vec<u8>) -> usize {
 /// and `is_dir` set (`ev.op` itself is not read): the bytes `ev.encode`
 /// writes for that event. The op's length is known from its parts, so it
 /// is not measured first (prost's `ev.encode` measures a nested message
-/// before it writes it, then again for its length prefix). Fields go in tag order, each left out at its
-/// default, as prost's generated code does (test
-/// `encode_event_writes_what_prost_writes`).
+/// before it writes it, then again for its length prefix). Fields go in
+/// tag order, each left out at its default, as prost's generated code
+/// does (test `encode_event_writes_what_prost_writes`).
 pub(crate) fn encode_event(
     ev: &Event,
     op: OpBytes<'_>,
@@ -1198,40 +1198,34 @@ pub(crate) fn encode_event(
     is_dir: bool,
     buf: &mut Vec<u8>,
 ) {
-    use prost::encoding::{bool as pbool, encode_key, encode_varint, string, uint64, WireType};
+    use crate::wire::{put_bytes, put_len, put_uint, uint_len};
     if ev.seq != 0 {
-        uint64::encode(1, &ev.seq, buf);
+        put_uint(buf, 1, ev.seq);
     }
-    let mid = object_id.map_or(0, |id| uint64::encoded_len(9, &id))
-        + if is_dir {
-            pbool::encoded_len(10, &true)
-        } else {
-            0
-        };
-    encode_key(2, WireType::LengthDelimited, buf);
-    encode_varint((op.bytes.len() + mid) as u64, buf);
+    let mid = object_id.map_or(0, |id| uint_len(9, id)) + if is_dir { 2 } else { 0 };
+    put_len(buf, 2, op.bytes.len() + mid);
     buf.extend_from_slice(&op.bytes[..op.split]);
-    if let Some(id) = &object_id {
-        uint64::encode(9, id, buf);
+    if let Some(id) = object_id {
+        put_uint(buf, 9, id);
     }
     if is_dir {
-        pbool::encode(10, &true, buf);
+        put_uint(buf, 10, 1);
     }
     buf.extend_from_slice(&op.bytes[op.split..]);
     if !ev.path.is_empty() {
-        string::encode(3, &ev.path, buf);
+        put_bytes(buf, 3, ev.path.as_bytes());
     }
     if !ev.to_path.is_empty() {
-        string::encode(4, &ev.to_path, buf);
+        put_bytes(buf, 4, ev.to_path.as_bytes());
     }
     if ev.offset != 0 {
-        uint64::encode(5, &ev.offset, buf);
+        put_uint(buf, 5, ev.offset);
     }
-    if let Some(size) = &ev.size {
-        uint64::encode(6, size, buf);
+    if let Some(size) = ev.size {
+        put_uint(buf, 6, size);
     }
     if !ev.etag.is_empty() {
-        string::encode(7, &ev.etag, buf);
+        put_bytes(buf, 7, ev.etag.as_bytes());
     }
 }
 
