@@ -287,7 +287,7 @@ impl<'a> Tx<'a> {
         // checkpoint stores them (which drops what the cache knew of them:
         // `Cache::forget`). They are not sorted: sorting them was 6.6% of
         // an object-store append's instructions, for a hash map.
-        let mut live = Vec::new();
+        let mut live = Vec::with_capacity(self.writes.len());
         let mut writes = Vec::with_capacity(self.writes.len());
         for (k, v) in self.writes {
             if k.first() == Some(&super::live::TAG_L) {
