@@ -24,29 +24,53 @@ pub fn validate_key(key: &str, layout: Layout, index: usize) -> Result<()> {
             key.len()
         )));
     }
-    if key.contains('\0') {
-        return Err(err("key holds a NUL byte".into()));
+    // One pass over the bytes for NUL and, in FSO, the segments: a scan
+    // for NUL, then a split on `/`, were 2% of a demo-mix append. The
+    // errors keep their order: NUL, then a leading `/`, then the first bad
+    // segment.
+    let fso = layout == Layout::Fso;
+    let bytes = key.as_bytes();
+    let mut seg = 0;
+    let mut bad_segment = None;
+    for (i, &c) in bytes.iter().enumerate() {
+        if c == 0 {
+            return Err(err("key holds a NUL byte".into()));
+        }
+        if fso && c == b'/' {
+            if bad_segment.is_none() {
+                bad_segment = check_segment(&bytes[seg..i]).err();
+            }
+            seg = i + 1;
+        }
     }
-    if layout == Layout::Fso {
+    if fso {
         if key.starts_with('/') {
             return Err(err("FSO key starts with `/`".into()));
         }
-        for seg in key.split('/') {
-            match seg {
-                "" => return Err(err("FSO key has an empty segment".into())),
-                "." | ".." => return Err(err(format!("FSO key has a `{seg}` segment"))),
-                _ => {}
-            }
+        if let Some(reason) = bad_segment.or_else(|| check_segment(&bytes[seg..]).err()) {
+            return Err(err(reason));
         }
     }
     Ok(())
+}
+
+/// One segment of an FSO key (between `/`s).
+fn check_segment(seg: &[u8]) -> std::result::Result<(), String> {
+    match seg {
+        b"" => Err("FSO key has an empty segment".into()),
+        b"." | b".." => Err(format!(
+            "FSO key has a `{}` segment",
+            String::from_utf8_lossy(seg)
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn validate_name(what: &str, name: &str, index: usize) -> Result<()> {
     if name.is_empty() {
         return Err(bad(index, format!("`{what}` is required")));
     }
-    if name.len() > MAX_NAME_BYTES || name.contains('\0') || name.contains('/') {
+    if name.len() > MAX_NAME_BYTES || name.bytes().any(|c| c == 0 || c == b'/') {
         return Err(bad(
             index,
             format!("`{what}` must be 1..={MAX_NAME_BYTES} bytes without `/` or NUL"),
@@ -232,4 +256,53 @@ pub fn validate(op: &Op, index: usize) -> Result<()> {
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(key: &str, layout: Layout) -> Option<String> {
+        match validate_key(key, layout, 3) {
+            Ok(()) => None,
+            Err(Error::InvalidKey { index: 3, reason }) => Some(reason),
+            Err(e) => panic!("{key:?}: {e}"),
+        }
+    }
+
+    #[test]
+    fn keys_and_the_first_error_of_each() {
+        use Layout::*;
+        for ok in ["a", "a/b", "a/b/c.txt", "...", "a/.../b", ".a/b.", "é/ü"] {
+            assert_eq!(reason(ok, Fso), None, "{ok:?}");
+        }
+        // Object-store keys may hold any of what FSO refuses but NUL.
+        for ok in ["/a", "a//b", "a/./b", "a/../b", "a/", ".", ".."] {
+            assert_eq!(reason(ok, Obs), None, "{ok:?}");
+            assert_eq!(reason(ok, Legacy), None, "{ok:?}");
+        }
+        let cases = [
+            ("", Fso, "key is empty"),
+            ("a\0b", Obs, "key holds a NUL byte"),
+            // NUL comes first, wherever it is.
+            ("/a//.\0", Fso, "key holds a NUL byte"),
+            ("/a", Fso, "FSO key starts with `/`"),
+            ("/a//b", Fso, "FSO key starts with `/`"),
+            ("a//b", Fso, "FSO key has an empty segment"),
+            ("a/", Fso, "FSO key has an empty segment"),
+            ("a/b/", Fso, "FSO key has an empty segment"),
+            (".", Fso, "FSO key has a `.` segment"),
+            ("a/./b", Fso, "FSO key has a `.` segment"),
+            ("a/..", Fso, "FSO key has a `..` segment"),
+            // The first bad segment is the one named.
+            ("a/../b//c", Fso, "FSO key has a `..` segment"),
+            ("a//b/../c", Fso, "FSO key has an empty segment"),
+        ];
+        for (key, layout, want) in cases {
+            assert_eq!(reason(key, layout).as_deref(), Some(want), "{key:?}");
+        }
+        let long = "k".repeat(MAX_KEY_BYTES + 1);
+        assert!(reason(&long, Obs).unwrap().contains("the limit is"));
+        assert_eq!(reason(&long[1..], Obs), None);
+    }
 }
