@@ -78,6 +78,25 @@ pub(crate) fn put_len(buf: &mut Vec<u8>, tag: u32, len: usize) {
     put_varint(buf, len as u64);
 }
 
+/// A nested message's field: its key, its length, then what `body`
+/// writes. The length is written as one byte and the body after it; a body
+/// of 128 bytes or more moves over to make room for a longer length.
+#[inline]
+pub(crate) fn put_message(buf: &mut Vec<u8>, tag: u32, body: impl FnOnce(&mut Vec<u8>)) {
+    put_varint(buf, u64::from(tag) << 3 | 2);
+    let at = buf.len();
+    buf.push(0);
+    body(buf);
+    let len = buf.len() - at - 1;
+    if len < 0x80 {
+        buf[at] = len as u8;
+    } else {
+        let mut prefix = Vec::with_capacity(10);
+        put_varint(&mut prefix, len as u64);
+        buf.splice(at..=at, prefix);
+    }
+}
+
 /// Bytes of a varint field (`put_uint`).
 #[inline]
 pub(crate) fn uint_len(tag: u32, v: u64) -> usize {
@@ -119,6 +138,13 @@ mod tests {
             put_uint(&mut ours, tag, 1);
             pbool::encode(tag, &true, &mut theirs);
             assert_eq!(ours, theirs, "bool {tag}");
+            for len in [0usize, 1, 126, 127, 128, 300, 16_383, 16_384, 20_000] {
+                let s = "y".repeat(len);
+                let (mut ours, mut theirs) = (vec![7], vec![7]);
+                put_message(&mut ours, tag, |b| b.extend_from_slice(s.as_bytes()));
+                prost::encoding::bytes::encode(tag, &s.as_bytes().to_vec(), &mut theirs);
+                assert_eq!(ours, theirs, "message {tag} {len}");
+            }
             for len in [0usize, 1, 127, 128, 300, 20_000] {
                 let s = "x".repeat(len);
                 let (mut ours, mut theirs) = (Vec::new(), Vec::new());
