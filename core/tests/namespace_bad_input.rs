@@ -81,6 +81,28 @@ fn every_rejection_has_its_code_and_changes_nothing() {
         assert_eq!(e.code(), code, "{e}");
         assert_eq!(snapshot(), before, "{code} changed the ledger");
     }
+    // A path through a file names the file, wherever it is on the path
+    // (walked afresh, and through directories this group walked before).
+    for (ops, file) in [
+        (vec![fso(Op::create_file("v", "b", "a/b/f/x"))], "a/b/f"),
+        (
+            vec![fso(Op::commit("v", "b", "a/b/f/y/z", 1, "e"))],
+            "a/b/f",
+        ),
+        (
+            vec![
+                fso(Op::create_file("v", "b", "a/b/g")),
+                fso(Op::create_directory("v", "b", "a/b/f/d")),
+            ],
+            "a/b/f",
+        ),
+    ] {
+        let e = ledger.append_batch(ops).unwrap_err();
+        assert_eq!(e.code(), "invalid_op", "{e}");
+        let want = format!("`{file}` is a file, not a directory");
+        assert!(e.to_string().contains(&want), "{e}");
+        assert_eq!(snapshot(), before, "{e} changed the ledger");
+    }
     // The same ops done right are accepted.
     let mut over = fso(Op::create_file("v", "b", "a/b/f"));
     if let Some(fsfeed::op::Kind::CreateFile(c)) = &mut over.kind {

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use super::keys::*;
+use super::tx::split_dirs;
 use super::*;
 use crate::error::{Error, Result};
 use crate::op::{Kind, Layout, Op};
@@ -135,8 +136,7 @@ pub(crate) fn apply(
     let key = key_of(tx, op, op.parent_id, &op.key, &op.name, index)?;
     let b = bucket_id(&op.volume, &op.bucket);
     let mut next_k = 1u64;
-    let parts: Vec<&str> = key.split('/').collect();
-    let (name, dirs) = parts.split_last().expect("non-empty key");
+    let (dirs, name) = split_dirs(&key);
     let mut out = Resolved {
         path: if key == op.key {
             String::new()
@@ -151,7 +151,7 @@ pub(crate) fn apply(
     };
     match kind {
         Kind::CreateDirectory(_) => {
-            let (parent, _) = tx.ensure_dirs(op, &b, dirs, seq, &mut next_k, index)?;
+            let parent = tx.ensure_dirs(op, &b, dirs, seq, &mut next_k, index)?;
             match tx.live(op, &b, parent, name)? {
                 Some(n) if n.is_dir => {
                     tx.list(&b, &n);
@@ -172,7 +172,7 @@ pub(crate) fn apply(
             out.is_dir = true;
         }
         Kind::CreateFile(c) => {
-            let (parent, _) = tx.ensure_dirs(op, &b, dirs, seq, &mut next_k, index)?;
+            let parent = tx.ensure_dirs(op, &b, dirs, seq, &mut next_k, index)?;
             // An overwrite keeps the key in the S3 view until its commit.
             let mut listed = false;
             let mut existing_file = None;
@@ -196,7 +196,7 @@ pub(crate) fn apply(
         }
         Kind::Delete(d) => {
             gone_check(tx, &b, &key, index, retained_from)?;
-            let (parent, _) = tx.ensure_dirs(op, &b, dirs, seq, &mut next_k, index)?;
+            let parent = tx.ensure_dirs(op, &b, dirs, seq, &mut next_k, index)?;
             if let Some(existing) = tx.live(op, &b, parent, name)? {
                 if existing.is_dir
                     && !d.recursive
@@ -222,9 +222,9 @@ pub(crate) fn apply(
             if to_key == key {
                 return Err(Error::RenameToSelf { index });
             }
-            let to_parts: Vec<&str> = to_key.split('/').collect();
-            let (to_name, to_dirs) = to_parts.split_last().expect("non-empty key");
-            let (to_parent, walked) = tx.ensure_dirs(op, &b, to_dirs, seq, &mut next_k, index)?;
+            let (to_dirs, to_name) = split_dirs(&to_key);
+            let (to_parent, walked) =
+                tx.ensure_dirs_walked(op, &b, to_dirs, seq, &mut next_k, index)?;
             if walked.contains(&src.object_id) {
                 return Err(Error::RenameIntoSubtree {
                     index,

@@ -123,6 +123,8 @@ pub(crate) struct Tx<'a> {
     pub(super) cache: Cache,
     /// Where lookups build their key (no allocation per lookup).
     key_buf: Vec<u8>,
+    /// Where `dir_paths` lookups build theirs.
+    path_buf: Vec<u8>,
     /// Directory paths walked in this group commit: `B` and the path's
     /// segments joined by `/` -> what [`Tx::ensure_dirs`] returned for
     /// them. A group's ops mostly name a few directories again and again;
@@ -153,6 +155,7 @@ impl<'a> Tx<'a> {
             undo: Vec::new(),
             cache,
             key_buf: Vec::new(),
+            path_buf: Vec::new(),
             dir_paths: HashMap::default(),
         }
     }
@@ -463,27 +466,78 @@ impl<'a> Tx<'a> {
         &mut self,
         op: &Op,
         b: &[u8],
-        dirs: &[&str],
+        dirs: &str,
+        seq: u64,
+        next_k: &mut u64,
+        index: usize,
+    ) -> Result<u64> {
+        if dirs.is_empty() {
+            return Ok(0);
+        }
+        let mut path = std::mem::take(&mut self.path_buf);
+        dir_path_key_into(&mut path, b, dirs);
+        let hit = self.dir_paths.get(path.as_slice()).map(|(p, _)| *p);
+        let out = match hit {
+            Some(p) => Ok(p),
+            None => self
+                .walk_dirs(op, b, dirs, seq, next_k, index)
+                .map(|(parent, walked)| {
+                    self.dir_paths.insert(path.clone(), (parent, walked));
+                    parent
+                }),
+        };
+        self.path_buf = path;
+        out
+    }
+
+    /// [`Tx::ensure_dirs`], and the ids walked (the last is the one
+    /// returned): a rename checks that its target is not below itself.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn ensure_dirs_walked(
+        &mut self,
+        op: &Op,
+        b: &[u8],
+        dirs: &str,
         seq: u64,
         next_k: &mut u64,
         index: usize,
     ) -> Result<(u64, Vec<u64>)> {
+        let parent = self.ensure_dirs(op, b, dirs, seq, next_k, index)?;
         if dirs.is_empty() {
             return Ok((0, Vec::new()));
         }
-        let path = dir_path_key(b, dirs);
-        if let Some(hit) = self.dir_paths.get(&path) {
-            return Ok(hit.clone());
-        }
+        let mut path = Vec::new();
+        dir_path_key_into(&mut path, b, dirs);
+        let walked = self
+            .dir_paths
+            .get(path.as_slice())
+            .map(|(_, w)| w.clone())
+            .expect("ensure_dirs stored the walk");
+        Ok((parent, walked))
+    }
+
+    /// Walk `dirs` (segments joined by `/`) from the bucket root, creating
+    /// missing directories: the id of the last one and the ids walked.
+    fn walk_dirs(
+        &mut self,
+        op: &Op,
+        b: &[u8],
+        dirs: &str,
+        seq: u64,
+        next_k: &mut u64,
+        index: usize,
+    ) -> Result<(u64, Vec<u64>)> {
         let mut parent = 0u64;
-        let mut walked = Vec::with_capacity(dirs.len());
-        for (i, name) in dirs.iter().enumerate() {
+        let mut walked = Vec::with_capacity(4);
+        let mut end = 0;
+        for name in dirs.split('/') {
+            end += name.len();
             match self.live_slim(b, parent, name)? {
                 Some(n) if n.is_dir => parent = n.object_id,
                 Some(_) => {
                     return Err(Error::InvalidOp {
                         index,
-                        reason: format!("`{}` is a file, not a directory", dirs[..=i].join("/")),
+                        reason: format!("`{}` is a file, not a directory", &dirs[..end]),
                     })
                 }
                 None => {
@@ -494,8 +548,8 @@ impl<'a> Tx<'a> {
                 }
             }
             walked.push(parent);
+            end += 1;
         }
-        self.dir_paths.insert(path, (parent, walked.clone()));
         Ok((parent, walked))
     }
 
@@ -516,19 +570,23 @@ impl<'a> Tx<'a> {
     /// deleted or renamed away at that seq: `Some((prefix, seq))`. `None`
     /// when the path is live or was never seen (it is then adopted).
     pub(super) fn known_gone(&mut self, b: &[u8], key: &str) -> Result<Option<(String, u64)>> {
-        let parts: Vec<&str> = key.split('/').collect();
         let mut parent = 0u64;
         let mut from = 0;
         // Directories walked in this group are live: only the last
         // segment is left to look at.
-        if parts.len() > 1 {
-            let dirs = &parts[..parts.len() - 1];
-            if let Some((p, _)) = self.dir_paths.get(&dir_path_key(b, dirs)) {
+        let (dirs, _) = split_dirs(key);
+        if !dirs.is_empty() {
+            let mut path = std::mem::take(&mut self.path_buf);
+            dir_path_key_into(&mut path, b, dirs);
+            if let Some((p, _)) = self.dir_paths.get(path.as_slice()) {
                 parent = *p;
-                from = dirs.len();
+                from = dirs.len() + 1;
             }
+            self.path_buf = path;
         }
-        for (i, name) in parts.iter().enumerate().skip(from) {
+        let mut end = from;
+        for name in key[from..].split('/') {
+            end += name.len();
             match self.live_slim(b, parent, name)? {
                 Some(n) if n.is_dir => parent = n.object_id,
                 // Live (a file on the way is ensure_dirs' error to give).
@@ -536,9 +594,10 @@ impl<'a> Tx<'a> {
                 None => {
                     return Ok(self
                         .last_closed(b, parent, name)?
-                        .map(|seq| (parts[..=i].join("/"), seq)))
+                        .map(|seq| (key[..end].to_string(), seq)))
                 }
             }
+            end += 1;
         }
         Ok(None)
     }
@@ -558,9 +617,8 @@ impl<'a> Tx<'a> {
         index: usize,
         listed: bool,
     ) -> Result<NsNode> {
-        let parts: Vec<&str> = key.split('/').collect();
-        let (name, dirs) = parts.split_last().expect("non-empty key");
-        let (parent, _) = self.ensure_dirs(op, b, dirs, seq, next_k, index)?;
+        let (dirs, name) = split_dirs(key);
+        let parent = self.ensure_dirs(op, b, dirs, seq, next_k, index)?;
         if let Some(n) = self.live(op, b, parent, name)? {
             return Ok(n);
         }
@@ -569,18 +627,19 @@ impl<'a> Tx<'a> {
     }
 }
 
-/// The key of [`Tx::ensure_dirs`]' walks of `dirs` in bucket `b`: `B`,
-/// then the segments joined by `/` (a segment holds neither `/` nor NUL).
-fn dir_path_key(b: &[u8], dirs: &[&str]) -> Vec<u8> {
-    let mut path = Vec::with_capacity(b.len() + dirs.iter().map(|d| d.len() + 1).sum::<usize>());
+/// A key's directories (its segments but the last, joined by `/`; empty
+/// at the bucket root) and its name.
+pub(super) fn split_dirs(key: &str) -> (&str, &str) {
+    key.rsplit_once('/').unwrap_or(("", key))
+}
+
+/// The key of [`Tx::ensure_dirs`]' walks of `dirs` in bucket `b`, into
+/// `path`: `B`, then `dirs` (segments joined by `/`; a segment holds
+/// neither `/` nor NUL).
+fn dir_path_key_into(path: &mut Vec<u8>, b: &[u8], dirs: &str) {
+    path.clear();
     path.extend_from_slice(b);
-    for (i, d) in dirs.iter().enumerate() {
-        if i > 0 {
-            path.push(b'/');
-        }
-        path.extend_from_slice(d.as_bytes());
-    }
-    path
+    path.extend_from_slice(dirs.as_bytes());
 }
 
 /// Visit, in key order, the stored keys from where `it` stands while
