@@ -502,18 +502,17 @@ impl<'a> Tx<'a> {
         next_k: &mut u64,
         index: usize,
     ) -> Result<(u64, Vec<u64>)> {
-        let parent = self.ensure_dirs(op, b, dirs, seq, next_k, index)?;
         if dirs.is_empty() {
             return Ok((0, Vec::new()));
         }
         let mut path = Vec::new();
         dir_path_key_into(&mut path, b, dirs);
-        let walked = self
-            .dir_paths
-            .get(path.as_slice())
-            .map(|(_, w)| w.clone())
-            .expect("ensure_dirs stored the walk");
-        Ok((parent, walked))
+        if let Some(hit) = self.dir_paths.get(path.as_slice()) {
+            return Ok(hit.clone());
+        }
+        let walk = self.walk_dirs(op, b, dirs, seq, next_k, index)?;
+        self.dir_paths.insert(path, walk.clone());
+        Ok(walk)
     }
 
     /// Walk `dirs` (segments joined by `/`) from the bucket root, creating
