@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use prost::Message;
 use rocksdb::DB;
 
 use super::keys::*;
@@ -215,7 +214,7 @@ impl<'a> Tx<'a> {
     }
 
     pub(super) fn put(&mut self, key: Vec<u8>, node: &NsNode) {
-        self.set(key, Some(node.encode_to_vec()));
+        self.set(key, Some(encode_node(node)));
     }
 
     pub(super) fn del(&mut self, key: Vec<u8>) {
