@@ -494,25 +494,11 @@ impl<'a> Tx<'a> {
         if dirs.is_empty() {
             return Ok(0);
         }
-        let mut path = std::mem::take(&mut self.path_buf);
-        dir_path_key_into(&mut path, b, dirs);
-        let hit = self.dir_paths.get(path.as_slice()).map(|(p, _)| *p);
-        let out = match hit {
-            Some(p) => Ok(p),
-            None => self
-                .walk_dirs(op, b, dirs, seq, next_k, index)
-                .map(|(parent, walked)| {
-                    self.dir_paths.insert(path.clone(), (parent, walked));
-                    parent
-                }),
-        };
-        self.path_buf = path;
-        out
+        self.walk_cached(op, b, dirs, seq, next_k, index, |(parent, _)| *parent)
     }
 
     /// [`Tx::ensure_dirs`], and the ids walked (the last is the one
     /// returned): a rename checks that its target is not below itself.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn ensure_dirs_walked(
         &mut self,
         op: &Op,
@@ -525,14 +511,46 @@ impl<'a> Tx<'a> {
         if dirs.is_empty() {
             return Ok((0, Vec::new()));
         }
-        let mut path = Vec::new();
-        dir_path_key_into(&mut path, b, dirs);
-        if let Some(hit) = self.dir_paths.get(path.as_slice()) {
-            return Ok(hit.clone());
+        self.walk_cached(op, b, dirs, seq, next_k, index, Clone::clone)
+    }
+
+    /// What `f` makes of this group's walk of `dirs`: from `dir_paths`,
+    /// or walked now and stored there.
+    #[allow(clippy::too_many_arguments)]
+    fn walk_cached<T>(
+        &mut self,
+        op: &Op,
+        b: &[u8],
+        dirs: &str,
+        seq: u64,
+        next_k: &mut u64,
+        index: usize,
+        f: impl Fn(&(u64, Vec<u64>)) -> T,
+    ) -> Result<T> {
+        if let Some(hit) = self.cached_walk(b, dirs, &f) {
+            return Ok(hit);
         }
         let walk = self.walk_dirs(op, b, dirs, seq, next_k, index)?;
-        self.dir_paths.insert(path, walk.clone());
-        Ok(walk)
+        let out = f(&walk);
+        let mut path = Vec::new();
+        dir_path_key_into(&mut path, b, dirs);
+        self.dir_paths.insert(path, walk);
+        Ok(out)
+    }
+
+    /// What `f` makes of this group's walk of `dirs`, if `dir_paths` holds
+    /// one (looked up through `path_buf`: no key allocated).
+    fn cached_walk<T>(
+        &mut self,
+        b: &[u8],
+        dirs: &str,
+        f: impl FnOnce(&(u64, Vec<u64>)) -> T,
+    ) -> Option<T> {
+        let mut path = std::mem::take(&mut self.path_buf);
+        dir_path_key_into(&mut path, b, dirs);
+        let out = self.dir_paths.get(path.as_slice()).map(f);
+        self.path_buf = path;
+        out
     }
 
     /// Walk `dirs` (segments joined by `/`) from the bucket root, creating
@@ -595,13 +613,10 @@ impl<'a> Tx<'a> {
         // segment is left to look at.
         let (dirs, _) = split_dirs(key);
         if !dirs.is_empty() {
-            let mut path = std::mem::take(&mut self.path_buf);
-            dir_path_key_into(&mut path, b, dirs);
-            if let Some((p, _)) = self.dir_paths.get(path.as_slice()) {
-                parent = *p;
+            if let Some(p) = self.cached_walk(b, dirs, |(p, _)| *p) {
+                parent = p;
                 from = dirs.len() + 1;
             }
-            self.path_buf = path;
         }
         let mut end = from;
         for name in key[from..].split('/') {
