@@ -554,11 +554,19 @@ fn counted_len(stored: usize, ev: &Event, op: &Op) -> u64 {
     (stored + elided) as u64 + 8
 }
 
-/// The event `op` becomes at `seq`, its path resolved, at byte `offset`,
-/// as it is stored (`path` empty when it is the op's key), but without its
-/// op, which is encoded apart (`encode_stored`); and the op's `object_id`
-/// and `is_dir`, which the namespace sets.
-fn event_of(op: &Op, res: Resolved, seq: u64, offset: u64) -> (Event, Option<u64>, bool) {
+/// The bytes `op` stores as the event at `seq` resolved as `res`, at byte
+/// `offset`, encoded into `buf` (`scratch` holds the op's); what
+/// `Ledger::total_bytes` counts for it. The op is borrowed, not moved into
+/// the event and encoded from there.
+fn encode_stored(
+    op: &Op,
+    res: Resolved,
+    seq: u64,
+    offset: u64,
+    scratch: &mut Vec<u8>,
+    buf: &mut Vec<u8>,
+) -> u64 {
+    let (object_id, is_dir) = (res.object_id, res.is_dir);
     // A path that is the op's key is not stored twice (format 7).
     let path = if res.path == op.key {
         String::new()
@@ -574,30 +582,8 @@ fn event_of(op: &Op, res: Resolved, seq: u64, offset: u64) -> (Event, Option<u64
         size: res.size,
         etag: res.etag,
     };
-    (ev, res.object_id, res.is_dir)
-}
-
-/// The bytes `op` stores as the event at `seq` resolved as `res`, at byte
-/// `offset`, encoded into `buf` (`scratch` holds the op's); what
-/// `Ledger::total_bytes` counts for it. The op is borrowed, not moved into
-/// the event and encoded from there.
-fn encode_stored(
-    op: &Op,
-    res: Resolved,
-    seq: u64,
-    offset: u64,
-    scratch: &mut Vec<u8>,
-    buf: &mut Vec<u8>,
-) -> u64 {
-    let (ev, object_id, is_dir) = event_of(op, res, seq, offset);
-    scratch.clear();
-    let split = super::encode_op_split(op, scratch);
-    let bytes = super::OpBytes {
-        bytes: scratch,
-        split,
-    };
     buf.clear();
-    super::encode_event(&ev, bytes, object_id, is_dir, buf);
+    super::encode_event(&ev, op, object_id, is_dir, scratch, buf);
     counted_len(buf.len(), &ev, op)
 }
 
