@@ -56,12 +56,50 @@ pub(crate) fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
+/// A field's key: its tag and wire type (0 varint, 2 length-delimited).
+#[inline]
+fn put_key(buf: &mut Vec<u8>, tag: u32, wire_type: u64) {
+    put_varint(buf, u64::from(tag) << 3 | wire_type);
+}
+
 /// A varint field (`uint64`, `int64`, `int32` and enums, `bool`: prost
 /// writes each as its value cast to `u64`, negatives sign-extended).
 #[inline]
 pub(crate) fn put_uint(buf: &mut Vec<u8>, tag: u32, v: u64) {
-    put_varint(buf, u64::from(tag) << 3);
+    put_key(buf, tag, 0);
     put_varint(buf, v);
+}
+
+/// A varint field with presence (`optional`): written when set, even at 0.
+#[inline]
+pub(crate) fn put_opt(buf: &mut Vec<u8>, tag: u32, v: Option<u64>) {
+    if let Some(v) = v {
+        put_uint(buf, tag, v);
+    }
+}
+
+/// A scalar field without presence: left out at 0, as prost does.
+#[inline]
+pub(crate) fn put_scalar(buf: &mut Vec<u8>, tag: u32, v: u64) {
+    if v != 0 {
+        put_uint(buf, tag, v);
+    }
+}
+
+/// A `bool` without presence: left out when false.
+#[inline]
+pub(crate) fn put_flag(buf: &mut Vec<u8>, tag: u32, v: bool) {
+    if v {
+        put_uint(buf, tag, 1);
+    }
+}
+
+/// A `string` without presence: left out when empty.
+#[inline]
+pub(crate) fn put_str(buf: &mut Vec<u8>, tag: u32, v: &str) {
+    if !v.is_empty() {
+        put_bytes(buf, tag, v.as_bytes());
+    }
 }
 
 /// A length-delimited field (`string`, `bytes`, a nested message).
@@ -74,7 +112,7 @@ pub(crate) fn put_bytes(buf: &mut Vec<u8>, tag: u32, v: &[u8]) {
 /// A length-delimited field's key and length; its bytes follow.
 #[inline]
 pub(crate) fn put_len(buf: &mut Vec<u8>, tag: u32, len: usize) {
-    put_varint(buf, u64::from(tag) << 3 | 2);
+    put_key(buf, tag, 2);
     put_varint(buf, len as u64);
 }
 
@@ -83,7 +121,7 @@ pub(crate) fn put_len(buf: &mut Vec<u8>, tag: u32, len: usize) {
 /// of 128 bytes or more moves over to make room for a longer length.
 #[inline]
 pub(crate) fn put_message(buf: &mut Vec<u8>, tag: u32, body: impl FnOnce(&mut Vec<u8>)) {
-    put_varint(buf, u64::from(tag) << 3 | 2);
+    put_key(buf, tag, 2);
     let at = buf.len();
     buf.push(0);
     body(buf);
@@ -138,6 +176,22 @@ mod tests {
             put_uint(&mut ours, tag, 1);
             pbool::encode(tag, &true, &mut theirs);
             assert_eq!(ours, theirs, "bool {tag}");
+            // Left out at the default, but for an `optional` set to it.
+            let mut out = Vec::new();
+            put_flag(&mut out, tag, false);
+            put_scalar(&mut out, tag, 0);
+            put_str(&mut out, tag, "");
+            put_opt(&mut out, tag, None);
+            assert!(out.is_empty(), "{tag}");
+            put_opt(&mut out, tag, Some(0));
+            uint64::encode(tag, &0, &mut theirs);
+            put_flag(&mut out, tag, true);
+            pbool::encode(tag, &true, &mut theirs);
+            put_scalar(&mut out, tag, 5);
+            uint64::encode(tag, &5, &mut theirs);
+            put_str(&mut out, tag, "s");
+            string::encode(tag, &"s".to_string(), &mut theirs);
+            assert_eq!(out, theirs[ours.len()..], "{tag}");
             for len in [0usize, 1, 126, 127, 128, 300, 16_383, 16_384, 20_000] {
                 let s = "y".repeat(len);
                 let (mut ours, mut theirs) = (vec![7], vec![7]);

@@ -1119,7 +1119,7 @@ pub(crate) fn decode_event(bytes: &[u8]) -> Result<Event> {
 fn encode_op_split(op: &Op, buf: &mut Vec<u8>) -> usize {
     use crate::proto::op::Kind;
     use crate::proto::{Commit, CreateFile};
-    use crate::wire::{put_bytes, put_message, put_uint};
+    use crate::wire::{put_flag, put_message, put_opt, put_scalar, put_str};
     // Every field named: one added to the proto later does not compile
     // until it is encoded here.
     let Op {
@@ -1139,37 +1139,19 @@ fn encode_op_split(op: &Op, buf: &mut Vec<u8>) -> usize {
         source,
         kind,
     } = op;
-    if let Some(t) = txid {
-        put_uint(buf, 1, *t);
-    }
-    if *time_us != 0 {
-        put_uint(buf, 2, *time_us as u64);
-    }
-    for (tag, v) in [(3, volume), (4, bucket), (5, key)] {
-        if !v.is_empty() {
-            put_bytes(buf, tag, v.as_bytes());
-        }
-    }
-    if *layout != 0 {
-        put_uint(buf, 6, *layout as u64);
-    }
-    if let Some(p) = parent_id {
-        put_uint(buf, 7, *p);
-    }
-    if !name.is_empty() {
-        put_bytes(buf, 8, name.as_bytes());
-    }
+    put_opt(buf, 1, *txid);
+    put_scalar(buf, 2, *time_us as u64);
+    put_str(buf, 3, volume);
+    put_str(buf, 4, bucket);
+    put_str(buf, 5, key);
+    put_scalar(buf, 6, *layout as u64);
+    put_opt(buf, 7, *parent_id);
+    put_str(buf, 8, name);
     let split = buf.len();
-    for (tag, v) in [
-        (11, principal),
-        (12, request_id),
-        (13, source_ip),
-        (14, source),
-    ] {
-        if !v.is_empty() {
-            put_bytes(buf, tag, v.as_bytes());
-        }
-    }
+    put_str(buf, 11, principal);
+    put_str(buf, 12, request_id);
+    put_str(buf, 13, source_ip);
+    put_str(buf, 14, source);
     match kind {
         // The two kinds most ops are, written out; the rest by prost.
         Some(Kind::CreateFile(c)) => put_message(buf, 20, |buf| {
@@ -1181,22 +1163,12 @@ fn encode_op_split(op: &Op, buf: &mut Vec<u8>) -> usize {
                 group,
                 perms,
             } = c;
-            for (tag, set) in [(1, overwrite), (2, recursive)] {
-                if *set {
-                    put_uint(buf, tag, 1);
-                }
-            }
-            if let Some(r) = replication {
-                put_uint(buf, 3, u64::from(*r));
-            }
-            for (tag, v) in [(4, owner), (5, group)] {
-                if !v.is_empty() {
-                    put_bytes(buf, tag, v.as_bytes());
-                }
-            }
-            if let Some(p) = perms {
-                put_uint(buf, 6, u64::from(*p));
-            }
+            put_flag(buf, 1, *overwrite);
+            put_flag(buf, 2, *recursive);
+            put_opt(buf, 3, replication.map(u64::from));
+            put_str(buf, 4, owner);
+            put_str(buf, 5, group);
+            put_opt(buf, 6, perms.map(u64::from));
         }),
         Some(Kind::Commit(c)) => put_message(buf, 22, |buf| {
             let Commit {
@@ -1207,23 +1179,12 @@ fn encode_op_split(op: &Op, buf: &mut Vec<u8>) -> usize {
                 method,
                 mtime,
             } = c;
-            if let Some(s) = size {
-                put_uint(buf, 1, *s);
-            }
-            for (tag, v) in [(2, etag), (3, version_id)] {
-                if !v.is_empty() {
-                    put_bytes(buf, tag, v.as_bytes());
-                }
-            }
-            if *hsync {
-                put_uint(buf, 4, 1);
-            }
-            if !method.is_empty() {
-                put_bytes(buf, 5, method.as_bytes());
-            }
-            if let Some(m) = mtime {
-                put_uint(buf, 6, *m as u64);
-            }
+            put_opt(buf, 1, *size);
+            put_str(buf, 2, etag);
+            put_str(buf, 3, version_id);
+            put_flag(buf, 4, *hsync);
+            put_str(buf, 5, method);
+            put_opt(buf, 6, mtime.map(|m| m as u64));
         }),
         Some(kind) => kind.encode(buf),
         None => {}
@@ -1248,37 +1209,21 @@ pub(crate) fn encode_event(
     scratch: &mut Vec<u8>,
     buf: &mut Vec<u8>,
 ) {
-    use crate::wire::{put_bytes, put_len, put_uint, uint_len};
-    if ev.seq != 0 {
-        put_uint(buf, 1, ev.seq);
-    }
+    use crate::wire::{put_flag, put_len, put_opt, put_scalar, put_str, uint_len};
+    put_scalar(buf, 1, ev.seq);
     scratch.clear();
     let split = encode_op_split(op, scratch);
     let mid = object_id.map_or(0, |id| uint_len(9, id)) + if is_dir { 2 } else { 0 };
     put_len(buf, 2, scratch.len() + mid);
     buf.extend_from_slice(&scratch[..split]);
-    if let Some(id) = object_id {
-        put_uint(buf, 9, id);
-    }
-    if is_dir {
-        put_uint(buf, 10, 1);
-    }
+    put_opt(buf, 9, object_id);
+    put_flag(buf, 10, is_dir);
     buf.extend_from_slice(&scratch[split..]);
-    if !ev.path.is_empty() {
-        put_bytes(buf, 3, ev.path.as_bytes());
-    }
-    if !ev.to_path.is_empty() {
-        put_bytes(buf, 4, ev.to_path.as_bytes());
-    }
-    if ev.offset != 0 {
-        put_uint(buf, 5, ev.offset);
-    }
-    if let Some(size) = ev.size {
-        put_uint(buf, 6, size);
-    }
-    if !ev.etag.is_empty() {
-        put_bytes(buf, 7, ev.etag.as_bytes());
-    }
+    put_str(buf, 3, &ev.path);
+    put_str(buf, 4, &ev.to_path);
+    put_scalar(buf, 5, ev.offset);
+    put_opt(buf, 6, ev.size);
+    put_str(buf, 7, &ev.etag);
 }
 
 /// Feed `f` a stored event's bytes in their full form, as format 6 stored

@@ -185,7 +185,7 @@ pub(super) fn f_value(n: &NsNode) -> NsNode {
 /// prost's measured the node first and wrote byte by byte (test
 /// `nodes_encode_as_prost_does`).
 pub(super) fn encode_node(n: &NsNode) -> Vec<u8> {
-    use crate::wire::{put_bytes, put_uint};
+    use crate::wire::{put_flag, put_scalar, put_str};
     // Every field named: one added to the proto later does not compile
     // until it is encoded here.
     let NsNode {
@@ -201,33 +201,16 @@ pub(super) fn encode_node(n: &NsNode) -> Vec<u8> {
         marker,
     } = n;
     let mut b = Vec::with_capacity(48 + volume.len() + bucket.len() + name.len());
-    for (tag, v) in [(1, volume), (2, bucket)] {
-        if !v.is_empty() {
-            put_bytes(&mut b, tag, v.as_bytes());
-        }
-    }
-    if *parent_id != 0 {
-        put_uint(&mut b, 3, *parent_id);
-    }
-    if !name.is_empty() {
-        put_bytes(&mut b, 4, name.as_bytes());
-    }
-    if *object_id != 0 {
-        put_uint(&mut b, 5, *object_id);
-    }
-    if *is_dir {
-        put_uint(&mut b, 6, 1);
-    }
-    for (tag, v) in [(7, created_seq), (8, deleted_seq)] {
-        if *v != 0 {
-            put_uint(&mut b, tag, *v);
-        }
-    }
-    for (tag, set) in [(9, uncommitted), (10, marker)] {
-        if *set {
-            put_uint(&mut b, tag, 1);
-        }
-    }
+    put_str(&mut b, 1, volume);
+    put_str(&mut b, 2, bucket);
+    put_scalar(&mut b, 3, *parent_id);
+    put_str(&mut b, 4, name);
+    put_scalar(&mut b, 5, *object_id);
+    put_flag(&mut b, 6, *is_dir);
+    put_scalar(&mut b, 7, *created_seq);
+    put_scalar(&mut b, 8, *deleted_seq);
+    put_flag(&mut b, 9, *uncommitted);
+    put_flag(&mut b, 10, *marker);
     b
 }
 

@@ -332,7 +332,7 @@ impl Tx<'_> {
 /// first and wrote byte by byte through `BufMut` (test
 /// `live_entries_encode_as_prost_does`).
 fn encode_live(o: &LiveObject) -> Vec<u8> {
-    use crate::wire::{put_bytes, put_uint};
+    use crate::wire::{put_flag, put_opt, put_scalar, put_str};
     // Every field named: one added to the proto later does not compile
     // until it is encoded here.
     let LiveObject {
@@ -345,27 +345,13 @@ fn encode_live(o: &LiveObject) -> Vec<u8> {
         mtime,
     } = o;
     let mut b = Vec::with_capacity(24 + etag.len() + version_id.len());
-    if let Some(size) = size {
-        put_uint(&mut b, 1, *size);
-    }
-    if !etag.is_empty() {
-        put_bytes(&mut b, 2, etag.as_bytes());
-    }
-    if !version_id.is_empty() {
-        put_bytes(&mut b, 3, version_id.as_bytes());
-    }
-    if *is_dir {
-        put_uint(&mut b, 4, 1);
-    }
-    if *listed {
-        put_uint(&mut b, 5, 1);
-    }
-    if *layout != 0 {
-        put_uint(&mut b, 6, *layout as u64);
-    }
-    if let Some(mtime) = mtime {
-        put_uint(&mut b, 7, *mtime as u64);
-    }
+    put_opt(&mut b, 1, *size);
+    put_str(&mut b, 2, etag);
+    put_str(&mut b, 3, version_id);
+    put_flag(&mut b, 4, *is_dir);
+    put_flag(&mut b, 5, *listed);
+    put_scalar(&mut b, 6, *layout as u64);
+    put_opt(&mut b, 7, mtime.map(|m| m as u64));
     b
 }
 
