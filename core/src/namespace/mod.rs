@@ -101,6 +101,7 @@ use rocksdb::DB;
 use crate::error::Result;
 
 mod apply;
+mod key_order;
 mod keys;
 mod live;
 mod query;

@@ -321,8 +321,10 @@ impl<'a> Tx<'a> {
         }
         // In key order: RocksDB inserts neighbours into its memtable faster
         // than keys in hash order (75k against 80k ops/s when unsorted).
-        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (k, v) in writes {
+        // Sorted on integers past the keys' shared prefixes (`key_order`).
+        let order = super::key_order::key_order(&writes, |w| w.0.as_slice());
+        for i in order {
+            let (k, v) = std::mem::take(&mut writes[i as usize]);
             put_write(batch, cf, &k, &v);
             if Cache::cacheable(&k) {
                 cache.insert(k, v);
