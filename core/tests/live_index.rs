@@ -210,6 +210,8 @@ fn a_resync_lists_object_store_and_legacy_buckets_with_their_state() {
         legacy(Op::rename("v", "lg", "p", "s").dir()),
         legacy(Op::commit("v", "lg", "z", 2, "e2")),
         legacy(Op::rename("v", "lg", "z", "w")),
+        // A key never seen, renamed: adopted where it went, nothing known.
+        obs(Op::rename("v", "b", "unseen", "seen")),
         Op::commit("v", "f", "fso/file", 4, "e4")
             .with_layout(Layout::Fso)
             .at(T0),
@@ -226,6 +228,7 @@ fn a_resync_lists_object_store_and_legacy_buckets_with_their_state() {
         ("s/q", (Some(7), s("e7"), None)),
         ("s/r", (Some(1), s("e1"), None)),
         ("w", (Some(2), s("e2"), None)),
+        ("seen", (None, None, None)),
         // FSO: the namespace lists it, with its state (`O` keys).
         ("fso/file", (Some(4), s("e4"), None)),
     ]

@@ -4,7 +4,9 @@
 //! S3 form at that seq: the committed files, and the `dir/` markers of the
 //! directories a `create_directory` (or a commit) made explicit, through
 //! directory renames and recursive deletes at any depth, and deletes of the
-//! whole bucket (made again by the ops after them).
+//! whole bucket (made again by the ops after them). Object-store and legacy
+//! buckets replay as well for the ops their records cover (see
+//! `the_s3_view_of_other_layouts_replays`).
 mod common;
 
 use std::collections::BTreeSet;
@@ -18,6 +20,10 @@ use proptest::prelude::*;
 const PATHS: &[&str] = &["a", "b", "a/x", "a/y", "b/x", "a/x/z", "a/x/w", "c/d/e"];
 
 fn op_of(kind: u8, p: usize, q: usize, flag: bool, i: usize) -> Op {
+    op_in(Layout::Fso, kind, p, q, flag, i)
+}
+
+fn op_in(layout: Layout, kind: u8, p: usize, q: usize, flag: bool, i: usize) -> Op {
     let (p, q) = (PATHS[p % PATHS.len()], PATHS[q % PATHS.len()]);
     let op = match kind {
         0 => Op::create_directory("v", "b", p),
@@ -34,7 +40,7 @@ fn op_of(kind: u8, p: usize, q: usize, flag: bool, i: usize) -> Op {
         // The whole bucket, whatever it holds: made again by the next op.
         _ => Op::bucket_delete("v", "b"),
     };
-    op.with_layout(Layout::Fso).at(T0 + i as i64)
+    op.with_layout(layout).at(T0 + i as i64)
 }
 
 /// An op of the FSO bucket `v/b` (or another), at `T0`.
@@ -105,6 +111,48 @@ proptest! {
         for (i, (k, p, q, flag)) in ops.into_iter().enumerate() {
             if ledger.append(op_of(k, p, q, flag, i)).is_err() {
                 continue; // refused (already_exists, path_gone ...): nothing written
+            }
+            for (name, key) in drain(&mut replay) {
+                if name.starts_with("ObjectCreated:") {
+                    view.insert(key);
+                } else if name.starts_with("ObjectRemoved:") {
+                    view.remove(&key);
+                }
+            }
+            prop_assert_eq!(&view, &resync_keys(&ledger), "after op {} (seq {})", i, ledger.head_seq().unwrap());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    /// The same for object-store and legacy buckets, whose view is the
+    /// live index's: commits (over objects too), renames (of keys never
+    /// seen too: adopted at the destination) and deletes of single keys.
+    /// Not covered, because their records do not replay in these layouts
+    /// yet: a recursive delete, a directory's rename and a bucket's
+    /// delete are not expanded into a record per object (the live index
+    /// keeps the current state only, so a reader cannot list what a
+    /// directory held as of an event's seq); the rename of a file created
+    /// and never committed gives a remove and a create, where the live
+    /// index moves an object that is not in the S3 view (the event does
+    /// not say so); and a `create_directory` marker shares one entry with
+    /// the file of its name.
+    #[test]
+    fn the_s3_view_of_other_layouts_replays(
+        legacy in any::<bool>(),
+        ops in proptest::collection::vec((2u8..6, 0usize..8, 0usize..8, any::<bool>()), 1..40),
+    ) {
+        let layout = if legacy { Layout::Legacy } else { Layout::Obs };
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = open(dir.path(), Durability::None, None);
+        let mut replay = ledger.cursor(None, opts(Start::Earliest)).unwrap();
+        let mut view: BTreeSet<String> = BTreeSet::new();
+        for (i, (k, p, q, flag)) in ops.into_iter().enumerate() {
+            // Deletes one key at a time (`recursive` off: see above).
+            let flag = flag && k != 4;
+            if ledger.append(op_in(layout, k, p, q, flag, i)).is_err() {
+                continue;
             }
             for (name, key) in drain(&mut replay) {
                 if name.starts_with("ObjectCreated:") {

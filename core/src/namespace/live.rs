@@ -18,7 +18,7 @@
 //! | `truncate` | the new size; the eTag is no longer known |
 //! | `append` | size and eTag no longer known |
 //! | `delete` | gone; a recursive one also removes every `key/...` entry (deleting a `dir/` marker alone leaves the objects below it, as in S3) |
-//! | `rename` | moves (a directory's, `is_dir`, with every `key/...` entry) |
+//! | `rename` | moves (a directory's, `is_dir`, with every `key/...` entry); an object never seen (not a directory) is adopted at the destination, in the S3 view, with nothing known |
 //! | ACL, times, attributes | unchanged; an object never seen is adopted, with nothing known |
 //! | `bucket_delete` | every entry of the bucket goes |
 //! | `volume_delete` | every entry of each of the volume's buckets goes |
@@ -570,9 +570,18 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
             } else {
                 Vec::new()
             };
-            if let Some(o) = &src {
-                tx.del(key);
-                tx.put_live(to, o);
+            match &src {
+                Some(o) => {
+                    tx.del(key);
+                    tx.put_live(to, o);
+                }
+                // An object never seen is adopted, as the namespace does
+                // for FSO paths: it is at `to` now, in the S3 view (its
+                // rename's records say so), with nothing known. Not a
+                // directory: one never seen was implicit (no marker), and
+                // what it held moves below.
+                None if !op.is_dir => tx.put_live(to, &fresh(true)),
+                None => {}
             }
             let b = b();
             let from_len = below(&b, &op.key).len();
