@@ -130,13 +130,14 @@ impl ExpIter {
         let at = seq.saturating_sub(1);
         let fso = op.layout_enum() == Layout::Fso;
         // In the S3 view before the event: an FSO object as the namespace
-        // had it; any other layout's objects always.
+        // had it; any other layout's unless the live index held it as not
+        // (a rename of a file never committed: `Event.unlisted`).
         let listed = |object: Option<u64>| -> Result<bool> {
             match object {
                 Some(o) if fso => {
                     Ok(namespace::node_at(db, o, at)?.is_some_and(|n| namespace::in_s3_view(&n)))
                 }
-                _ => Ok(!fso),
+                _ => Ok(!fso && !event.unlisted),
             }
         };
         let mut queue = std::collections::VecDeque::new();
@@ -168,6 +169,18 @@ impl ExpIter {
                     is_dir: dir,
                     listed,
                 });
+                // A source not in the S3 view replaced an object that was
+                // (object-store and legacy buckets): the view loses it.
+                if event.replaced && !fso {
+                    queue.push_back(Expansion {
+                        action: Action::Remove,
+                        key: event.to_path.clone(),
+                        from_key: None,
+                        object_id: None,
+                        is_dir: false,
+                        listed: true,
+                    });
+                }
                 if dir {
                     let walk =
                         Descendants::new(db, &op.volume, &op.bucket, op.object_id.unwrap_or(0), at);

@@ -1210,7 +1210,21 @@ pub(crate) fn encode_event(
     buf: &mut Vec<u8>,
 ) {
     use crate::wire::{put_flag, put_len, put_opt, put_scalar, put_str, uint_len};
-    put_scalar(buf, 1, ev.seq);
+    // Every field named: one added to the proto does not compile until it
+    // is written here. The op is the caller's, with fields 9 and 10 from
+    // the namespace.
+    let Event {
+        seq,
+        op: _,
+        path,
+        to_path,
+        offset,
+        size,
+        etag,
+        unlisted,
+        replaced,
+    } = ev;
+    put_scalar(buf, 1, *seq);
     scratch.clear();
     let split = encode_op_split(op, scratch);
     let mid = object_id.map_or(0, |id| uint_len(9, id)) + if is_dir { 2 } else { 0 };
@@ -1219,11 +1233,13 @@ pub(crate) fn encode_event(
     put_opt(buf, 9, object_id);
     put_flag(buf, 10, is_dir);
     buf.extend_from_slice(&scratch[split..]);
-    put_str(buf, 3, &ev.path);
-    put_str(buf, 4, &ev.to_path);
-    put_scalar(buf, 5, ev.offset);
-    put_opt(buf, 6, ev.size);
-    put_str(buf, 7, &ev.etag);
+    put_str(buf, 3, path);
+    put_str(buf, 4, to_path);
+    put_scalar(buf, 5, *offset);
+    put_opt(buf, 6, *size);
+    put_str(buf, 7, etag);
+    put_flag(buf, 8, *unlisted);
+    put_flag(buf, 9, *replaced);
 }
 
 /// Feed `f` a stored event's bytes in their full form, as format 6 stored
@@ -1365,6 +1381,8 @@ mod tests {
                 } else {
                     "\"e\"".into()
                 },
+                unlisted: i % 7 == 0,
+                replaced: i % 3 == 0,
             };
             check(&ev);
         }

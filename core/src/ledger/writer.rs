@@ -581,6 +581,8 @@ fn encode_stored(
         op: None,
         size: res.size,
         etag: res.etag,
+        unlisted: res.unlisted,
+        replaced: res.replaced,
     };
     buf.clear();
     super::encode_event(&ev, op, object_id, is_dir, scratch, buf);

@@ -22,6 +22,11 @@ pub(crate) struct Resolved {
     /// ops that name no size or eTag): the event carries it.
     pub size: Option<u64>,
     pub etag: String,
+    /// An object-store or legacy rename whose source the live index held
+    /// as not in the S3 view (`Event.unlisted`), and whether it replaced
+    /// one that was (`Event.replaced`).
+    pub unlisted: bool,
+    pub replaced: bool,
 }
 
 /// The key an op names: `key`, or the live path of directory `parent` (0:
@@ -97,6 +102,8 @@ pub(crate) fn apply(
         is_dir: op.is_dir,
         size: None,
         etag: String::new(),
+        unlisted: false,
+        replaced: false,
     };
     let kind = op.kind.as_ref().expect("validated op has a kind");
     if op.layout_enum() != Layout::Fso
@@ -126,9 +133,11 @@ pub(crate) fn apply(
         // The live index: a volume's delete takes its buckets' entries, a
         // bucket's its own, whatever layout the op names (an FSO bucket
         // has none). The same function replays the ops after a checkpoint.
-        if let Some((size, etag)) = live::apply_effects(tx, op)? {
-            out.size = size;
-            out.etag = etag;
+        if let Some(k) = live::apply_effects(tx, op)? {
+            out.size = k.size;
+            out.etag = k.etag;
+            out.unlisted = k.unlisted;
+            out.replaced = k.replaced;
         }
         return Ok(out);
     }
@@ -148,6 +157,8 @@ pub(crate) fn apply(
         is_dir: op.is_dir,
         size: None,
         etag: String::new(),
+        unlisted: false,
+        replaced: false,
     };
     match kind {
         Kind::CreateDirectory(_) => {
@@ -252,9 +263,9 @@ pub(crate) fn apply(
             out.to_path = to_key.into_owned();
             out.object_id = Some(src.object_id);
             out.is_dir = src.is_dir;
-            if let Some((size, etag)) = live::object_known(tx, src.object_id, src.is_dir)? {
-                out.size = size;
-                out.etag = etag;
+            if let Some(k) = live::object_known(tx, src.object_id, src.is_dir)? {
+                out.size = k.size;
+                out.etag = k.etag;
             }
         }
         _ => {
@@ -266,11 +277,9 @@ pub(crate) fn apply(
             if commit {
                 tx.list(&b, &node);
             }
-            if let Some((size, etag)) =
-                live::apply_object_state(tx, op, node.object_id, node.is_dir)?
-            {
-                out.size = size;
-                out.etag = etag;
+            if let Some(k) = live::apply_object_state(tx, op, node.object_id, node.is_dir)? {
+                out.size = k.size;
+                out.etag = k.etag;
             }
             out.object_id = Some(node.object_id);
             out.is_dir = node.is_dir;

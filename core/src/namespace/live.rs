@@ -18,7 +18,7 @@
 //! | `truncate` | the new size; the eTag is no longer known |
 //! | `append` | size and eTag no longer known |
 //! | `delete` | gone; a recursive one also removes every `key/...` entry (deleting a `dir/` marker alone leaves the objects below it, as in S3) |
-//! | `rename` | moves (a directory's, `is_dir`, with every `key/...` entry); an object never seen (not a directory) is adopted at the destination, in the S3 view, with nothing known |
+//! | `rename` | moves (a directory's, `is_dir`, with every `key/...` entry); an object never seen (not a directory) is adopted at the destination, in the S3 view, with nothing known; the event of a source not in the S3 view says so (`Event.unlisted`), and whether it replaced an object that was (`Event.replaced`) |
 //! | ACL, times, attributes | unchanged; an object never seen is adopted, with nothing known |
 //! | `bucket_delete` | every entry of the bucket goes |
 //! | `volume_delete` | every entry of each of the volume's buckets goes |
@@ -461,13 +461,26 @@ pub(crate) fn object_state(db: &rocksdb::DB, object: u64) -> Result<Option<LiveO
         .transpose()
 }
 
-/// What the live index knew of the op's object before it: (size, eTag),
-/// for the event of an op that names neither.
-pub(crate) type Known = (Option<u64>, String);
+/// What the live index knew of the op's object before it, for its event.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    /// Size and eTag, for the event of an op that names neither.
+    pub size: Option<u64>,
+    pub etag: String,
+    /// A rename's source was not in the S3 view (`Event.unlisted`)...
+    pub unlisted: bool,
+    /// ...and its destination was, and is replaced (`Event.replaced`).
+    pub replaced: bool,
+}
 
 /// What an event carries of an entry's state.
 fn known(o: &LiveObject) -> Option<Known> {
-    Some((o.size, o.etag.clone()))
+    Some(Known {
+        size: o.size,
+        etag: o.etag.clone(),
+        unlisted: false,
+        replaced: false,
+    })
 }
 
 /// What `op` does to the live index (a volume's delete drops its
@@ -564,6 +577,12 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
         Kind::Rename(r) => {
             let to = entry_key(&op.volume, &op.bucket, &r.to_key);
             let src = tx.live_entry(&key)?;
+            // A source not in the S3 view that replaces one that is: the
+            // view loses the destination's object.
+            let replaced = match &src {
+                Some(o) if !o.listed && to != key => tx.live_entry(&to)?.is_some_and(|d| d.listed),
+                _ => false,
+            };
             // A directory's objects move with it (legacy buckets).
             let moved = if op.is_dir {
                 tx.live_under(&below(&b(), &op.key))?
@@ -591,7 +610,16 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
                 tx.del(k);
                 tx.put_live(dest, &o);
             }
-            Ok(src.as_ref().and_then(known))
+            // A file created and never committed moves, but no S3 object
+            // does: its event says so, and the rename's S3 records are
+            // left out.
+            Ok(src.as_ref().and_then(|o| {
+                known(o).map(|k| Known {
+                    unlisted: !o.listed,
+                    replaced,
+                    ..k
+                })
+            }))
         }
         Kind::AclAdd(_)
         | Kind::AclRemove(_)
