@@ -144,6 +144,10 @@ export interface NativeRecord {
    * knew of the object then, each only when known. */
   object_size?: number
   object_etag?: string
+  /** There, a rename of a file created and never committed: it moves no S3
+   * object (`unlisted`), and `replaced` when it replaced one that was. */
+  unlisted?: true
+  replaced?: true
   [field: string]: unknown
 }
 

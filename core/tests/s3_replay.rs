@@ -369,4 +369,36 @@ fn object_store_renames_of_files_never_committed() {
         ]
     );
     assert_eq!(resync_keys(&ledger), want(&["kept", "seen"]));
+    // The native records say which renames moved no S3 object.
+    let mut n = ledger
+        .cursor(
+            None,
+            CursorOptions {
+                start: Start::Earliest,
+                ..CursorOptions::default()
+            },
+        )
+        .unwrap();
+    let b = n.read(100, Duration::ZERO).unwrap();
+    let flags: Vec<(String, Option<bool>, Option<bool>)> = b
+        .records
+        .iter()
+        .map(|r| n.renderer().render(r).unwrap())
+        .filter(|v| v["kind"] == "rename")
+        .map(|v| {
+            (
+                v["to_path"].as_str().unwrap().to_string(),
+                v.get("unlisted").and_then(|x| x.as_bool()),
+                v.get("replaced").and_then(|x| x.as_bool()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        vec![
+            ("moved".to_string(), Some(true), None),
+            ("kept".to_string(), Some(true), Some(true)),
+            ("seen".to_string(), None, None),
+        ]
+    );
 }

@@ -7,7 +7,10 @@
 //! and a resync record `"resync": true`. An op that names no size or eTag
 //! itself (ACL changes, times, attributes, a rename) in an object-store or
 //! legacy bucket adds `object_size` and `object_etag`: what the live index
-//! knew of the object then, each only when known.
+//! knew of the object then, each only when known. A rename there of a file
+//! created and never committed adds `"unlisted": true` (it moves no S3
+//! object), and `"replaced": true` when it replaced one that was in the S3
+//! view (`Event.unlisted`, `Event.replaced`).
 //! Bytes: the prost encoding of `fsfeed.v1.Event`.
 
 use prost::Message;
@@ -72,6 +75,12 @@ struct NativeOut<'a> {
     object_size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     object_etag: Option<&'a str>,
+    /// A rename of an object not in the S3 view (`Event.unlisted`), and
+    /// whether it replaced one that was (`Event.replaced`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unlisted: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaced: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -110,6 +119,8 @@ impl<'a> NativeOut<'a> {
             resync: record.is_some_and(|r| r.resync).then_some(true),
             object_size: event.size,
             object_etag: (!event.etag.is_empty()).then_some(event.etag.as_str()),
+            unlisted: event.unlisted.then_some(true),
+            replaced: event.replaced.then_some(true),
         }
     }
 
