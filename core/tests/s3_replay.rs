@@ -104,24 +104,39 @@ proptest! {
     fn replaying_the_expanded_s3_records_gives_what_resync_lists(
         ops in proptest::collection::vec((0u8..7, 0usize..8, 0usize..8, any::<bool>()), 1..40),
     ) {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = open(dir.path(), Durability::None, None);
-        let mut replay = ledger.cursor(None, opts(Start::Earliest)).unwrap();
-        let mut view: BTreeSet<String> = BTreeSet::new();
-        for (i, (k, p, q, flag)) in ops.into_iter().enumerate() {
-            if ledger.append(op_of(k, p, q, flag, i)).is_err() {
-                continue; // refused (already_exists, path_gone ...): nothing written
-            }
-            for (name, key) in drain(&mut replay) {
-                if name.starts_with("ObjectCreated:") {
-                    view.insert(key);
-                } else if name.starts_with("ObjectRemoved:") {
-                    view.remove(&key);
-                }
-            }
-            prop_assert_eq!(&view, &resync_keys(&ledger), "after op {} (seq {})", i, ledger.head_seq().unwrap());
-        }
+        replays(ops.into_iter().enumerate().map(|(i, (k, p, q, flag))| op_of(k, p, q, flag, i)))?;
     }
+}
+
+/// Append `ops` one at a time (a refused one, already_exists or path_gone,
+/// writes nothing); after each, the view replayed from the expanded S3
+/// records (`ObjectCreated:*` adds the key, `ObjectRemoved:*` drops it)
+/// must be what a resync lists.
+fn replays(ops: impl Iterator<Item = Op>) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(dir.path(), Durability::None, None);
+    let mut replay = ledger.cursor(None, opts(Start::Earliest)).unwrap();
+    let mut view: BTreeSet<String> = BTreeSet::new();
+    for (i, op) in ops.enumerate() {
+        if ledger.append(op).is_err() {
+            continue;
+        }
+        for (name, key) in drain(&mut replay) {
+            if name.starts_with("ObjectCreated:") {
+                view.insert(key);
+            } else if name.starts_with("ObjectRemoved:") {
+                view.remove(&key);
+            }
+        }
+        prop_assert_eq!(
+            &view,
+            &resync_keys(&ledger),
+            "after op {} (seq {})",
+            i,
+            ledger.head_seq().unwrap()
+        );
+    }
+    Ok(())
 }
 
 proptest! {
@@ -142,11 +157,7 @@ proptest! {
         ops in proptest::collection::vec((1u8..6, 0usize..8, 0usize..8, any::<bool>()), 1..40),
     ) {
         let layout = if legacy { Layout::Legacy } else { Layout::Obs };
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = open(dir.path(), Durability::None, None);
-        let mut replay = ledger.cursor(None, opts(Start::Earliest)).unwrap();
-        let mut view: BTreeSet<String> = BTreeSet::new();
-        for (i, (k, p, q, flag)) in ops.into_iter().enumerate() {
+        replays(ops.into_iter().enumerate().map(|(i, (k, p, q, flag))| {
             // Deletes one key at a time (`recursive` off: see above).
             // Creates say `overwrite`: without it the producer says no
             // object is there, and the live index takes its word (no
@@ -156,18 +167,8 @@ proptest! {
                 4 => false,
                 _ => flag,
             };
-            if ledger.append(op_in(layout, k, p, q, flag, i)).is_err() {
-                continue;
-            }
-            for (name, key) in drain(&mut replay) {
-                if name.starts_with("ObjectCreated:") {
-                    view.insert(key);
-                } else if name.starts_with("ObjectRemoved:") {
-                    view.remove(&key);
-                }
-            }
-            prop_assert_eq!(&view, &resync_keys(&ledger), "after op {} (seq {})", i, ledger.head_seq().unwrap());
-        }
+            op_in(layout, k, p, q, flag, i)
+        }))?;
     }
 }
 
@@ -316,6 +317,14 @@ fn a_bucket_delete_removes_what_the_bucket_held() {
     assert!(alone[0].expansion.is_none());
 }
 
+/// (eventName, key) pairs, as `drain` gives them.
+fn recs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(n, k)| (n.to_string(), k.to_string()))
+        .collect()
+}
+
 /// In an object-store bucket, the rename of a file created and never
 /// committed moves no S3 object: no records, unless it replaces one that
 /// was in the view, which is removed. A key never seen is adopted.
@@ -331,10 +340,7 @@ fn object_store_renames_of_files_never_committed() {
             obs(Op::commit("v", "o", "kept", 1, "e")),
         ])
         .unwrap();
-    assert_eq!(
-        drain(&mut c),
-        vec![("ObjectCreated:Put".to_string(), "kept".to_string())]
-    );
+    assert_eq!(drain(&mut c), recs(&[("ObjectCreated:Put", "kept")]));
     // Elsewhere: nothing to say.
     ledger
         .append(obs(Op::rename("v", "o", "open", "moved")))
@@ -344,29 +350,23 @@ fn object_store_renames_of_files_never_committed() {
     ledger
         .append(obs(Op::rename("v", "o", "moved", "kept")))
         .unwrap();
-    assert_eq!(
-        drain(&mut c),
-        vec![("ObjectRemoved:Delete".to_string(), "kept".to_string())]
-    );
+    assert_eq!(drain(&mut c), recs(&[("ObjectRemoved:Delete", "kept")]));
     assert_eq!(resync_keys(&ledger), want(&[]));
     // Committed where it went, it is an object again.
     ledger
         .append(obs(Op::commit("v", "o", "kept", 2, "f")))
         .unwrap();
-    assert_eq!(
-        drain(&mut c),
-        vec![("ObjectCreated:Put".to_string(), "kept".to_string())]
-    );
+    assert_eq!(drain(&mut c), recs(&[("ObjectCreated:Put", "kept")]));
     // A key the ledger never saw, renamed: adopted where it went.
     ledger
         .append(obs(Op::rename("v", "o", "unseen", "seen")))
         .unwrap();
     assert_eq!(
         drain(&mut c),
-        vec![
-            ("ObjectRemoved:Delete".to_string(), "unseen".to_string()),
-            ("ObjectCreated:Put".to_string(), "seen".to_string()),
-        ]
+        recs(&[
+            ("ObjectRemoved:Delete", "unseen"),
+            ("ObjectCreated:Put", "seen")
+        ])
     );
     assert_eq!(resync_keys(&ledger), want(&["kept", "seen"]));
     // The native records say which renames moved no S3 object.
