@@ -318,6 +318,77 @@ fn object_store_buckets_resync_and_fill_acl_records_from_the_live_index() {
     assert_eq!(objects, vec![("a".to_string(), 5), ("b".to_string(), 6)]);
 }
 
+/// `seq.sub action key` of each expanded record (`seq.sub kind` of an
+/// event's own).
+fn expansions(recs: &[Value]) -> Vec<String> {
+    recs.iter()
+        .map(|r| match r.get("expanded") {
+            Some(x) => format!(
+                "{}.{} {} {}",
+                r["seq"],
+                r["sub"],
+                x["action"].as_str().unwrap(),
+                x["key"].as_str().unwrap()
+            ),
+            None => format!("{}.{} {}", r["seq"], r["sub"], r["kind"].as_str().unwrap()),
+        })
+        .collect()
+}
+
+/// A legacy bucket's directory rename and recursive delete expand into a
+/// record per object the live index held below them (format 9 stores
+/// what they took beside the event); a directory renamed into itself is
+/// refused and writes nothing.
+#[test]
+fn legacy_directories_expand_per_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    ok(&["init", "--ledger", &l], "");
+    let line = |body: &str| op_line("legacy", body);
+    let input = [
+        line(r#""kind":"commit","key":"d/a","size":1"#),
+        line(r#""kind":"commit","key":"d/e/b","size":2"#),
+        line(r#""kind":"rename","key":"d","to_key":"n","is_dir":true"#),
+        line(r#""kind":"delete","key":"n","recursive":true,"is_dir":true"#),
+    ]
+    .join("\n");
+    ok(&["append", "--ledger", &l], &input);
+    let out = fsfeed(
+        &["append", "--ledger", &l],
+        &line(r#""kind":"rename","key":"a","to_key":"a/b","is_dir":true"#),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error[rename_into_subtree]"), "{err}");
+    let stats: Value = serde_json::from_str(&ok(&["stats", "--ledger", &l, "--json"], "")).unwrap();
+    assert_eq!(stats["head_seq"], 4);
+    let recs = lines(&ok(
+        &[
+            "tail",
+            "--ledger",
+            &l,
+            "--from",
+            "3",
+            "--expand-renames",
+            "--expand-deletes",
+        ],
+        "",
+    ));
+    assert_eq!(
+        expansions(&recs),
+        vec![
+            "3.0 remove d/a",
+            "3.1 create n/a",
+            "3.2 remove d/e/b",
+            "3.3 create n/e/b",
+            "4.0 remove n/a",
+            "4.1 remove n/e/b"
+        ]
+    );
+    let resync = lines(&ok(&["resync", "--ledger", &l, "--format", "s3"], ""));
+    assert!(resync.is_empty(), "{resync:?}");
+}
+
 #[test]
 fn gaps_are_reported_or_fail() {
     let dir = tempfile::tempdir().unwrap();
@@ -584,21 +655,9 @@ fn expand_deletes_of_a_bucket() {
         &["tail", "--ledger", &l, "--from", "3", "--expand-deletes"],
         "",
     ));
-    let got: Vec<String> = recs
-        .iter()
-        .map(|r| match r.get("expanded") {
-            Some(x) => format!(
-                "{} {} {}",
-                r["sub"],
-                x["action"].as_str().unwrap(),
-                x["key"].as_str().unwrap()
-            ),
-            None => format!("{} {}", r["sub"], r["kind"].as_str().unwrap()),
-        })
-        .collect();
     assert_eq!(
-        got,
-        vec!["0 remove g", "1 remove myfiles/f1", "2 bucket_delete"]
+        expansions(&recs),
+        vec!["3.0 remove g", "3.1 remove myfiles/f1", "3.2 bucket_delete"]
     );
     let s3 = lines(&ok(
         &[
@@ -643,26 +702,15 @@ fn expand_changes_and_resync() {
         &["tail", "--ledger", &l, "--from", "4", "--expand-renames"],
         "",
     ));
-    let got: Vec<String> = recs
-        .iter()
-        .map(|r| {
-            format!(
-                "{} {} {}",
-                r["sub"],
-                r["expanded"]["action"].as_str().unwrap(),
-                r["expanded"]["key"].as_str().unwrap()
-            )
-        })
-        .collect();
     assert_eq!(
-        got,
+        expansions(&recs),
         vec![
-            "0 remove myfiles/f1",
-            "1 create myfiles-RENAMED/f1",
-            "2 remove myfiles/f2",
-            "3 create myfiles-RENAMED/f2",
-            "4 remove myfiles/subdir/f1",
-            "5 create myfiles-RENAMED/subdir/f1"
+            "4.0 remove myfiles/f1",
+            "4.1 create myfiles-RENAMED/f1",
+            "4.2 remove myfiles/f2",
+            "4.3 create myfiles-RENAMED/f2",
+            "4.4 remove myfiles/subdir/f1",
+            "4.5 create myfiles-RENAMED/subdir/f1"
         ]
     );
     let rows = lines(&ok(

@@ -6,7 +6,8 @@
 //! | rename of a file (any layout) | sub 0: remove of the old key; sub 1: create of the new key |
 //! | rename of an FSO directory | its own marker's pair if it has one, then for each entry below it at seq - 1 (depth first, name order, a directory before its contents): remove `old/rel`, create `new/rel` |
 //! | recursive delete of an FSO directory | its own marker's remove if it has one, then a remove `dir/rel` for each entry below it at seq - 1 |
-//! | delete of a bucket (any layout) | a remove `rel` for each entry of its FSO tree at seq - 1, then the event itself |
+//! | delete of a bucket (any layout) | a remove `rel` for each entry of its FSO tree at seq - 1, then for each entry the live index held (stored beside the event), then the event itself |
+//! | rename of a directory, or recursive delete, in an object-store or legacy bucket (format 9) | from the live index entries the op took, stored beside the event (`namespace::below`), in key order, the op's own first: remove `old/rel` (and create `new/rel`); for a rename of an entry not in the S3 view onto one that was, a remove of the destination after its pair |
 //!
 //! The entries are the files and the directories with a `dir/` marker:
 //! those a `create_directory` (or a commit of the directory) made
@@ -30,9 +31,16 @@
 //! own record, not an expansion: `BucketRemoved:Delete` for the S3 form's
 //! extended table, the delete for the other formats), so a consumer that
 //! expands deletes still reads the bucket's delete, even of an empty
-//! bucket. An object-store bucket has no tree: its delete expands into
-//! itself alone. A volume's delete is not expanded (Ozone deletes only
+//! bucket. An object-store bucket has no tree: its delete expands into a
+//! remove per entry of the live index it took (none stored before format
+//! 9), then itself. A volume's delete is not expanded (Ozone deletes only
 //! empty volumes; its records would name several buckets).
+//!
+//! A cursor that reads an expansion across several reads, while retention
+//! drops the event's stored entries, ends the expansion where they are
+//! gone; its next event is then behind retention, a gap it reports unless
+//! that event is the first one kept. The FSO walk has the same window (the
+//! closed edges it reads go with the event).
 
 use std::sync::{Arc, Weak};
 
@@ -92,9 +100,12 @@ pub(crate) fn expands(event: &Event, opts: ExpandOptions) -> bool {
         Some(Kind::Delete(d)) => {
             opts.deletes
                 && d.recursive
-                && op.is_dir
-                && op.layout_enum() == Layout::Fso
-                && op.object_id.is_some()
+                && if op.layout_enum() == Layout::Fso {
+                    op.is_dir && op.object_id.is_some()
+                } else {
+                    // Format 9 stores what it took (`Event.below`).
+                    event.below.is_some()
+                }
         }
         _ => false,
     }
@@ -117,9 +128,65 @@ pub(crate) struct ExpIter {
     /// What is still to be listed below a directory: (old prefix, new
     /// prefix for a rename), the walk.
     below: Option<(String, Option<String>, Descendants)>,
+    /// The live index entries the event took, stored beside it (object-
+    /// store and legacy buckets, format 9: `namespace::below`), listed
+    /// after the walk.
+    taken: Option<Taken>,
     /// The event itself is the last record (a bucket's delete), not yet
     /// handed out.
     itself: bool,
+}
+
+/// Reads the entries an event took, a stored chunk at a time.
+struct Taken {
+    db: Weak<DB>,
+    seq: u64,
+    /// The next chunk to read, and how many entries are left to list.
+    chunk: u32,
+    left: u64,
+    entries: std::vec::IntoIter<crate::proto::BelowEntry>,
+    /// Prefixes: the op's key (empty for a bucket's delete) and, for a
+    /// rename, its destination.
+    from: String,
+    to: Option<String>,
+}
+
+impl Taken {
+    /// The next entry, reading the next chunk when one is used up. `None`
+    /// at the end, or when retention dropped the rest with the event (the
+    /// cursor is then behind retention).
+    fn next(&mut self) -> Result<Option<crate::proto::BelowEntry>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        if let Some(e) = self.entries.next() {
+            self.left -= 1;
+            return Ok(Some(e));
+        }
+        let db = self.db.upgrade().ok_or(Error::LedgerClosed)?;
+        let Some(chunk) = namespace::below::read(&db, self.seq, self.chunk)? else {
+            self.left = 0;
+            return Ok(None);
+        };
+        if chunk.is_empty() {
+            return Err(Error::Corrupt(format!(
+                "entries of event {}: chunk {} is empty",
+                self.seq, self.chunk
+            )));
+        }
+        self.chunk += 1;
+        self.entries = chunk.into_iter();
+        self.next()
+    }
+
+    /// `prefix` joined with an entry's `rel` (empty: the prefix itself).
+    fn key(prefix: &str, rel: &str) -> String {
+        if rel.is_empty() {
+            prefix.to_string()
+        } else {
+            join(prefix, rel)
+        }
+    }
 }
 
 impl ExpIter {
@@ -144,7 +211,25 @@ impl ExpIter {
         let mut below = None;
         let dir = op.is_dir && fso && op.object_id.is_some();
         let itself = matches!(op.kind, Some(Kind::BucketDelete(_)));
+        // What the op took from the live index (format 9): its own entry
+        // and those below it, or the bucket's.
+        let taken = event.below.filter(|_| !fso || itself).map(|left| Taken {
+            db: Arc::downgrade(db),
+            seq,
+            chunk: 0,
+            left,
+            entries: Vec::new().into_iter(),
+            from: if itself {
+                String::new()
+            } else {
+                event.path.clone()
+            },
+            to: matches!(op.kind, Some(Kind::Rename(_))).then(|| event.to_path.clone()),
+        });
         match &op.kind {
+            // The entries it took give every record (a directory's rename
+            // or a recursive delete).
+            _ if taken.is_some() && !itself => {}
             Some(Kind::BucketDelete(_)) => {
                 // Every entry of the bucket's tree (its root is directory
                 // 0) as the delete found it, then the delete.
@@ -211,6 +296,7 @@ impl ExpIter {
             next_sub: 0,
             queue,
             below,
+            taken,
             itself,
         })
     }
@@ -251,14 +337,57 @@ impl Iterator for ExpIter {
     type Item = Result<(u32, Option<Expansion>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.queue.is_empty() && self.below.is_none() {
+            if let Some(t) = self.taken.as_mut() {
+                match t.next() {
+                    Err(e) => return Some(Err(e)),
+                    Ok(None) => self.taken = None,
+                    Ok(Some(e)) => {
+                        let old = Taken::key(&t.from, &e.rel);
+                        self.queue.push_back(Expansion {
+                            action: Action::Remove,
+                            key: old.clone(),
+                            from_key: None,
+                            object_id: None,
+                            is_dir: e.is_dir,
+                            listed: e.listed,
+                        });
+                        if let Some(to) = &t.to {
+                            let new = Taken::key(to, &e.rel);
+                            // Not in the S3 view, over an object that was:
+                            // the view loses it.
+                            let lost = e.replaced.then(|| Expansion {
+                                action: Action::Remove,
+                                key: new.clone(),
+                                from_key: None,
+                                object_id: None,
+                                is_dir: e.replaced_is_dir,
+                                listed: true,
+                            });
+                            self.queue.push_back(Expansion {
+                                action: Action::Create,
+                                key: new,
+                                from_key: Some(old),
+                                object_id: None,
+                                is_dir: e.is_dir,
+                                listed: e.listed,
+                            });
+                            self.queue.extend(lost);
+                        }
+                    }
+                }
+            }
+        }
         if self.queue.is_empty() {
             let Some((from, to, walk)) = self.below.as_mut() else {
                 return self.take_itself();
             };
             match walk.next() {
                 None => {
+                    // Then what the op took from the live index, if it
+                    // stored any (a bucket's delete), then the event.
                     self.below = None;
-                    return self.take_itself();
+                    return self.next();
                 }
                 Some(Err(e)) => return Some(Err(e)),
                 Some(Ok(e)) => {

@@ -102,7 +102,7 @@ fn a_format_5_ledger_is_read_as_it_is_and_upgraded_in_place() {
     l.close().unwrap();
     fresh.close().unwrap();
     assert_eq!(format_on_disk(dir.path()), fsfeed::FORMAT_VERSION);
-    assert_eq!(fsfeed::FORMAT_VERSION, 8);
+    assert_eq!(fsfeed::FORMAT_VERSION, 9);
     let mut want: Vec<u64> = (1..=45).collect();
     want.extend([46, 65, 97]);
     assert_eq!(stored_keys(dir.path()), want);

@@ -163,3 +163,63 @@ fn the_live_index_is_the_same_whatever_the_batching() {
         .count();
     assert!(live > 1_000, "{live} live index keys");
 }
+
+/// Ops of a legacy and an object-store bucket whose recursive deletes,
+/// directory renames and bucket deletes take entries from the live index:
+/// commits and creates of `dN/fM`, and every 16th op or so one of those.
+fn directory_ops(n: usize) -> Vec<Op> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    (0..n)
+        .map(|i| {
+            let (bucket, layout) = match next(2) {
+                0 => ("lg", fsfeed::Layout::Legacy),
+                _ => ("ob", fsfeed::Layout::Obs),
+            };
+            let d = next(10);
+            let key = format!("d{d}/f{}", next(40));
+            let op = match next(64) {
+                0..=1 => Op::delete("v", bucket, &format!("d{d}"), true).dir(),
+                2..=3 => {
+                    let to = (d + 1 + next(9)) % 10;
+                    Op::rename("v", bucket, &format!("d{d}"), &format!("d{to}")).dir()
+                }
+                4 => Op::bucket_delete("v", bucket),
+                5..=30 => Op::create_file("v", bucket, &key),
+                _ => Op::commit("v", bucket, &key, i as u64, "e"),
+            };
+            op.with_layout(layout).at(T0 + i as i64 * 1000)
+        })
+        .collect()
+}
+
+/// Format 9 stores the entries such ops took beside their events (`X`
+/// keys in `ns`): the same keys whatever the batching, and retention drops
+/// those of the events it drops (below its cut, a multiple of 4,096).
+#[test]
+fn what_directory_ops_took_is_stored_the_same_whatever_the_batching() {
+    let ops = directory_ops(30_000);
+    let retention = Retention::default().with_max_events(6_000);
+    let (a_dir, b_dir) = two_replicas(&ops, Some(retention), 53);
+    assert_same_stored(a_dir.path(), b_dir.path(), &["events", "ns"], "taken");
+    let first = {
+        let l = open(a_dir.path(), Durability::None, None);
+        let first = l.stats().unwrap().first_seq;
+        l.close().unwrap();
+        first
+    };
+    let seqs: Vec<u64> = stored(a_dir.path(), "ns")
+        .iter()
+        .filter(|(k, _)| k.first() == Some(&b'X'))
+        .map(|(k, _)| u64::from_be_bytes(k[1..9].try_into().unwrap()))
+        .collect();
+    assert!(seqs.len() > 100, "{} keys", seqs.len());
+    let cut = first / 4096 * 4096;
+    assert!(cut > 4096, "retention cut at {cut}");
+    assert!(seqs.iter().all(|s| *s >= cut), "none below {cut}");
+}

@@ -246,7 +246,34 @@ fn a_format_7_ledger_is_read_and_upgraded() {
     assert_eq!(resync(&l), before);
     assert_eq!(acl_carries(&l, "c"), (Some(7), "e3".into()));
     l.close().unwrap();
+    assert_eq!(format_on_disk(dir.path()), fsfeed::FORMAT_VERSION);
+    assert_eq!(stored_marker(dir.path()), 5);
+}
+
+/// A format 8 ledger is read as it is, and its first writable open keeps
+/// its marker: the ops after it are replayed, not taken as stored. Here
+/// the marker is at seq 1 and the entry of `c` (seq 5) is not stored, as
+/// after a crash; an upgrade that moved the marker to the head would lose
+/// `c`.
+#[test]
+fn a_format_8_ledger_keeps_its_marker_through_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = small_ledger(dir.path());
+    tamper(dir.path(), Some(1), 8, None);
+    {
+        let db = raw_db(dir.path());
+        let ns = db.cf_handle("ns").unwrap();
+        db.delete_cf(ns, b"Lv\0b\0c").unwrap();
+    }
+    let r = Ledger::open_read_only(dir.path()).unwrap();
+    assert_eq!(resync(&r), before);
+    drop(r);
     assert_eq!(format_on_disk(dir.path()), 8);
+    let l = open(dir.path(), Durability::None, None);
+    assert_eq!(resync(&l), before);
+    assert_eq!(acl_carries(&l, "c"), (Some(7), "e3".into()));
+    l.close().unwrap();
+    assert_eq!(format_on_disk(dir.path()), fsfeed::FORMAT_VERSION);
     assert_eq!(stored_marker(dir.path()), 5);
 }
 

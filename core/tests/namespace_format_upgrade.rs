@@ -112,7 +112,7 @@ fn check_upgraded(dir: &std::path::Path, before: &[String], objects: &[u64], clo
         db.get_cf(meta, b"format_version").unwrap().unwrap(),
         fsfeed::FORMAT_VERSION.to_be_bytes()
     );
-    assert_eq!(fsfeed::FORMAT_VERSION, 8);
+    assert_eq!(fsfeed::FORMAT_VERSION, 9);
     // Format 5's segment setting: stored, on.
     assert_eq!(
         db.get_cf(meta, b"segments").unwrap().unwrap()[0],

@@ -144,30 +144,34 @@ proptest! {
     /// The same for object-store and legacy buckets, whose view is the
     /// live index's: creates (overwrites too), commits, renames (of keys
     /// never seen: adopted at the destination; of files never committed:
-    /// no records, `Event.unlisted`) and deletes of single keys. Not
-    /// covered, because their records do not replay in these layouts yet:
-    /// a recursive delete, a directory's rename and a bucket's delete are
-    /// not expanded into a record per object (the live index keeps the
-    /// current state only, so a reader cannot list what a directory held
-    /// as of an event's seq), and a `create_directory` marker shares one
-    /// entry with the file of its name.
+    /// no records, `Event.unlisted`; of directories, with what they hold),
+    /// deletes (recursive ones too) and deletes of the whole bucket: what
+    /// the last three took is stored beside their events (format 9). Not
+    /// covered: `create_directory`, and a non-recursive delete naming a
+    /// directory (of its marker): a marker shares one entry with the file
+    /// of its name.
     #[test]
     fn the_s3_view_of_other_layouts_replays(
         legacy in any::<bool>(),
-        ops in proptest::collection::vec((1u8..6, 0usize..8, 0usize..8, any::<bool>()), 1..40),
+        ops in proptest::collection::vec(
+            (1u8..7, 0usize..8, 0usize..8, any::<bool>(), any::<bool>()),
+            1..40,
+        ),
     ) {
         let layout = if legacy { Layout::Legacy } else { Layout::Obs };
-        replays(ops.into_iter().enumerate().map(|(i, (k, p, q, flag))| {
-            // Deletes one key at a time (`recursive` off: see above).
+        replays(ops.into_iter().enumerate().map(|(i, (k, p, q, flag, dir))| {
             // Creates say `overwrite`: without it the producer says no
             // object is there, and the live index takes its word (no
             // lookup per create), where the namespace would refuse.
-            let flag = match k {
-                1 => true,
-                4 => false,
-                _ => flag,
-            };
-            op_in(layout, k, p, q, flag, i)
+            let flag = k == 1 || flag;
+            let op = op_in(layout, k, p, q, flag, i);
+            // A rename or a recursive delete may name a directory (a
+            // delete of one alone is of its marker: not covered, above).
+            if (k == 5 || (k == 4 && flag)) && dir {
+                op.dir()
+            } else {
+                op
+            }
         }))?;
     }
 }
@@ -215,9 +219,9 @@ fn markers_and_uncommitted_files_by_name() {
 }
 
 /// A bucket's delete, of a bucket the ledger knows to hold objects, expands
-/// into a remove per object of its S3 view, then the delete itself; an
-/// empty bucket's delete, and an object-store bucket's, into the delete
-/// alone. The name comes again, empty.
+/// into a remove per object of its S3 view, then the delete itself (an
+/// object-store bucket's, per object of its live index); an empty
+/// bucket's delete into the delete alone. The name comes again, empty.
 #[test]
 fn a_bucket_delete_removes_what_the_bucket_held() {
     let dir = tempfile::tempdir().unwrap();
@@ -306,11 +310,26 @@ fn a_bucket_delete_removes_what_the_bucket_held() {
     assert_eq!(empty.len(), 1);
     assert!(empty[0].expansion.is_none());
     assert_eq!((empty[0].position.seq, empty[0].position.sub), (seq, 0));
-    // An object-store bucket has no tree: its delete is itself alone.
+    // An object-store bucket has no tree: its delete lists what the live
+    // index held (stored beside the event), then itself.
     let obs = |op: Op| op.with_layout(Layout::Obs).at(T0);
     ledger
-        .append_batch(vec![obs(Op::commit("v", "o", "k", 1, "e"))])
+        .append_batch(vec![
+            obs(Op::commit("v", "o", "k", 1, "e")),
+            obs(Op::create_file("v", "o", "open")),
+        ])
         .unwrap();
+    let seq = ledger.append(obs(Op::bucket_delete("v", "o"))).unwrap();
+    let records = own(Start::Seq(seq));
+    let listed: Vec<_> = records
+        .iter()
+        .map(|r| r.expansion.as_ref().map(|x| (x.key.as_str(), x.listed)))
+        .collect();
+    // The uncommitted file has no S3 form.
+    assert_eq!(listed, vec![Some(("k", true)), None]);
+    let mut c = ledger.cursor(None, opts(Start::Seq(seq))).unwrap();
+    assert_eq!(drain(&mut c), removes(&["k"]));
+    // Emptied, its delete is itself alone.
     let seq = ledger.append(obs(Op::bucket_delete("v", "o"))).unwrap();
     let alone = own(Start::Seq(seq));
     assert_eq!(alone.len(), 1);
@@ -399,6 +418,113 @@ fn object_store_renames_of_files_never_committed() {
             ("moved".to_string(), Some(true), None),
             ("kept".to_string(), Some(true), Some(true)),
             ("seen".to_string(), None, None),
+        ]
+    );
+}
+
+/// In a legacy bucket, a directory's rename moves what the live index held
+/// below it: a remove/create pair per object. A file never committed moves
+/// without S3 records, and one that lands on an object removes it. A
+/// recursive delete removes each object below, and the key itself when it
+/// is an object (here in an object-store bucket). A directory renamed into
+/// itself is refused, and its batch writes nothing.
+#[test]
+fn directories_of_other_layouts_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(dir.path(), Durability::None, None);
+    let lg = |op: Op| op.with_layout(Layout::Legacy).at(T0);
+    ledger
+        .append_batch(vec![
+            lg(Op::commit("v", "g", "d/a", 1, "e")),
+            lg(Op::commit("v", "g", "d/e/b", 1, "e")),
+            lg(Op::create_file("v", "g", "d/open")),
+            lg(Op::commit("v", "g", "n/open", 1, "e")),
+        ])
+        .unwrap();
+    let mut c = ledger.cursor(None, opts(Start::Latest)).unwrap();
+    ledger
+        .append(lg(Op::rename("v", "g", "d", "n").dir()))
+        .unwrap();
+    assert_eq!(
+        drain(&mut c),
+        recs(&[
+            ("ObjectRemoved:Delete", "d/a"),
+            ("ObjectCreated:Put", "n/a"),
+            ("ObjectRemoved:Delete", "d/e/b"),
+            ("ObjectCreated:Put", "n/e/b"),
+            ("ObjectRemoved:Delete", "n/open"),
+        ])
+    );
+    assert_eq!(resync_keys(&ledger), want(&["n/a", "n/e/b"]));
+    let head = ledger.head_seq().unwrap();
+    let err = ledger
+        .append_batch(vec![
+            lg(Op::commit("v", "g", "x", 1, "e")),
+            lg(Op::rename("v", "g", "n", "n/e").dir()),
+        ])
+        .unwrap_err();
+    assert_eq!(err.code(), "rename_into_subtree");
+    assert_eq!(ledger.head_seq().unwrap(), head);
+    ledger
+        .append(lg(Op::delete("v", "g", "n", true).dir()))
+        .unwrap();
+    assert_eq!(
+        drain(&mut c),
+        recs(&[
+            ("ObjectRemoved:Delete", "n/a"),
+            ("ObjectRemoved:Delete", "n/e/b"),
+        ])
+    );
+    assert_eq!(resync_keys(&ledger), want(&[]));
+    let obs = |op: Op| op.with_layout(Layout::Obs).at(T0);
+    ledger
+        .append_batch(vec![
+            obs(Op::commit("v", "o", "k", 1, "e")),
+            obs(Op::commit("v", "o", "k/x", 1, "e")),
+            obs(Op::commit("v", "o", "kk", 1, "e")),
+        ])
+        .unwrap();
+    drain(&mut c);
+    ledger.append(obs(Op::delete("v", "o", "k", true))).unwrap();
+    assert_eq!(
+        drain(&mut c),
+        recs(&[
+            ("ObjectRemoved:Delete", "k"),
+            ("ObjectRemoved:Delete", "k/x"),
+        ])
+    );
+    assert_eq!(resync_keys(&ledger), want(&["kk"]));
+    // The native form keeps the file never committed: it moved.
+    let mut n = ledger
+        .cursor(
+            None,
+            CursorOptions {
+                start: Start::Seq(5),
+                expand: ExpandOptions {
+                    renames: true,
+                    deletes: false,
+                },
+                ..CursorOptions::default()
+            },
+        )
+        .unwrap();
+    let b = n.read(5, Duration::ZERO).unwrap();
+    let keys: Vec<(String, bool)> = b
+        .records
+        .iter()
+        .map(|r| {
+            let x = r.expansion.as_ref().unwrap();
+            (x.key.clone(), x.listed)
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            ("d/a".to_string(), true),
+            ("n/a".to_string(), true),
+            ("d/e/b".to_string(), true),
+            ("n/e/b".to_string(), true),
+            ("d/open".to_string(), false),
         ]
     );
 }

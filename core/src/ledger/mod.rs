@@ -98,8 +98,14 @@ use keys::*;
 /// 7: an event whose path is its op's key (every op named by its key)
 /// stores no path; readers fill it in (`decode_event`). Earlier events
 /// keep theirs, so the upgrade from 6 rewrites nothing, and read-only
-/// openers read format 6 (and 5) as they are.
-pub const FORMAT_VERSION: u32 = 8;
+/// openers read format 6 (and 5) as they are. 8: the live index is
+/// checkpointed off the write path (`namespace::live`). 9: a recursive
+/// delete, a directory's rename or a bucket's delete of an object-store or
+/// legacy bucket stores the live index entries it took beside its event
+/// (`Event.below`, `namespace::below`), so it expands per object; earlier
+/// events expand as they did, so the upgrade from 8 rewrites nothing, and
+/// read-only openers read format 8 as it is.
+pub const FORMAT_VERSION: u32 = 9;
 
 /// How long a read-only opener waits between looks at the primary.
 const SECONDARY_POLL: Duration = Duration::from_millis(20);
@@ -675,7 +681,13 @@ impl Ledger {
                         .try_into()
                         .map_err(|_| Error::Corrupt("format_version".into()))?,
                 );
-                if (2..=7).contains(&found) && !opts.read_only {
+                if found == 8 && !opts.read_only {
+                    // Nothing to rewrite (format 9 stores more beside the
+                    // events that expand, from now on).
+                    let mut w = WriteOptions::default();
+                    w.set_sync(true);
+                    db.put_cf_opt(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes(), &w)?;
+                } else if (2..=7).contains(&found) && !opts.read_only {
                     let head = read_bounds(&db)?.head;
                     if found <= 3 {
                         upgrade_to_format_4(&db, found, head)?;
@@ -694,7 +706,7 @@ impl Ledger {
                     b.put_cf(ns, crate::namespace::LIVE_MARKER, head.to_be_bytes());
                     b.put_cf(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes());
                     db.write_opt(b, &w)?;
-                } else if found != FORMAT_VERSION && !((3..=7).contains(&found) && opts.read_only) {
+                } else if found != FORMAT_VERSION && !((3..=8).contains(&found) && opts.read_only) {
                     return Err(Error::UnsupportedFormat {
                         found,
                         supported: FORMAT_VERSION,
@@ -1228,6 +1240,7 @@ pub(crate) fn encode_event(
         etag,
         unlisted,
         replaced,
+        below,
     } = ev;
     put_scalar(buf, 1, *seq);
     scratch.clear();
@@ -1245,6 +1258,7 @@ pub(crate) fn encode_event(
     put_str(buf, 7, etag);
     put_flag(buf, 8, *unlisted);
     put_flag(buf, 9, *replaced);
+    put_opt(buf, 10, *below);
 }
 
 /// Feed `f` a stored event's bytes in their full form, as format 6 stored
@@ -1388,6 +1402,7 @@ mod tests {
                 },
                 unlisted: i % 7 == 0,
                 replaced: i % 3 == 0,
+                below: [None, Some(0), Some(i << 30)][(i / 5) as usize % 3],
             };
             check(&ev);
         }

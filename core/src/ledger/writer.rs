@@ -406,6 +406,9 @@ struct Pending {
     block: Vec<u8>,
     block_key: u64,
     block_merge: bool,
+    /// The least seq whose taken entries the batch stores
+    /// (`namespace::below`).
+    below_min: Option<u64>,
 }
 
 impl Pending {
@@ -422,6 +425,7 @@ impl Pending {
             block,
             block_key,
             block_merge,
+            below_min,
         } = self;
         *base = 0;
         offsets.clear();
@@ -432,6 +436,7 @@ impl Pending {
         block.clear();
         *block_key = 0;
         *block_merge = false;
+        *below_min = None;
     }
 
     /// Put the block being built into the batch (a merge when it continues
@@ -583,6 +588,7 @@ fn encode_stored(
         etag: res.etag,
         unlisted: res.unlisted,
         replaced: res.replaced,
+        below: res.below.as_ref().map(|b| b.len() as u64),
     };
     buf.clear();
     super::encode_event(&ev, op, object_id, is_dir, scratch, buf);
@@ -689,6 +695,12 @@ impl Writer {
         }
         let time_us = op.time_us;
         let offset = st.total_bytes;
+        if let Some(below) = res.below.as_deref() {
+            namespace::below::store(&self.db, batch, seq, below);
+            if !below.is_empty() {
+                pending.below_min.get_or_insert(seq);
+            }
+        }
         let counted = encode_stored(op, res, seq, offset, &mut pending.scratch, &mut pending.buf);
         let bytes = &pending.buf;
         if pending.block.is_empty() {
@@ -863,6 +875,7 @@ impl Writer {
         }
         namespace::collect_garbage(tx, cut)?;
         tx.accept();
+        namespace::below::drop_before(&db, batch, cut, pending.below_min)?;
         // A lower bound of the running max at `target` (the last entry at
         // or before it): retention only uses it to skip a time lookup.
         st.first_running_max = st.first_running_max.max(running_at_target);

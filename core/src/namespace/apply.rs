@@ -27,6 +27,9 @@ pub(crate) struct Resolved {
     /// one that was (`Event.replaced`).
     pub unlisted: bool,
     pub replaced: bool,
+    /// The live index entries a recursive delete, a directory's rename or
+    /// a bucket's delete took (`Event.below`): stored beside the event.
+    pub below: Option<Vec<crate::proto::BelowEntry>>,
 }
 
 /// The key an op names: `key`, or the live path of directory `parent` (0:
@@ -104,6 +107,7 @@ pub(crate) fn apply(
         etag: String::new(),
         unlisted: false,
         replaced: false,
+        below: None,
     };
     let kind = op.kind.as_ref().expect("validated op has a kind");
     if op.layout_enum() != Layout::Fso
@@ -117,6 +121,25 @@ pub(crate) fn apply(
         )
     {
         let mut out = plain();
+        // A directory renamed into itself: the namespace refuses it in an
+        // FSO bucket (below), and so does the writer in the others (its
+        // records would not replay: `b` to `b/x` moves `b/x` to `b/x/x`).
+        // Not in `live::apply_effects`: a replay of the ops stored by an
+        // earlier version must not fail.
+        if let Kind::Rename(r) = kind {
+            let from = op.key.trim_end_matches('/');
+            if op.is_dir
+                && r.to_key
+                    .strip_prefix(from)
+                    .is_some_and(|rest| rest.starts_with('/') && !rest.trim_matches('/').is_empty())
+            {
+                return Err(Error::RenameIntoSubtree {
+                    index,
+                    from: op.key.clone(),
+                    to: r.to_key.clone(),
+                });
+            }
+        }
         // A bucket's delete closes its tree, whatever layout the op names
         // (an object-store bucket has none): a bucket made again under the
         // name starts empty.
@@ -138,6 +161,7 @@ pub(crate) fn apply(
             out.etag = k.etag;
             out.unlisted = k.unlisted;
             out.replaced = k.replaced;
+            out.below = k.below;
         }
         return Ok(out);
     }
@@ -159,6 +183,7 @@ pub(crate) fn apply(
         etag: String::new(),
         unlisted: false,
         replaced: false,
+        below: None,
     };
     match kind {
         Kind::CreateDirectory(_) => {

@@ -17,10 +17,10 @@
 //! | `create_directory` | a directory, in the S3 view (its `dir/` marker) |
 //! | `truncate` | the new size; the eTag is no longer known |
 //! | `append` | size and eTag no longer known |
-//! | `delete` | gone; a recursive one also removes every `key/...` entry (deleting a `dir/` marker alone leaves the objects below it, as in S3) |
-//! | `rename` | moves (a directory's, `is_dir`, with every `key/...` entry); an object never seen (not a directory) is adopted at the destination, in the S3 view, with nothing known; the event of a source not in the S3 view says so (`Event.unlisted`), and whether it replaced an object that was (`Event.replaced`) |
+//! | `delete` | gone; a recursive one also removes every `key/...` entry (deleting a `dir/` marker alone leaves the objects below it, as in S3), and stores what it took beside its event (`below`) |
+//! | `rename` | moves (a directory's, `is_dir`, with every `key/...` entry, storing what it took beside its event: `below`); an object never seen (not a directory) is adopted at the destination, in the S3 view, with nothing known; the event of a source not in the S3 view says so (`Event.unlisted`), and whether it replaced an object that was (`Event.replaced`) |
 //! | ACL, times, attributes | unchanged; an object never seen is adopted, with nothing known |
-//! | `bucket_delete` | every entry of the bucket goes |
+//! | `bucket_delete` | every entry of the bucket goes, stored beside its event (`below`) |
 //! | `volume_delete` | every entry of each of the volume's buckets goes |
 //!
 //! Events of ops that name no size or eTag themselves (ACL changes, times,
@@ -105,7 +105,7 @@ use super::tx::Write;
 use super::Tx;
 use crate::error::{Error, Result};
 use crate::op::{Kind, Op};
-use crate::proto::LiveObject;
+use crate::proto::{BelowEntry, LiveObject};
 
 pub(crate) const TAG_L: u8 = b'L';
 pub(crate) const TAG_O: u8 = b'O';
@@ -471,6 +471,10 @@ pub(crate) struct Known {
     pub unlisted: bool,
     /// ...and its destination was, and is replaced (`Event.replaced`).
     pub replaced: bool,
+    /// The entries a recursive delete, a directory's rename or a bucket's
+    /// delete took, as the op found them: the ledger stores them beside
+    /// the event (`Event.below`, [`BelowEntry`]).
+    pub below: Option<Vec<BelowEntry>>,
 }
 
 /// What an event carries of an entry's state.
@@ -478,9 +482,88 @@ fn known(o: &LiveObject) -> Option<Known> {
     Some(Known {
         size: o.size,
         etag: o.etag.clone(),
-        unlisted: false,
-        replaced: false,
+        ..Known::default()
     })
+}
+
+/// What an event that took the entries `below` carries.
+fn took(below: Vec<BelowEntry>) -> Option<Known> {
+    Some(Known {
+        below: Some(below),
+        ..Known::default()
+    })
+}
+
+/// The entry `rel` past the op's key, as the op found it.
+fn entry_of(rel: &[u8], o: &LiveObject) -> Result<BelowEntry> {
+    Ok(BelowEntry {
+        rel: String::from_utf8(rel.to_vec())
+            .map_err(|_| Error::Corrupt("live index key is not UTF-8".into()))?,
+        is_dir: o.is_dir,
+        listed: o.listed,
+        ..BelowEntry::default()
+    })
+}
+
+/// The op's own entry and those below it (`key/...`), in key order, as
+/// [`BelowEntry`]s: the own one first, with `rel` empty. An own entry
+/// never seen is adopted as the rename of one is: an object in the S3
+/// view, unless the op names a directory (one never seen was implicit).
+/// For a rename, `to` is the destination's entry key: an entry not in the
+/// S3 view that lands on one that is says so (`replaced`), as
+/// `Event.replaced` does for a file's rename.
+fn own_and_below(
+    tx: &mut Tx<'_>,
+    own: Option<&LiveObject>,
+    op: &Op,
+    below: &[(Vec<u8>, LiveObject)],
+    from_len: usize,
+    to: Option<(&[u8], &[u8])>,
+) -> Result<Vec<BelowEntry>> {
+    let mut out = Vec::with_capacity(below.len() + 1);
+    let own = match own {
+        Some(o) => Some(entry_of(b"", o)?),
+        None if !op.is_dir => Some(BelowEntry {
+            rel: String::new(),
+            listed: true,
+            ..BelowEntry::default()
+        }),
+        None => None,
+    };
+    if let Some(mut e) = own {
+        if let Some((own_to, _)) = to {
+            mark_replaced(
+                tx,
+                &mut e,
+                own_to,
+                &entry_key(&op.volume, &op.bucket, &op.key),
+            )?;
+        }
+        out.push(e);
+    }
+    for (k, o) in below {
+        let mut e = entry_of(&k[from_len..], o)?;
+        if let Some((_, below_to)) = to {
+            let mut dest = below_to.to_vec();
+            dest.extend_from_slice(e.rel.as_bytes());
+            mark_replaced(tx, &mut e, &dest, k)?;
+        }
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// Entry `e`, at `here` and not in the S3 view, renamed to `dest` where an
+/// entry that is: `replaced` (one lookup, for entries not in the view).
+fn mark_replaced(tx: &mut Tx<'_>, e: &mut BelowEntry, dest: &[u8], here: &[u8]) -> Result<()> {
+    if e.listed || dest == here {
+        return Ok(());
+    }
+    if let Some(d) = tx.live_entry(dest)?.filter(|d| d.listed) {
+        e.replaced = true;
+        e.replaced_is_dir = d.is_dir;
+    }
+    Ok(())
 }
 
 /// What `op` does to the live index (a volume's delete drops its
@@ -566,13 +649,19 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
             Ok(None)
         }
         Kind::Delete(d) => {
-            if d.recursive {
-                for (k, _) in tx.live_under(&below(&b(), &op.key))? {
-                    tx.del(k);
-                }
+            if !d.recursive {
+                tx.del(key);
+                return Ok(None);
+            }
+            let own = tx.live_entry(&key)?;
+            let prefix = below(&b(), &op.key);
+            let under = tx.live_under(&prefix)?;
+            let took_ = own_and_below(tx, own.as_ref(), op, &under, prefix.len(), None)?;
+            for (k, _) in under {
+                tx.del(k);
             }
             tx.del(key);
-            Ok(None)
+            Ok(took(took_))
         }
         Kind::Rename(r) => {
             let to = entry_key(&op.volume, &op.bucket, &r.to_key);
@@ -589,11 +678,34 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
             } else {
                 Vec::new()
             };
+            let b = b();
+            let from_len = below(&b, &op.key).len();
+            // A directory's rename: the entries it moved, its own first.
+            let taken = if op.is_dir {
+                let below_to = below(&b, &r.to_key);
+                let dests = Some((to.as_slice(), below_to.as_slice()));
+                Some(own_and_below(
+                    tx,
+                    src.as_ref(),
+                    op,
+                    &moved,
+                    from_len,
+                    dests,
+                )?)
+            } else {
+                None
+            };
+            // Every source goes before any destination is written: a
+            // directory renamed into itself (`b` to `b/x`, which a store
+            // refuses but the index does not check) keeps what it moved.
+            if src.is_some() {
+                tx.del(key);
+            }
+            for (k, _) in &moved {
+                tx.del(k.clone());
+            }
             match &src {
-                Some(o) => {
-                    tx.del(key);
-                    tx.put_live(to, o);
-                }
+                Some(o) => tx.put_live(to, o),
                 // An object never seen is adopted, as the namespace does
                 // for FSO paths: it is at `to` now, in the S3 view (its
                 // rename's records say so), with nothing known. Not a
@@ -602,24 +714,28 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
                 None if !op.is_dir => tx.put_live(to, &fresh(true)),
                 None => {}
             }
-            let b = b();
-            let from_len = below(&b, &op.key).len();
             for (k, o) in moved {
                 let mut dest = below(&b, &r.to_key);
                 dest.extend_from_slice(&k[from_len..]);
-                tx.del(k);
                 tx.put_live(dest, &o);
             }
             // A file created and never committed moves, but no S3 object
             // does: its event says so, and the rename's S3 records are
             // left out.
-            Ok(src.as_ref().and_then(|o| {
+            let k = src.as_ref().and_then(|o| {
                 known(o).map(|k| Known {
                     unlisted: !o.listed,
                     replaced,
                     ..k
                 })
-            }))
+            });
+            Ok(match taken {
+                Some(t) => Some(Known {
+                    below: Some(t),
+                    ..k.unwrap_or_default()
+                }),
+                None => k,
+            })
         }
         Kind::AclAdd(_)
         | Kind::AclRemove(_)
@@ -629,10 +745,16 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
         Kind::BucketDelete(_) => {
             // Everything the bucket held goes with it (a bucket made again
             // under the name starts empty).
-            for (k, _) in tx.live_under(&l_key(&b(), ""))? {
+            let prefix = l_key(&b(), "");
+            let under = tx.live_under(&prefix)?;
+            let mut taken = Vec::with_capacity(under.len());
+            for (k, o) in &under {
+                taken.push(entry_of(&k[prefix.len()..], o)?);
+            }
+            for (k, _) in under {
                 tx.del(k);
             }
-            Ok(None)
+            Ok(took(taken))
         }
         Kind::VolumeCreate(_) | Kind::VolumeDelete(_) | Kind::BucketCreate(_) => Ok(None),
     }

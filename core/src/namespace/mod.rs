@@ -21,6 +21,8 @@
 //! | `C deleted object` | an edge closed at `deleted`, for garbage collection |
 //! | `L B key` | the live index of object-store and legacy buckets (not FSO): value a prost `LiveObject`, the object's last known state (see `live`); written by checkpoints, not in each batch |
 //! | `L` | the live index's checkpoint marker: every op through this seq is in the `L` entries |
+//! | `O object` | an FSO file's last known state (see `live`) |
+//! | `X seq chunk` | what an object-store or legacy op took from the live index, stored beside its event for its expansion (see `below`, format 9) |
 //!
 //! Closing an edge deletes its `F` key and writes its `G` key (format 3;
 //! format 2 kept closed versions under `F` too). So the open children of a
@@ -101,6 +103,7 @@ use rocksdb::DB;
 use crate::error::Result;
 
 mod apply;
+pub(crate) mod below;
 mod key_order;
 mod keys;
 mod live;
