@@ -29,7 +29,10 @@ pub(crate) struct Resolved {
     pub replaced: bool,
     /// The live index entries a recursive delete, a directory's rename or
     /// a bucket's delete took (`Event.below`): stored beside the event.
-    pub below: Option<Vec<crate::proto::BelowEntry>>,
+    /// Boxed: every op's `Resolved` is moved several times, and 24 bytes
+    /// more took each move past 128 (+1.1% of an FSO append's
+    /// instructions, in `memcpy`).
+    pub below: Option<Box<[crate::proto::BelowEntry]>>,
 }
 
 /// The key an op names: `key`, or the live path of directory `parent` (0:

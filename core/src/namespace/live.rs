@@ -474,7 +474,7 @@ pub(crate) struct Known {
     /// The entries a recursive delete, a directory's rename or a bucket's
     /// delete took, as the op found them: the ledger stores them beside
     /// the event (`Event.below`, [`BelowEntry`]).
-    pub below: Option<Vec<BelowEntry>>,
+    pub below: Option<Box<[BelowEntry]>>,
 }
 
 /// What an event carries of an entry's state.
@@ -489,7 +489,7 @@ fn known(o: &LiveObject) -> Option<Known> {
 /// What an event that took the entries `below` carries.
 fn took(below: Vec<BelowEntry>) -> Option<Known> {
     Some(Known {
-        below: Some(below),
+        below: Some(below.into_boxed_slice()),
         ..Known::default()
     })
 }
@@ -731,7 +731,7 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
             });
             Ok(match taken {
                 Some(t) => Some(Known {
-                    below: Some(t),
+                    below: Some(t.into_boxed_slice()),
                     ..k.unwrap_or_default()
                 }),
                 None => k,
