@@ -597,3 +597,47 @@ impl Iterator for LiveFiles {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::Op;
+
+    /// An object-store or legacy recursive delete expands only when it
+    /// stored what it took (format 9): one stored before expands as it
+    /// did, into nothing (the event stays whole).
+    #[test]
+    fn other_layouts_expand_recursive_deletes_stored_with_what_they_took() {
+        let deletes = ExpandOptions {
+            renames: false,
+            deletes: true,
+        };
+        for layout in [Layout::Obs, Layout::Legacy] {
+            let event = |below: Option<u64>, recursive: bool| Event {
+                seq: 7,
+                op: Some(
+                    Op::delete("v", "b", "d", recursive)
+                        .dir()
+                        .with_layout(layout),
+                ),
+                below,
+                ..Event::default()
+            };
+            assert!(expands(&event(Some(2), true), deletes), "{layout:?}");
+            assert!(expands(&event(Some(0), true), deletes), "{layout:?}");
+            assert!(!expands(&event(None, true), deletes), "{layout:?}");
+            assert!(!expands(&event(Some(2), true), ExpandOptions::default()));
+            assert!(!expands(&event(None, false), deletes), "{layout:?}");
+        }
+        // FSO: by its object id, as before.
+        let fso = Event {
+            op: Some(
+                Op::delete("v", "b", "d", true)
+                    .dir()
+                    .with_layout(Layout::Fso),
+            ),
+            ..Event::default()
+        };
+        assert!(!expands(&fso, deletes));
+    }
+}
