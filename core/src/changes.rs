@@ -15,9 +15,12 @@
 //! "before" is the object's path at `since - 1`, "after" its path at `until`,
 //! so a file created under a directory that is then renamed shows up as
 //! `NEW` at its final path, and a directory rename is one `RENAME` row (what
-//! is below it moved with it). In OBS buckets a key is the identity and a
-//! rename moves it; a key first seen in the range by a commit is `NEW` (the
-//! ledger cannot know whether an older version existed before it).
+//! is below it moved with it). In OBS and legacy buckets a key is the
+//! identity and a rename moves it; a directory's rename or a recursive
+//! delete moves or deletes each object it took (format 9 stores them
+//! beside the event; one stored before is about its own key alone). A key
+//! first seen in the range by a commit is `NEW` (the ledger cannot know
+//! whether an older version existed before it).
 //!
 //! A range that starts before the first retained event is a `gap` error: net
 //! changes over lost history would be wrong.
@@ -75,6 +78,111 @@ struct Touched {
     after: Option<String>,
     modified: bool,
     fso: Option<u64>,
+}
+
+/// What an op of a flat bucket does to one key.
+#[derive(Clone, Copy)]
+enum Effect<'a> {
+    /// Created or committed (before the range: absent, when first seen
+    /// so); `true` when its content changed.
+    Create(&'a str, bool),
+    /// Changed in place (`true`: content or metadata).
+    Change(&'a str, bool),
+    Delete(&'a str),
+    /// From, to.
+    Rename(&'a str, &'a str),
+}
+
+/// Fold one effect on a key of a flat bucket into `touched`.
+fn flat(
+    order: &mut Vec<Identity>,
+    touched: &mut HashMap<Identity, Touched>,
+    volume: &str,
+    bucket: &str,
+    effect: Effect<'_>,
+) {
+    let path = match effect {
+        Effect::Rename(from, to) => return rename(order, touched, volume, bucket, from, to),
+        Effect::Create(path, _) | Effect::Change(path, _) | Effect::Delete(path) => path,
+    };
+    let id = Identity::Key(volume.to_string(), bucket.to_string(), path.to_string());
+    let mut t = touched.remove(&id).unwrap_or_else(|| {
+        order.push(id.clone());
+        Touched {
+            volume: volume.to_string(),
+            bucket: bucket.to_string(),
+            before: match effect {
+                Effect::Create(..) => None,
+                _ => Some(path.to_string()),
+            },
+            after: Some(path.to_string()),
+            modified: false,
+            fso: None,
+        }
+    });
+    match effect {
+        Effect::Delete(_) => t.after = None,
+        Effect::Create(_, m) | Effect::Change(_, m) => {
+            t.modified |= m;
+            t.after = Some(path.to_string());
+        }
+        Effect::Rename(..) => {}
+    }
+    touched.insert(id, t);
+}
+
+/// A key of a flat bucket moved: what was known of it goes with it.
+fn rename(
+    order: &mut Vec<Identity>,
+    touched: &mut HashMap<Identity, Touched>,
+    volume: &str,
+    bucket: &str,
+    from: &str,
+    to: &str,
+) {
+    let key = |k: &str| Identity::Key(volume.to_string(), bucket.to_string(), k.to_string());
+    let id = key(from);
+    let mut t = touched.remove(&id).unwrap_or_else(|| {
+        order.push(id);
+        Touched {
+            volume: volume.to_string(),
+            bucket: bucket.to_string(),
+            before: Some(from.to_string()),
+            after: None,
+            modified: false,
+            fso: None,
+        }
+    });
+    t.after = Some(to.to_string());
+    let moved = key(to);
+    order.push(moved.clone());
+    touched.insert(moved, t);
+}
+
+/// Feed `f` the per-object effects of an event that stored the objects it
+/// took (`crate::expand`): a rename's are remove/create pairs, each a
+/// rename of one object (the remove of an object it replaced, after a
+/// pair, is left out, as a file's rename onto a key leaves it out); a
+/// recursive delete's are removes.
+fn each_taken(
+    ledger: &Ledger,
+    event: &crate::proto::Event,
+    mut f: impl FnMut(Effect<'_>),
+) -> Result<()> {
+    use crate::expand::{Action, ExpIter};
+    let rename = event
+        .op
+        .as_ref()
+        .is_some_and(|op| matches!(op.kind, Some(Kind::Rename(_))));
+    for x in ExpIter::new(&ledger.db()?, event)? {
+        let Some(x) = x?.1 else { continue };
+        match (x.action, &x.from_key) {
+            (Action::Create, Some(from)) => f(Effect::Rename(from, &x.key)),
+            (Action::Remove, _) if !rename => f(Effect::Delete(&x.key)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 impl Ledger {
@@ -145,36 +253,27 @@ fn changes(ledger: &Ledger, since: Start, until: Option<u64>) -> Result<Vec<Chan
             }
             return true;
         }
-        // Flat buckets: the key is the identity.
-        let id = Identity::Key(op.volume.clone(), op.bucket.clone(), event.path.clone());
-        let mut t = touched.remove(&id).unwrap_or_else(|| {
-            order.push(id.clone());
-            Touched {
-                volume: op.volume.clone(),
-                bucket: op.bucket.clone(),
-                before: match kind {
-                    Kind::CreateFile(_) | Kind::CreateDirectory(_) | Kind::Commit(_) => None,
-                    _ => Some(event.path.clone()),
-                },
-                after: Some(event.path.clone()),
-                modified: false,
-                fso: None,
+        // Flat buckets: the key is the identity. A directory's rename or a
+        // recursive delete that stored the objects it took (format 9) is
+        // a rename or a delete of each of them.
+        if event.below.is_some() && matches!(kind, Kind::Rename(_) | Kind::Delete(_)) {
+            if let Err(e) = each_taken(ledger, &event, |effect| {
+                flat(&mut order, &mut touched, &op.volume, &op.bucket, effect)
+            }) {
+                failure = Some(e);
+                return false;
             }
-        });
-        t.modified |= modifies;
-        match kind {
-            Kind::Delete(_) => t.after = None,
-            Kind::Rename(_) => {
-                t.after = Some(event.to_path.clone());
-                let moved =
-                    Identity::Key(op.volume.clone(), op.bucket.clone(), event.to_path.clone());
-                order.push(moved.clone());
-                touched.insert(moved, t);
-                return true;
-            }
-            _ => t.after = Some(event.path.clone()),
+            return true;
         }
-        touched.insert(id, t);
+        let effect = match kind {
+            Kind::Delete(_) => Effect::Delete(&event.path),
+            Kind::Rename(_) => Effect::Rename(&event.path, &event.to_path),
+            Kind::CreateFile(_) | Kind::CreateDirectory(_) | Kind::Commit(_) => {
+                Effect::Create(&event.path, modifies)
+            }
+            _ => Effect::Change(&event.path, modifies),
+        };
+        flat(&mut order, &mut touched, &op.volume, &op.bucket, effect);
         true
     })?;
     if let Some(e) = failure {

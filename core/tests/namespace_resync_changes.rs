@@ -117,6 +117,47 @@ fn changes_collapse_a_range() {
     );
 }
 
+/// In a legacy bucket a directory's rename is a rename of each object it
+/// moved, and a recursive delete a delete of each: the objects the live
+/// index held then (stored beside the event, format 9).
+#[test]
+fn changes_of_legacy_directories_are_per_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(dir.path(), Durability::None, None);
+    let lg = |op: Op, t: i64| op.with_layout(Layout::Legacy).at(T0 + t);
+    ledger
+        .append_batch(vec![
+            lg(Op::commit("v", "g", "d/a", 1, "e"), 0),
+            lg(Op::commit("v", "g", "d/e/b", 1, "e"), 1),
+            lg(Op::commit("v", "g", "x/old", 1, "e"), 2),
+        ])
+        .unwrap();
+    let since = ledger.head_seq().unwrap() + 1;
+    ledger
+        .append_batch(vec![
+            lg(Op::commit("v", "g", "d/new", 1, "e"), 10),
+            lg(Op::rename("v", "g", "d", "n").dir(), 11),
+            lg(Op::commit("v", "g", "n/a", 2, "e2"), 12),
+            lg(Op::delete("v", "g", "x", true).dir(), 13),
+        ])
+        .unwrap();
+    let rows = ledger.changes(Start::Seq(since), None).unwrap();
+    let got: Vec<(ChangeKind, &str, Option<&str>)> = rows
+        .iter()
+        .map(|r| (r.change, r.key.as_str(), r.from_key.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (ChangeKind::Modify, "n/a", None),
+            (ChangeKind::Rename, "n/a", Some("d/a")),
+            (ChangeKind::Rename, "n/e/b", Some("d/e/b")),
+            (ChangeKind::New, "n/new", None),
+            (ChangeKind::Delete, "x/old", None),
+        ]
+    );
+}
+
 #[test]
 fn closed_edges_are_collected_as_retention_passes() {
     let dir = tempfile::tempdir().unwrap();
