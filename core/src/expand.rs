@@ -509,8 +509,13 @@ impl LiveFiles {
                 last = Some(k.to_vec());
                 // `None`: deleted since the checkpoint.
                 if let Some(v) = v {
-                    let (volume, bucket, key) = namespace::split_live_key(k)?;
+                    let (volume, bucket, mut key) = namespace::split_live_key(k)?;
                     let o = namespace::decode_live(v)?;
+                    // A marker's key is `dir/` (format 9): it lists the
+                    // directory, as an FSO marker does.
+                    if o.is_dir && key.ends_with('/') {
+                        key.pop();
+                    }
                     live.push_back(Listed {
                         volume,
                         bucket,

@@ -277,6 +277,50 @@ fn a_format_8_ledger_keeps_its_marker_through_the_upgrade() {
     assert_eq!(stored_marker(dir.path()), 5);
 }
 
+/// Format 8 kept a directory's marker under its key, where format 9 keeps
+/// it under `key/`, apart from the file of the name: the upgrade moves it.
+/// Without the move the old entry would stay listed after the marker's
+/// delete.
+#[test]
+fn the_format_9_upgrade_moves_directory_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let lg = |op: Op| op.with_layout(fsfeed::Layout::Legacy).at(T0);
+    let l = open(dir.path(), Durability::None, None);
+    l.append_batch(vec![
+        lg(Op::create_directory("v", "g", "d")),
+        lg(Op::commit("v", "g", "d/f", 1, "e")),
+    ])
+    .unwrap();
+    l.close().unwrap();
+    {
+        // As format 8 stored it.
+        let db = raw_db(dir.path());
+        let ns = db.cf_handle("ns").unwrap();
+        let v = db.get_cf(ns, b"Lv\0g\0d/").unwrap().expect("the marker");
+        db.delete_cf(ns, b"Lv\0g\0d/").unwrap();
+        db.put_cf(ns, b"Lv\0g\0d", v).unwrap();
+        let meta = db.cf_handle("meta").unwrap();
+        db.put_cf(meta, b"format_version", 8u32.to_be_bytes())
+            .unwrap();
+    }
+    let l = open(dir.path(), Durability::None, None);
+    let keys = |l: &Ledger| -> Vec<(String, bool)> {
+        resync_records(l)
+            .into_iter()
+            .map(|r| (r.event.path, r.event.op.unwrap().is_dir))
+            .collect()
+    };
+    assert_eq!(
+        keys(&l),
+        vec![("d".to_string(), true), ("d/f".to_string(), false)]
+    );
+    l.append(lg(Op::delete("v", "g", "d", false).dir()))
+        .unwrap();
+    assert_eq!(keys(&l), vec![("d/f".to_string(), false)]);
+    l.close().unwrap();
+    assert_eq!(format_on_disk(dir.path()), fsfeed::FORMAT_VERSION);
+}
+
 /// A marker past the head (events it covered were lost: no WAL, or a
 /// salvage) makes the writer's open rebuild the index from the stored
 /// events; what the stored index held beyond them goes.

@@ -102,9 +102,10 @@ use keys::*;
 /// checkpointed off the write path (`namespace::live`). 9: a recursive
 /// delete, a directory's rename or a bucket's delete of an object-store or
 /// legacy bucket stores the live index entries it took beside its event
-/// (`Event.below`, `namespace::below`), so it expands per object; earlier
-/// events expand as they did, so the upgrade from 8 rewrites nothing, and
-/// read-only openers read format 8 as it is.
+/// (`Event.below`, `namespace::below`), so it expands per object (earlier
+/// events expand as they did), and the live index keys a directory's
+/// marker as `key/`, apart from the file `key`: the upgrade from 8 moves
+/// the stored markers. Read-only openers read format 8 as it is.
 pub const FORMAT_VERSION: u32 = 9;
 
 /// How long a read-only opener waits between looks at the primary.
@@ -682,11 +683,15 @@ impl Ledger {
                         .map_err(|_| Error::Corrupt("format_version".into()))?,
                 );
                 if found == 8 && !opts.read_only {
-                    // Nothing to rewrite (format 9 stores more beside the
-                    // events that expand, from now on).
+                    // Format 9 stores more beside the events that expand,
+                    // from now on, and keys a directory's marker as
+                    // `key/`: the stored markers move, with the version.
                     let mut w = WriteOptions::default();
                     w.set_sync(true);
-                    db.put_cf_opt(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes(), &w)?;
+                    let mut b = rocksdb::WriteBatch::default();
+                    crate::namespace::rekey_markers(&db, &mut b)?;
+                    b.put_cf(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes());
+                    db.write_opt(b, &w)?;
                 } else if (2..=7).contains(&found) && !opts.read_only {
                     let head = read_bounds(&db)?.head;
                     if found <= 3 {
@@ -704,6 +709,8 @@ impl Ledger {
                     let mut b = rocksdb::WriteBatch::default();
                     let ns = db.cf_handle(CF_NS).expect("cf ns");
                     b.put_cf(ns, crate::namespace::LIVE_MARKER, head.to_be_bytes());
+                    // Format 9's marker keys (above).
+                    crate::namespace::rekey_markers(&db, &mut b)?;
                     b.put_cf(meta, META_FORMAT, FORMAT_VERSION.to_be_bytes());
                     db.write_opt(b, &w)?;
                 } else if found != FORMAT_VERSION && !((3..=8).contains(&found) && opts.read_only) {

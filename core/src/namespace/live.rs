@@ -5,6 +5,7 @@
 //! | key | value |
 //! |---|---|
 //! | `L B key` | prost `LiveObject`: size, eTag, version id, type, whether it is in the S3 view, the bucket's layout |
+//! | `L B key/` | the same, for the marker of directory `key` (its `dir/` object; format 9: before, markers shared `L B key` with the file of their name) |
 //! | `L` | the checkpoint marker (below) |
 //!
 //! Changed by the ops alone (replicas agree), and stored by checkpoints
@@ -14,7 +15,7 @@
 //! |---|---|
 //! | `commit` | size, eTag and version from the op; in the S3 view |
 //! | `create_file` | a new entry, not in the S3 view; over an entry (`overwrite`), nothing changes until the commit (S3 shows the old object) |
-//! | `create_directory` | a directory, in the S3 view (its `dir/` marker) |
+//! | `create_directory` | a directory, in the S3 view (its `dir/` marker, at `L B key/`); an op naming a directory (`is_dir`) is about its marker |
 //! | `truncate` | the new size; the eTag is no longer known |
 //! | `append` | size and eTag no longer known |
 //! | `delete` | gone; a recursive one also removes every `key/...` entry (deleting a `dir/` marker alone leaves the objects below it, as in S3), and stores what it took beside its event (`below`) |
@@ -283,6 +284,14 @@ pub(crate) fn entry_key(volume: &str, bucket: &str, key: &str) -> Vec<u8> {
     k
 }
 
+/// The entry key of directory `key`'s marker: `key/` (format 9; the file
+/// of the same name is `key`).
+fn marker_key(volume: &str, bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = entry_key(volume, bucket, key.trim_end_matches('/'));
+    k.push(b'/');
+    k
+}
+
 /// (volume, bucket, key) of an entry key.
 pub(crate) fn split_key(k: &[u8]) -> Result<(String, String, String)> {
     let Some((volume, bucket, key)) = split_bucket(k.get(1..).unwrap_or_default()) else {
@@ -496,6 +505,11 @@ fn took(below: Vec<BelowEntry>) -> Option<Known> {
 
 /// The entry `rel` past the op's key, as the op found it.
 fn entry_of(rel: &[u8], o: &LiveObject) -> Result<BelowEntry> {
+    // A marker's key ends with `/`; its record names the directory.
+    let rel = match rel {
+        [r @ .., b'/'] if o.is_dir => r,
+        r => r,
+    };
     Ok(BelowEntry {
         rel: String::from_utf8(rel.to_vec())
             .map_err(|_| Error::Corrupt("live index key is not UTF-8".into()))?,
@@ -585,7 +599,14 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
     let Some(kind) = op.kind.as_ref() else {
         return Ok(None);
     };
-    let key = entry_key(&op.volume, &op.bucket, &op.key);
+    // A directory's marker is its `dir/` object (format 9), not the file
+    // of its name: `key/`, which sorts first among the entries below it.
+    let names_dir = op.is_dir || matches!(kind, Kind::CreateDirectory(_));
+    let key = if names_dir {
+        marker_key(&op.volume, &op.bucket, &op.key)
+    } else {
+        entry_key(&op.volume, &op.bucket, &op.key)
+    };
     // The bucket's id alone, for the ops that list entries below a key.
     let b = || bucket_id(&op.volume, &op.bucket);
     let fresh = |listed: bool| LiveObject {
@@ -653,7 +674,12 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
                 tx.del(key);
                 return Ok(None);
             }
-            let own = tx.live_entry(&key)?;
+            // A directory's marker is the first entry below it.
+            let own = if names_dir {
+                None
+            } else {
+                tx.live_entry(&key)?
+            };
             let prefix = below(&b(), &op.key);
             let under = tx.live_under(&prefix)?;
             let took_ = own_and_below(tx, own.as_ref(), op, &under, prefix.len(), None)?;
@@ -664,8 +690,13 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
             Ok(took(took_))
         }
         Kind::Rename(r) => {
+            // A directory's marker moves with what is below it.
             let to = entry_key(&op.volume, &op.bucket, &r.to_key);
-            let src = tx.live_entry(&key)?;
+            let src = if names_dir {
+                None
+            } else {
+                tx.live_entry(&key)?
+            };
             // A source not in the S3 view that replaces one that is: the
             // view loses the destination's object.
             let replaced = match &src {
@@ -774,6 +805,32 @@ fn below(bucket: &[u8], key: &str) -> Vec<u8> {
     let mut k = l_key(bucket, key.trim_end_matches('/'));
     k.push(b'/');
     k
+}
+
+/// The format 9 upgrade: a directory's marker, stored under `key` until
+/// format 8, moves to `key/` (`marker_key`), in `batch`. The events after
+/// the checkpoint marker are replayed on open with format 9's keys, so
+/// only the stored entries move. Returns how many moved.
+pub(crate) fn rekey_markers(db: &rocksdb::DB, batch: &mut rocksdb::WriteBatch) -> Result<u64> {
+    let cf = db.cf_handle(super::CF_NS).expect("cf ns");
+    let mut it = db.raw_iterator_cf(cf);
+    it.seek(MARKER);
+    let mut moved = 0;
+    while let (Some(k), Some(v)) = (it.key(), it.value()) {
+        if k.first() != Some(&TAG_L) {
+            break;
+        }
+        if k != MARKER && !k.ends_with(b"/") && decode_live(v)?.is_dir {
+            let mut to = k.to_vec();
+            to.push(b'/');
+            batch.delete_cf(cf, k);
+            batch.put_cf(cf, to, v);
+            moved += 1;
+        }
+        it.next();
+    }
+    it.status()?;
+    Ok(moved)
 }
 
 /// Build the live index from the ops of the events stored, in seq order (a

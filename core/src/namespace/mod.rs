@@ -116,9 +116,10 @@ pub(crate) use keys::in_s3_view;
 pub(crate) use keys::CF_NS;
 pub(crate) use live::object_state;
 pub(crate) use live::{
-    decode_live, marker as live_marker, rebuild as rebuild_live_index, replay as replay_live,
-    split_key as split_live_key, store_checkpoint as store_live_checkpoint, Overlay as LiveOverlay,
-    CHECKPOINT_EVERY as LIVE_CHECKPOINT_EVERY, MARKER as LIVE_MARKER, TAG_L,
+    decode_live, marker as live_marker, rebuild as rebuild_live_index, rekey_markers,
+    replay as replay_live, split_key as split_live_key, store_checkpoint as store_live_checkpoint,
+    Overlay as LiveOverlay, CHECKPOINT_EVERY as LIVE_CHECKPOINT_EVERY, MARKER as LIVE_MARKER,
+    TAG_L,
 };
 pub(crate) use query::live_buckets;
 pub(crate) use query::node_at;
