@@ -68,6 +68,16 @@ fn on_gap_resync_lists_the_live_tree_then_continues() {
     );
 }
 
+/// The rows of `changes` from `since` are `want`: (change, key, from_key).
+fn assert_rows(ledger: &fsfeed::Ledger, since: u64, want: &[(ChangeKind, &str, Option<&str>)]) {
+    let rows = ledger.changes(Start::Seq(since), None).unwrap();
+    let got: Vec<(ChangeKind, &str, Option<&str>)> = rows
+        .iter()
+        .map(|r| (r.change, r.key.as_str(), r.from_key.as_deref()))
+        .collect();
+    assert_eq!(got, want);
+}
+
 #[test]
 fn changes_collapse_a_range() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,21 +105,17 @@ fn changes_collapse_a_range() {
             Op::rename("v", "flat", "p", "q").at(T0 + 18),
         ])
         .unwrap();
-    let rows = ledger.changes(Start::Seq(since), None).unwrap();
-    let got: Vec<(ChangeKind, &str, Option<&str>)> = rows
-        .iter()
-        .map(|r| (r.change, r.key.as_str(), r.from_key.as_deref()))
-        .collect();
-    assert_eq!(
-        got,
-        vec![
+    assert_rows(
+        &ledger,
+        since,
+        &[
             (ChangeKind::Rename, "dir3", Some("dir")),
             (ChangeKind::New, "dir3/later", None),
             (ChangeKind::Modify, "edit", None),
             (ChangeKind::New, "fresh", None),
             (ChangeKind::Delete, "gone", None),
             (ChangeKind::Rename, "q", Some("p")),
-        ]
+        ],
     );
     assert_eq!(
         ledger.changes(Start::Seq(0), None).unwrap_err().code(),
@@ -141,20 +147,16 @@ fn changes_of_legacy_directories_are_per_object() {
             lg(Op::delete("v", "g", "x", true).dir(), 13),
         ])
         .unwrap();
-    let rows = ledger.changes(Start::Seq(since), None).unwrap();
-    let got: Vec<(ChangeKind, &str, Option<&str>)> = rows
-        .iter()
-        .map(|r| (r.change, r.key.as_str(), r.from_key.as_deref()))
-        .collect();
-    assert_eq!(
-        got,
-        vec![
+    assert_rows(
+        &ledger,
+        since,
+        &[
             (ChangeKind::Modify, "n/a", None),
             (ChangeKind::Rename, "n/a", Some("d/a")),
             (ChangeKind::Rename, "n/e/b", Some("d/e/b")),
             (ChangeKind::New, "n/new", None),
             (ChangeKind::Delete, "x/old", None),
-        ]
+        ],
     );
 }
 
