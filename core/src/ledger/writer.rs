@@ -562,12 +562,10 @@ fn counted_len(stored: usize, ev: &Event, op: &Op) -> u64 {
 /// The bytes `op` stores as the event at `seq` resolved as `res`, at byte
 /// `offset`, encoded into `buf` (`scratch` holds the op's); what
 /// `Ledger::total_bytes` counts for it. The op is borrowed, not moved into
-/// the event and encoded from there. `below`: how many entries the op took
-/// (`res.below`, taken out by the caller).
+/// the event and encoded from there.
 fn encode_stored(
     op: &Op,
     res: Resolved,
-    below: Option<u64>,
     seq: u64,
     offset: u64,
     scratch: &mut Vec<u8>,
@@ -590,7 +588,7 @@ fn encode_stored(
         etag: res.etag,
         unlisted: res.unlisted,
         replaced: res.replaced,
-        below,
+        below: res.below.as_ref().map(|b| b.len() as u64),
     };
     buf.clear();
     super::encode_event(&ev, op, object_id, is_dir, scratch, buf);
@@ -655,17 +653,7 @@ impl Writer {
         for (k, (op, res)) in ops.iter().zip(done).enumerate() {
             let seq = st.head + 1 + k as u64;
             extra.push(total);
-            // Not the entries an op took (a bucket's delete may hold a
-            // million): only their count is encoded.
-            let r = Resolved {
-                path: res.path.clone(),
-                to_path: res.to_path.clone(),
-                etag: res.etag.clone(),
-                below: None,
-                ..*res
-            };
-            let below = res.below.as_ref().map(|b| b.len() as u64);
-            total += encode_stored(op, r, below, seq, total, &mut scratch, &mut buf);
+            total += encode_stored(op, res.clone(), seq, total, &mut scratch, &mut buf);
             if op.time_us > max_time {
                 max_time = op.time_us;
                 extra_times.push((max_time, seq));
@@ -695,7 +683,7 @@ impl Writer {
     fn apply(
         &self,
         op: &Op,
-        mut res: Resolved,
+        res: Resolved,
         st: &mut State,
         batch: &mut WriteBatch,
         pending: &mut Pending,
@@ -707,15 +695,13 @@ impl Writer {
         }
         let time_us = op.time_us;
         let offset = st.total_bytes;
-        let below = res.below.take().map(|below| {
-            namespace::below::store(&self.db, batch, seq, &below);
+        if let Some(below) = res.below.as_deref() {
+            namespace::below::store(&self.db, batch, seq, below);
             if !below.is_empty() {
                 pending.below_min.get_or_insert(seq);
             }
-            below.len() as u64
-        });
-        let (scratch, buf) = (&mut pending.scratch, &mut pending.buf);
-        let counted = encode_stored(op, res, below, seq, offset, scratch, buf);
+        }
+        let counted = encode_stored(op, res, seq, offset, &mut pending.scratch, &mut pending.buf);
         let bytes = &pending.buf;
         if pending.block.is_empty() {
             // A new value: the run's start, or the rest of the open block.
