@@ -219,12 +219,14 @@ impl ExpIter {
             chunk: 0,
             left,
             entries: Vec::new().into_iter(),
+            // Without a trailing `/` (`dir/` names the directory too).
             from: if itself {
                 String::new()
             } else {
-                event.path.clone()
+                event.path.trim_end_matches('/').to_string()
             },
-            to: matches!(op.kind, Some(Kind::Rename(_))).then(|| event.to_path.clone()),
+            to: matches!(op.kind, Some(Kind::Rename(_)))
+                .then(|| event.to_path.trim_end_matches('/').to_string()),
         });
         match &op.kind {
             // The entries it took give every record (a directory's rename

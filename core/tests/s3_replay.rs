@@ -558,4 +558,25 @@ fn a_marker_and_the_file_of_its_name_are_two_objects() {
         .unwrap();
     assert_eq!(drain(&mut c), recs(&[("ObjectRemoved:Delete", "a/")]));
     assert_eq!(resync_keys(&ledger), want(&[]));
+    // A directory named with its trailing `/` is the same directory.
+    ledger
+        .append_batch(vec![
+            obs(Op::create_directory("v", "o", "d")),
+            obs(Op::commit("v", "o", "d/f", 1, "e")),
+        ])
+        .unwrap();
+    drain(&mut c);
+    ledger
+        .append(obs(Op::rename("v", "o", "d/", "n/").dir()))
+        .unwrap();
+    assert_eq!(
+        drain(&mut c),
+        recs(&[
+            ("ObjectRemoved:Delete", "d/"),
+            ("ObjectCreated:Put", "n/"),
+            ("ObjectRemoved:Delete", "d/f"),
+            ("ObjectCreated:Put", "n/f"),
+        ])
+    );
+    assert_eq!(resync_keys(&ledger), want(&["n/", "n/f"]));
 }
