@@ -361,12 +361,17 @@ pub(crate) struct Inner {
 /// A handle on an open ledger; cheap to clone, shared between threads.
 #[derive(Clone)]
 pub struct Ledger {
-    pub(crate) inner: Arc<Inner>,
     /// Shared by every handle that came from `open` (none for the sealer's
     /// own): when the last one goes, the sealer stops, even in the middle
     /// of a run, so that no thread of ours is inside RocksDB when the
-    /// process exits (its static destructors then crash it).
+    /// process exits (its static destructors then crash it). Dropped
+    /// before `inner` (fields drop in order): the sealer is joined while
+    /// this handle still holds the ledger, so the ledger closes on this
+    /// thread. Dropped after, a sealer that held the ledger for a look
+    /// could be the last holder and close it on its own thread, after
+    /// `drop` returned: an open right after found it `locked`.
     _users: Option<Arc<Users>>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// Dropped with the last handle that came from `open`.
