@@ -525,11 +525,13 @@ fn entry_of(rel: &[u8], o: &LiveObject) -> Result<BelowEntry> {
 /// view, unless the op names a directory (one never seen was implicit).
 /// For a rename, `to` is the destination's entry key: an entry not in the
 /// S3 view that lands on one that is says so (`replaced`), as
-/// `Event.replaced` does for a file's rename.
+/// `Event.replaced` does for a file's rename. `key`: the op's own entry
+/// key, as the caller built it.
 fn own_and_below(
     tx: &mut Tx<'_>,
     own: Option<&LiveObject>,
     op: &Op,
+    key: &[u8],
     below: &[(Vec<u8>, LiveObject)],
     from_len: usize,
     to: Option<(&[u8], &[u8])>,
@@ -546,12 +548,7 @@ fn own_and_below(
     };
     if let Some(mut e) = own {
         if let Some((own_to, _)) = to {
-            mark_replaced(
-                tx,
-                &mut e,
-                own_to,
-                &entry_key(&op.volume, &op.bucket, &op.key),
-            )?;
+            mark_replaced(tx, &mut e, own_to, key)?;
         }
         out.push(e);
     }
@@ -682,7 +679,7 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
             };
             let prefix = below(&b(), &op.key);
             let under = tx.live_under(&prefix)?;
-            let took_ = own_and_below(tx, own.as_ref(), op, &under, prefix.len(), None)?;
+            let took_ = own_and_below(tx, own.as_ref(), op, &key, &under, prefix.len(), None)?;
             for (k, _) in under {
                 tx.del(k);
             }
@@ -719,6 +716,7 @@ pub(crate) fn apply_live(tx: &mut Tx<'_>, op: &Op) -> Result<Option<Known>> {
                     tx,
                     src.as_ref(),
                     op,
+                    &key,
                     &moved,
                     from_len,
                     dests,
@@ -810,12 +808,11 @@ fn below(bucket: &[u8], key: &str) -> Vec<u8> {
 /// The format 9 upgrade: a directory's marker, stored under `key` until
 /// format 8, moves to `key/` (`marker_key`), in `batch`. The events after
 /// the checkpoint marker are replayed on open with format 9's keys, so
-/// only the stored entries move. Returns how many moved.
-pub(crate) fn rekey_markers(db: &rocksdb::DB, batch: &mut rocksdb::WriteBatch) -> Result<u64> {
+/// only the stored entries move.
+pub(crate) fn rekey_markers(db: &rocksdb::DB, batch: &mut rocksdb::WriteBatch) -> Result<()> {
     let cf = db.cf_handle(super::CF_NS).expect("cf ns");
     let mut it = db.raw_iterator_cf(cf);
     it.seek(MARKER);
-    let mut moved = 0;
     while let (Some(k), Some(v)) = (it.key(), it.value()) {
         if k.first() != Some(&TAG_L) {
             break;
@@ -825,12 +822,11 @@ pub(crate) fn rekey_markers(db: &rocksdb::DB, batch: &mut rocksdb::WriteBatch) -
             to.push(b'/');
             batch.delete_cf(cf, k);
             batch.put_cf(cf, to, v);
-            moved += 1;
         }
         it.next();
     }
     it.status()?;
-    Ok(moved)
+    Ok(())
 }
 
 /// Build the live index from the ops of the events stored, in seq order (a
