@@ -12,22 +12,14 @@ use crate::error::{Error, Result};
 impl Ledger {
     /// Counts and sizes, with every cursor.
     pub fn stats(&self) -> Result<Stats> {
-        let b = self.bounds()?;
         let db = self.db()?;
-        let meta = db.cf_handle(CF_META).expect("cf meta");
-        let total = get_u64(&db, meta, META_TOTAL_BYTES)?.unwrap_or(0);
-        let first_offset = if b.first <= b.head {
-            self.get(b.first)?.map(|e| e.offset).unwrap_or(total)
-        } else {
-            total
-        };
-        let last_txid = get_u64(&db, meta, META_LAST_TXID)?.filter(|t| *t > 0);
+        let (b, total, first_offset, last_txid) = self.counts(&db)?;
         let retention = read_retention(&db)?;
         Ok(Stats {
             first_seq: b.first,
             head_seq: b.head,
             events: (b.head + 1).saturating_sub(b.first),
-            bytes: total.saturating_sub(first_offset),
+            bytes: total - first_offset,
             last_txid,
             retention: (&retention).into(),
             cursors: self.cursors()?,
@@ -44,6 +36,49 @@ impl Ledger {
                 }
             },
         })
+    }
+
+    /// The bounds with the byte count, the first event's offset and the
+    /// last txid as of the same batch. Read apart, an append landing
+    /// between them made `bytes` count events past `head_seq` (or, when
+    /// retention dropped the first event meanwhile, none at all). The
+    /// writer's ledger reads them with no group commit under way; a
+    /// read-only opener reads until the bounds it read first are still
+    /// the stored ones.
+    fn counts(&self, db: &DB) -> Result<(Bounds, u64, u64, Option<u64>)> {
+        let meta = db.cf_handle(CF_META).expect("cf meta");
+        let read = |b: Bounds| -> Result<(Bounds, u64, u64, Option<u64>)> {
+            let total = get_u64(db, meta, META_TOTAL_BYTES)?.unwrap_or(0);
+            let first_offset = if b.first <= b.head {
+                let stored = super::blocks::get(db, b.first)?
+                    .ok_or_else(|| Error::Corrupt(format!("event {} is missing", b.first)))?;
+                decode_event(&stored)?.offset
+            } else {
+                total
+            };
+            if first_offset > total {
+                return Err(Error::Corrupt(format!(
+                    "event {} starts at byte {first_offset}, past the {total} bytes stored",
+                    b.first
+                )));
+            }
+            let last_txid = get_u64(db, meta, META_LAST_TXID)?.filter(|t| *t > 0);
+            Ok((b, total, first_offset, last_txid))
+        };
+        if !self.inner.read_only {
+            return self.writer()?.between_commits(|| read(self.view()?));
+        }
+        self.refresh()?;
+        let mut tries = 0;
+        loop {
+            let b = read_bounds(db)?;
+            // An event dropped by a newer batch reads as missing: try again.
+            let counts = read(b);
+            if read_bounds(db)? == b || tries == 10 {
+                return counts;
+            }
+            tries += 1;
+        }
     }
 
     /// A consistent copy of the ledger in `dir` (which must not exist or be
