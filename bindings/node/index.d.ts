@@ -148,6 +148,9 @@ export interface NativeRecord {
    * object (`unlisted`), and `replaced` when it replaced one that was. */
   unlisted?: true
   replaced?: true
+  /** There, a recursive delete, a directory's rename or a bucket's delete:
+   * how many live index entries it took (its own, then every key below it). */
+  below?: number
   [field: string]: unknown
 }
 

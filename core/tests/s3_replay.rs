@@ -526,6 +526,27 @@ fn directories_of_other_layouts_by_name() {
             ("d/open".to_string(), false),
         ]
     );
+    // Unexpanded, the native records say how many entries each directory
+    // op took: the rename and the delete three each (the never committed
+    // file included; no marker of `d` or `n`), the object-store delete
+    // `k` and `k/x`. Other records have no `below`.
+    let mut n = ledger
+        .cursor(
+            None,
+            CursorOptions {
+                start: Start::Seq(5),
+                ..CursorOptions::default()
+            },
+        )
+        .unwrap();
+    let b = n.read(100, Duration::ZERO).unwrap();
+    let below: Vec<(u64, u64)> = b
+        .records
+        .iter()
+        .map(|r| n.renderer().render(r).unwrap())
+        .filter_map(|v| Some((v["seq"].as_u64()?, v.get("below")?.as_u64()?)))
+        .collect();
+    assert_eq!(below, vec![(5, 3), (6, 3), (10, 2)]);
 }
 
 /// In an object-store or legacy bucket a directory's marker is the `dir/`

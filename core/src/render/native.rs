@@ -10,7 +10,11 @@
 //! knew of the object then, each only when known. A rename there of a file
 //! created and never committed adds `"unlisted": true` (it moves no S3
 //! object), and `"replaced": true` when it replaced one that was in the S3
-//! view (`Event.unlisted`, `Event.replaced`).
+//! view (`Event.unlisted`, `Event.replaced`). A recursive delete, a
+//! directory's rename or a bucket's delete there adds `below`: how many
+//! live index entries it took (its own first, then every key below it,
+//! directory markers and files never committed included), which an
+//! expansion lists one by one (`Event.below`).
 //! Bytes: the prost encoding of `fsfeed.v1.Event`.
 
 use prost::Message;
@@ -81,6 +85,9 @@ struct NativeOut<'a> {
     unlisted: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     replaced: Option<bool>,
+    /// How many live index entries a directory op took (`Event.below`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    below: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -121,6 +128,7 @@ impl<'a> NativeOut<'a> {
             object_etag: (!event.etag.is_empty()).then_some(event.etag.as_str()),
             unlisted: event.unlisted.then_some(true),
             replaced: event.replaced.then_some(true),
+            below: event.below,
         }
     }
 
