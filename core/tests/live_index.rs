@@ -355,3 +355,34 @@ fn a_deleted_bucket_takes_its_entries_with_it() {
     let got: Vec<String> = resync(&l).into_keys().collect();
     assert_eq!(got, vec!["new".to_string()]);
 }
+
+/// What a recursive delete took is stored beside its event and counts in
+/// its bytes: the next event's offset is past them, and `stats` counts
+/// them while the event is retained.
+#[test]
+fn what_a_directory_op_took_counts_in_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(dir.path(), Durability::None, None);
+    let lg = |op: Op| op.with_layout(Layout::Legacy).at(T0);
+    let ops: Vec<Op> = (0..2000)
+        .map(|i| lg(Op::commit("v", "g", &format!("d/k{i:05}"), 1, "e")))
+        .collect();
+    ledger.append_batch(ops).unwrap();
+    ledger
+        .append(lg(Op::delete("v", "g", "d", true).dir()))
+        .unwrap();
+    ledger
+        .append(lg(Op::commit("v", "g", "x", 1, "e")))
+        .unwrap();
+    let offset = |seq| ledger.get(seq).unwrap().unwrap().offset;
+    let (before, delete, after) = (offset(2000) - offset(1999), offset(2001), offset(2002));
+    // Each entry is at least its name (`k00000`, 6 bytes) and a flag.
+    assert!(
+        after - delete > 2000 * 7,
+        "the delete counts {} bytes, a commit {before}",
+        after - delete
+    );
+    // Retained bytes run from the first event to the end of the head.
+    let stats = ledger.stats().unwrap();
+    assert!(stats.bytes > after, "{} <= {after}", stats.bytes);
+}

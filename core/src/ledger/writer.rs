@@ -695,13 +695,17 @@ impl Writer {
         }
         let time_us = op.time_us;
         let offset = st.total_bytes;
+        // What a directory op took is stored beside its event and counts
+        // with it, so byte retention and `stats` see it.
+        let mut taken = 0;
         if let Some(below) = res.below.as_deref() {
-            namespace::below::store(&self.db, batch, seq, below);
+            taken = namespace::below::store(&self.db, batch, seq, below);
             if !below.is_empty() {
                 pending.below_min.get_or_insert(seq);
             }
         }
-        let counted = encode_stored(op, res, seq, offset, &mut pending.scratch, &mut pending.buf);
+        let counted =
+            taken + encode_stored(op, res, seq, offset, &mut pending.scratch, &mut pending.buf);
         let bytes = &pending.buf;
         if pending.block.is_empty() {
             // A new value: the run's start, or the rest of the open block.

@@ -39,16 +39,21 @@ fn x_key(seq: u64, chunk: u32) -> [u8; 13] {
 }
 
 /// Put the entries the event at `seq` took into `batch` (nothing when
-/// there are none).
-pub(crate) fn store(db: &DB, batch: &mut WriteBatch, seq: u64, entries: &[BelowEntry]) {
+/// there are none); the bytes put (keys and values), which the event's
+/// count of bytes includes.
+pub(crate) fn store(db: &DB, batch: &mut WriteBatch, seq: u64, entries: &[BelowEntry]) -> u64 {
     let cf = db.cf_handle(super::CF_NS).expect("cf ns");
+    let mut bytes = 0;
     for (i, chunk) in entries.chunks(CHUNK).enumerate() {
         let value = BelowChunk {
             entries: chunk.to_vec(),
         }
         .encode_to_vec();
-        batch.put_cf(cf, x_key(seq, i as u32), value);
+        let key = x_key(seq, i as u32);
+        bytes += (key.len() + value.len()) as u64;
+        batch.put_cf(cf, key, value);
     }
+    bytes
 }
 
 /// Chunk `chunk` of what the event at `seq` took, or `None` when it is
