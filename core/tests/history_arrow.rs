@@ -46,17 +46,46 @@ fn rows_are_the_events_of_the_range_in_batches() {
     assert_eq!(rest.len(), 500 - 128);
     assert_eq!(*rest.last().unwrap(), 509);
 
+    // A commit with its modification time and a producer's source, and a
+    // `set_times` (times in milliseconds).
+    let mut commit = Op::commit("vol1", "b1", "dir/k000002", 7, "e").at(T0 + 3_000_000);
+    commit.source = "resync".into();
+    if let Some(fsfeed::op::Kind::Commit(c)) = &mut commit.kind {
+        c.mtime = Some(-1_000);
+    }
+    l.append_batch(vec![
+        commit,
+        Op::set_times("vol1", "b1", "dir/k000002", Some(1_767_225_600_123), None)
+            .at(T0 + 4_000_000),
+    ])
+    .unwrap();
+
     // The default range is everything up to the head at open time.
     let h = l.history(HistoryOptions::default()).unwrap();
-    assert_eq!(h.schema().fields().len(), 13);
+    assert_eq!(h.schema().fields().len(), 15);
     let all: Vec<_> = h.map(|b| b.unwrap()).collect();
     let last = all.last().unwrap();
     let kind = last.column_by_name("kind").unwrap().as_string::<i32>();
     let to_key = last.column_by_name("to_key").unwrap().as_string::<i32>();
+    let mtime = last
+        .column_by_name("mtime")
+        .unwrap()
+        .as_primitive::<arrow_array::types::TimestampMillisecondType>();
+    let source = last.column_by_name("source").unwrap().as_string::<i32>();
     let n = last.num_rows() - 1;
-    assert_eq!(kind.value(n), "rename");
-    assert_eq!(to_key.value(n), "dir/renamed");
+    assert_eq!(kind.value(n - 2), "rename");
+    assert_eq!(to_key.value(n - 2), "dir/renamed");
     assert!(to_key.is_null(0));
+    assert_eq!(
+        (kind.value(n - 1), mtime.value(n - 1), source.value(n - 1)),
+        ("commit", -1_000, "resync")
+    );
+    assert_eq!(
+        (kind.value(n), mtime.value(n), source.is_null(n)),
+        ("set_times", 1_767_225_600_123, true)
+    );
+    // Other ops have neither.
+    assert!(mtime.is_null(0) && mtime.is_null(n - 2) && source.is_null(0));
 }
 
 #[test]

@@ -721,3 +721,87 @@ fn a_failing_sealer_says_why_in_stats_until_it_succeeds() {
     let json = serde_json::to_value(l.stats().unwrap()).unwrap();
     assert!(json["segments"].get("last_error").is_none(), "{json}");
 }
+
+/// The columns of a segment file, and how many rows it holds.
+fn file_columns(path: &Path) -> (Vec<String>, usize) {
+    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(path).unwrap(),
+    )
+    .unwrap();
+    let names = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let rows = b.build().unwrap().map(|r| r.unwrap().num_rows()).sum();
+    (names, rows)
+}
+
+/// Segments sealed before `mtime` and `source` were columns (written here
+/// without them, as that version wrote them) are passed by on reads, and
+/// a writable open seals the retained history again with every column.
+#[test]
+fn segments_of_older_columns_are_read_past_and_sealed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = open(dir.path(), None, Some(ROWS));
+    fill(&l, 3 * ROWS as usize);
+    l.seal().unwrap();
+    l.close().unwrap();
+    drop(l);
+    let seg_dir = dir.path().join(fsfeed::SEGMENTS_DIR);
+    let current: Vec<String> = fsfeed::history::schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let older: Vec<String> = current[..current.len() - 2].to_vec();
+    assert_eq!(&current[current.len() - 2..], ["mtime", "source"]);
+    for k in 0..3 {
+        let path = seg_dir.join(file_name(k * ROWS + 1, (k + 1) * ROWS));
+        let batches: Vec<RecordBatch> =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+                std::fs::File::open(&path).unwrap(),
+            )
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| {
+                b.unwrap()
+                    .project(&(0..older.len()).collect::<Vec<_>>())
+                    .unwrap()
+            })
+            .collect();
+        let file = std::fs::File::create(&path).unwrap();
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, batches[0].schema(), None).unwrap();
+        for b in &batches {
+            w.write(b).unwrap();
+        }
+        w.close().unwrap();
+        assert_eq!(file_columns(&path), (older.clone(), ROWS as usize));
+    }
+    // A read-only opener reads past them: the rows of the row path.
+    let off_dir = tempfile::tempdir().unwrap();
+    let off = open(off_dir.path(), Some(false), None);
+    fill(&off, 3 * ROWS as usize);
+    let expected = table(&rows(&off, HistoryOptions::default()).unwrap());
+    {
+        let reader = Ledger::open_read_only(dir.path()).unwrap();
+        assert_eq!(
+            table(&rows(&reader, HistoryOptions::default()).unwrap()),
+            expected
+        );
+    }
+    // A writable open seals them again, with every column.
+    let l = open(dir.path(), None, Some(ROWS));
+    l.seal().unwrap();
+    assert_eq!(l.sealed_seq().unwrap(), 3 * ROWS);
+    for k in 0..3 {
+        let path = seg_dir.join(file_name(k * ROWS + 1, (k + 1) * ROWS));
+        assert_eq!(file_columns(&path), (current.clone(), ROWS as usize));
+    }
+    assert_eq!(
+        table(&rows(&l, HistoryOptions::default()).unwrap()),
+        expected
+    );
+}

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder, UInt64Builder,
+    BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder, TimestampMillisecondBuilder,
+    UInt64Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
@@ -26,6 +27,8 @@ pub(crate) struct Columns {
     pub(super) object_id: UInt64Builder,
     pub(super) txid: UInt64Builder,
     pub(super) principal: StringBuilder,
+    pub(super) mtime: TimestampMillisecondBuilder,
+    pub(super) source: StringBuilder,
 }
 
 impl Columns {
@@ -45,6 +48,8 @@ impl Columns {
             object_id: UInt64Builder::with_capacity(rows),
             txid: UInt64Builder::with_capacity(rows),
             principal: s(),
+            mtime: TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            source: s(),
         }
     }
 
@@ -75,6 +80,12 @@ impl Columns {
         } else {
             self.principal.append_value(r.principal);
         }
+        self.mtime.append_option(r.mtime);
+        if r.source.is_empty() {
+            self.source.append_null();
+        } else {
+            self.source.append_value(r.source);
+        }
     }
 
     pub(crate) fn finish(mut self, schema: SchemaRef) -> Result<RecordBatch> {
@@ -92,6 +103,8 @@ impl Columns {
             Arc::new(self.object_id.finish()),
             Arc::new(self.txid.finish()),
             Arc::new(self.principal.finish()),
+            Arc::new(self.mtime.finish()),
+            Arc::new(self.source.finish()),
         ];
         RecordBatch::try_new(schema, cols)
             .map_err(|e| Error::Corrupt(format!("history batch: {e}")))

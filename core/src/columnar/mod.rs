@@ -36,6 +36,12 @@ pub fn schema() -> SchemaRef {
         u("object_id", true),
         u("txid", true),
         s("principal", true),
+        Field::new(
+            "mtime",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            true,
+        ),
+        s("source", true),
     ]))
 }
 
@@ -92,6 +98,12 @@ fn via_prost<'a>(ev: &'a crate::proto::Event, op: &'a crate::Op) -> Row<'a> {
         object_id: op.object_id,
         txid: op.txid,
         principal: &op.principal,
+        mtime: match &op.kind {
+            Some(Kind::Commit(c)) => c.mtime,
+            Some(Kind::SetTimes(t)) => t.mtime,
+            _ => None,
+        },
+        source: &op.source,
     }
 }
 
@@ -105,15 +117,29 @@ mod tests {
     fn rows_match_prost_decoding_for_a_varied_workload() {
         let ops = crate::workload::Workload::new(11, 1_767_225_600_000_000).take(5000);
         for (i, op) in ops.enumerate() {
-            let op = crate::Op {
+            let mut op = crate::Op {
                 txid: Some(i as u64 * 3),
                 principal: if i % 2 == 0 {
                     "alice".into()
                 } else {
                     String::new()
                 },
+                source: if i % 5 == 0 {
+                    "resync".into()
+                } else {
+                    String::new()
+                },
                 ..op
             };
+            // Commits with a modification time, before 1970 too (the
+            // workload's set_times carry theirs).
+            if let Some(Kind::Commit(c)) = &mut op.kind {
+                c.mtime = match i % 3 {
+                    0 => None,
+                    1 => Some(op.time_us / 1000),
+                    _ => Some(-86_400_000),
+                };
+            }
             // Format 7 leaves out a path that is the key (every third event
             // here keeps it, as format 6 stored it); the row fills it in.
             let ev = crate::proto::Event {

@@ -11,6 +11,7 @@ pub(super) const CREATE_DIRECTORY: u32 = 21;
 pub(super) const COMMIT: u32 = 22;
 pub(super) const TRUNCATE: u32 = 24;
 pub(super) const RENAME: u32 = 26;
+pub(super) const SET_TIMES: u32 = 30;
 
 /// The op kind of an `Op.kind` oneof field number.
 pub(super) fn kind_name(field: u32) -> &'static str {
@@ -63,6 +64,10 @@ pub(crate) struct Row<'a> {
     pub(super) object_id: Option<u64>,
     pub(super) txid: Option<u64>,
     pub(super) principal: &'a str,
+    /// A commit's or a `set_times`' modification time (milliseconds).
+    pub(super) mtime: Option<i64>,
+    /// `Op.source`: what produced the op, when the producer says.
+    pub(super) source: &'a str,
 }
 
 pub(super) fn text<'a>(buf: &mut &'a [u8]) -> Result<&'a str> {
@@ -105,21 +110,29 @@ impl<'a> Row<'a> {
                 (9, WireType::Varint) => self.object_id = Some(varint(buf)?),
                 (10, WireType::Varint) => self.is_dir = varint(buf)? != 0,
                 (11, WireType::LengthDelimited) => self.principal = text(buf)?,
+                (14, WireType::LengthDelimited) => self.source = text(buf)?,
                 (20..=35, WireType::LengthDelimited) => {
                     // A oneof: the last one wins, as in prost.
                     self.kind = tag;
                     self.size = None;
+                    self.mtime = None;
                     let body = bytes(buf)?;
-                    if tag == COMMIT || tag == TRUNCATE {
+                    if tag == COMMIT || tag == TRUNCATE || tag == SET_TIMES {
                         let mut size = if tag == TRUNCATE { Some(0) } else { None };
+                        let mut mtime = None;
+                        // Commit: size 1, mtime 6; truncate: size 1;
+                        // set_times: mtime 1.
                         fields(body, |t, w, b| {
-                            if (t, w) == (1, WireType::Varint) {
-                                size = Some(varint(b)?);
-                                return Ok(true);
+                            match (tag, t, w) {
+                                (SET_TIMES, 1, WireType::Varint)
+                                | (COMMIT, 6, WireType::Varint) => mtime = Some(varint(b)? as i64),
+                                (COMMIT | TRUNCATE, 1, WireType::Varint) => size = Some(varint(b)?),
+                                _ => return Ok(false),
                             }
-                            Ok(false)
+                            Ok(true)
                         })?;
                         self.size = size;
+                        self.mtime = mtime;
                     }
                 }
                 _ => return Ok(false),

@@ -1023,11 +1023,18 @@ fn segment_settings_on_open(db: &DB, path: &Path, opts: &OpenOptions) -> Result<
         enabled: opts.segments.unwrap_or(base.enabled),
         rows: opts.segment_rows.unwrap_or(base.rows),
     };
-    if stored == Some(settings) {
+    // Segments of older columns are sealed again.
+    #[cfg(feature = "segments")]
+    let stale = settings.enabled && segments::stale(path);
+    #[cfg(not(feature = "segments"))]
+    let stale = false;
+    if stored == Some(settings) && !stale {
         return Ok(settings);
     }
-    // Segments sealed with another size, or none wanted: gone.
-    let drop_segments = !settings.enabled || stored.is_some_and(|s| s.rows != settings.rows);
+    // Segments sealed with another size or other columns, or none wanted:
+    // gone.
+    let drop_segments =
+        stale || !settings.enabled || stored.is_some_and(|s| s.rows != settings.rows);
     if drop_segments {
         match fs::remove_dir_all(path.join(SEGMENTS_DIR)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),

@@ -194,6 +194,29 @@ fn remove_retired(ledger: &Ledger) -> Result<()> {
     Ok(())
 }
 
+/// Whether the segments in `ledger_dir` were sealed with other columns
+/// than [`crate::columnar::schema`]'s (by a version before a column was
+/// added): the footer of the first one found decides, as one sealer seals
+/// them all. Reads would pass them by (`read_segment`), so a writable open
+/// removes them and the sealer seals the retained history again.
+pub(crate) fn stale(ledger_dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(ledger_dir.join(SEGMENTS_DIR)) else {
+        return false;
+    };
+    let schema = crate::columnar::schema();
+    for e in entries.flatten() {
+        if e.file_name().to_str().and_then(parse_name).is_none() {
+            continue;
+        }
+        return match File::open(e.path()).map(ParquetRecordBatchReaderBuilder::try_new) {
+            Ok(Ok(b)) => b.schema().fields() != schema.fields(),
+            // Unreadable: reads fall back for that file alone.
+            _ => false,
+        };
+    }
+    false
+}
+
 /// Remove what a sealer killed mid-write left: hidden temporary files.
 fn remove_temporary(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {

@@ -7,8 +7,8 @@
 **Batch** (``spark.read.format("fsfeed")``): the ledger's history as a
 DataFrame with the columns of ``Ledger.history()`` (``seq``, ``time``,
 ``kind``, ``volume``, ``bucket``, ``key``, ``to_key``, ``layout``,
-``is_dir``, ``size``, ``object_id``, ``txid``, ``principal``; the unsigned
-columns as ``long``). Options:
+``is_dir``, ``size``, ``object_id``, ``txid``, ``principal``, ``mtime``,
+``source``; the unsigned columns as ``long``). Options:
 
 - ``ledger`` (required, or the path given to ``load()``): the ledger
   directory, which the driver and every executor open read-only, beside the
@@ -113,6 +113,8 @@ SCHEMA = StructType(
         StructField("object_id", LongType(), True),
         StructField("txid", LongType(), True),
         StructField("principal", StringType(), True),
+        StructField("mtime", TimestampType(), True),
+        StructField("source", StringType(), True),
     ]
 )
 
