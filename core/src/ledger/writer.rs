@@ -653,7 +653,10 @@ impl Writer {
         for (k, (op, res)) in ops.iter().zip(done).enumerate() {
             let seq = st.head + 1 + k as u64;
             extra.push(total);
-            total += encode_stored(op, res.clone(), seq, total, &mut scratch, &mut buf);
+            // As `apply` counts it: the entries a directory op took, then
+            // the event.
+            let taken = res.below.as_deref().map_or(0, namespace::below::stored_len);
+            total += taken + encode_stored(op, res.clone(), seq, total, &mut scratch, &mut buf);
             if op.time_us > max_time {
                 max_time = op.time_us;
                 extra_times.push((max_time, seq));

@@ -39,21 +39,39 @@ fn x_key(seq: u64, chunk: u32) -> [u8; 13] {
 }
 
 /// Put the entries the event at `seq` took into `batch` (nothing when
-/// there are none); the bytes put (keys and values), which the event's
-/// count of bytes includes.
+/// there are none); the bytes put, [`stored_len`].
 pub(crate) fn store(db: &DB, batch: &mut WriteBatch, seq: u64, entries: &[BelowEntry]) -> u64 {
     let cf = db.cf_handle(super::CF_NS).expect("cf ns");
     let mut bytes = 0;
-    for (i, chunk) in entries.chunks(CHUNK).enumerate() {
-        let value = BelowChunk {
-            entries: chunk.to_vec(),
-        }
-        .encode_to_vec();
-        let key = x_key(seq, i as u32);
+    for (key, value) in stored(seq, entries) {
         bytes += (key.len() + value.len()) as u64;
         batch.put_cf(cf, key, value);
     }
     bytes
+}
+
+/// The keys and values of what the event at `seq` took.
+fn stored(seq: u64, entries: &[BelowEntry]) -> impl Iterator<Item = ([u8; 13], Vec<u8>)> + '_ {
+    entries.chunks(CHUNK).enumerate().map(move |(i, chunk)| {
+        let value = BelowChunk {
+            entries: chunk.to_vec(),
+        }
+        .encode_to_vec();
+        (x_key(seq, i as u32), value)
+    })
+}
+
+/// The bytes [`store`] puts for `entries` (keys and values), which the
+/// event's count of bytes includes: what retention counts, so the writer's
+/// "known gone" judgement counts them too before they are stored.
+pub(crate) fn stored_len(entries: &[BelowEntry]) -> u64 {
+    entries
+        .chunks(CHUNK)
+        .map(|chunk| {
+            let value = prost::encoding::message::encoded_len_repeated(1, chunk);
+            (x_key(0, 0).len() + value) as u64
+        })
+        .sum()
 }
 
 /// Chunk `chunk` of what the event at `seq` took, or `None` when it is
@@ -102,5 +120,24 @@ mod tests {
         assert!(x_key(255, 0) < x_key(256, 0));
         assert!([TAG_X].as_slice() < x_key(0, 0).as_slice());
         assert!(x_key(u64::MAX, u32::MAX).as_slice() < [TAG_X + 1].as_slice());
+    }
+
+    #[test]
+    fn stored_len_is_what_store_puts() {
+        let entry = |i: usize| BelowEntry {
+            rel: format!("d{}/k{i}", i % 7),
+            is_dir: i % 5 == 0,
+            listed: i % 3 != 0,
+            replaced: i % 11 == 0,
+            replaced_is_dir: i % 22 == 0,
+        };
+        for n in [0, 1, 2, 1023, 1024, 1025, 3000] {
+            let entries: Vec<BelowEntry> = (0..n).map(entry).collect();
+            let put: u64 = stored(u64::MAX, &entries)
+                .map(|(k, v)| (k.len() + v.len()) as u64)
+                .sum();
+            assert_eq!(stored_len(&entries), put, "{n} entries");
+            assert_eq!(stored(1, &entries).count(), n.div_ceil(CHUNK));
+        }
     }
 }
