@@ -520,8 +520,21 @@ struct Pure<'a> {
     pending: &'a Pending,
     /// Seq of `extra[0]`.
     base: u64,
-    extra: Vec<u64>,
-    extra_times: Vec<(i64, u64)>,
+    extra: &'a [u64],
+    extra_times: &'a [(i64, u64)],
+}
+
+/// What [`Writer::retained_from`] counted of one request's checked ops:
+/// the offset of each, the bytes and running max op time after the last,
+/// and where that max grew.
+#[derive(Default)]
+struct Counted {
+    offsets: Vec<u64>,
+    total: u64,
+    max_time: i64,
+    times: Vec<(i64, u64)>,
+    scratch: Vec<u8>,
+    buf: Vec<u8>,
 }
 
 impl Source for Pure<'_> {
@@ -536,7 +549,7 @@ impl Source for Pure<'_> {
         if let Some(s) = seq_for_time_in(self.db, self.stored_head, self.pending, time_us)? {
             return Ok(s);
         }
-        Ok(first_reaching(&self.extra_times, time_us).unwrap_or(u64::MAX))
+        Ok(first_reaching(self.extra_times, time_us).unwrap_or(u64::MAX))
     }
 
     fn slowest_cursor(&mut self) -> Result<Option<u64>> {
@@ -608,6 +621,7 @@ impl Writer {
     ) -> Result<Vec<Resolved>> {
         let mut last = st.last_txid;
         let mut out = Vec::with_capacity(ops.len());
+        let mut counted = None;
         for (i, op) in ops.iter().enumerate() {
             if let Some(t) = op.txid {
                 if t <= last {
@@ -620,7 +634,7 @@ impl Writer {
                 }
                 last = t;
             }
-            let mut retained_from = || self.retained_from(st, pending, ops, &out);
+            let mut retained_from = || self.retained_from(st, pending, ops, &out, &mut counted);
             match namespace::apply(tx, op, st.head + 1 + i as u64, i, &mut retained_from) {
                 Ok(res) => out.push(res),
                 Err(e) => {
@@ -637,36 +651,41 @@ impl Writer {
     /// checked so far (`done`) are appended after `st` and `pending`: what
     /// a "known gone" path is judged against. The cursor guard is left out
     /// (it depends on consumers, not on the ops), so replicas fed the same
-    /// ops agree however the ops were batched.
+    /// ops agree however the ops were batched. `counted` keeps what earlier
+    /// calls for the same request counted, so each op (and the entries a
+    /// directory op took) is counted once, however many of the request's
+    /// ops find a closed edge.
     fn retained_from(
         &self,
         st: &State,
         pending: &Pending,
         ops: &[Op],
         done: &[Resolved],
+        counted: &mut Option<Counted>,
     ) -> Result<u64> {
-        let mut total = st.total_bytes;
-        let mut max_time = st.max_time;
-        let mut extra = Vec::with_capacity(done.len());
-        let mut extra_times = Vec::new();
-        let (mut scratch, mut buf) = (Vec::new(), Vec::new());
-        for (k, (op, res)) in ops.iter().zip(done).enumerate() {
+        let c = counted.get_or_insert_with(|| Counted {
+            total: st.total_bytes,
+            max_time: st.max_time,
+            ..Counted::default()
+        });
+        for (k, (op, res)) in ops.iter().zip(done).enumerate().skip(c.offsets.len()) {
             let seq = st.head + 1 + k as u64;
-            extra.push(total);
+            c.offsets.push(c.total);
             // As `apply` counts it: the entries a directory op took, then
             // the event.
             let taken = res.below.as_deref().map_or(0, namespace::below::stored_len);
-            total += taken + encode_stored(op, res.clone(), seq, total, &mut scratch, &mut buf);
-            if op.time_us > max_time {
-                max_time = op.time_us;
-                extra_times.push((max_time, seq));
+            c.total +=
+                taken + encode_stored(op, res.clone(), seq, c.total, &mut c.scratch, &mut c.buf);
+            if op.time_us > c.max_time {
+                c.max_time = op.time_us;
+                c.times.push((c.max_time, seq));
             }
         }
         let view = View {
             first: st.first,
             head: st.head + done.len() as u64,
-            total_bytes: total,
-            max_time,
+            total_bytes: c.total,
+            max_time: c.max_time,
             first_offset: st.first_offset,
             first_running_max: st.first_running_max,
         };
@@ -677,8 +696,8 @@ impl Writer {
             stored_head: self.state.head,
             pending,
             base: st.head + 1,
-            extra,
-            extra_times,
+            extra: &c.offsets,
+            extra_times: &c.times,
         };
         retention::new_first(&limits, &view, &mut src)
     }
