@@ -43,8 +43,8 @@ impl Ledger {
     /// between them made `bytes` count events past `head_seq` (or, when
     /// retention dropped the first event meanwhile, none at all). The
     /// writer's ledger reads them with no group commit under way; a
-    /// read-only opener reads until the bounds it read first are still
-    /// the stored ones.
+    /// read-only opener catches up and reads them with no other catch-up
+    /// under way (its database changes only when it catches up).
     fn counts(&self, db: &DB) -> Result<(Bounds, u64, u64, Option<u64>)> {
         let meta = db.cf_handle(CF_META).expect("cf meta");
         let read = |b: Bounds| -> Result<(Bounds, u64, u64, Option<u64>)> {
@@ -68,17 +68,11 @@ impl Ledger {
         if !self.inner.read_only {
             return self.writer()?.between_commits(|| read(self.view()?));
         }
-        self.refresh()?;
-        let mut tries = 0;
-        loop {
-            let b = read_bounds(db)?;
-            // An event dropped by a newer batch reads as missing: try again.
-            let counts = read(b);
-            if read_bounds(db)? == b || tries == 10 {
-                return counts;
-            }
-            tries += 1;
-        }
+        let _turn = self.inner.catching_up.lock();
+        db.try_catch_up_with_primary()?;
+        let b = read_bounds(db)?;
+        self.inner.signal.shared.lock().bounds = b;
+        read(b)
     }
 
     /// A consistent copy of the ledger in `dir` (which must not exist or be

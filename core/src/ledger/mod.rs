@@ -347,6 +347,9 @@ pub(crate) struct Inner {
     watcher: Option<beacon::Watcher>,
     /// Wakes waiting readers when a cursor's subscription is stopped.
     pub(crate) generation: AtomicU64,
+    /// A read-only opener's catch-ups with the writer: held by each, and by
+    /// reads that must see one state across several lookups (`stats`).
+    pub(crate) catching_up: Mutex<()>,
     /// The writer's sealer of Parquet segments, when sealing is on.
     #[cfg(feature = "segments")]
     sealer: Mutex<Option<segments::Sealer>>,
@@ -780,6 +783,7 @@ impl Ledger {
             announcer: Mutex::new(None),
             watcher,
             generation: AtomicU64::new(0),
+            catching_up: Mutex::new(()),
             #[cfg(feature = "segments")]
             sealer: Mutex::new(None),
             #[cfg(feature = "segments")]

@@ -97,10 +97,12 @@ impl Ledger {
     /// Read-only openers: catch up with the primary and reload the bounds.
     pub(super) fn refresh(&self) -> Result<()> {
         let db = self.db()?;
+        // One catch-up at a time, its bounds published before the next:
+        // the view never goes back to an older catch-up's.
+        let _turn = self.inner.catching_up.lock();
         db.try_catch_up_with_primary()?;
         let b = read_bounds(&db)?;
-        let mut s = self.inner.signal.shared.lock();
-        s.bounds = b;
+        self.inner.signal.shared.lock().bounds = b;
         Ok(())
     }
 
