@@ -29,7 +29,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::op::{Kind, Layout};
 use crate::read::Start;
@@ -174,13 +174,29 @@ fn each_taken(
         .op
         .as_ref()
         .is_some_and(|op| matches!(op.kind, Some(Kind::Rename(_))));
-    for x in ExpIter::new(&ledger.db()?, event)? {
+    let mut it = ExpIter::new(&ledger.db()?, event)?;
+    for x in it.by_ref() {
         let Some(x) = x?.1 else { continue };
         match (x.action, &x.from_key) {
             (Action::Create, Some(from)) => f(Effect::Rename(from, &x.key)),
             (Action::Remove, _) if !rename => f(Effect::Delete(&x.key)),
             _ => {}
         }
+    }
+    if it.cut() {
+        // What the event took ran out: retention dropped it with the event
+        // while it was read (a gap), or it is lost.
+        let first = crate::ledger::stored_first(&*ledger.db()?)?;
+        if first <= event.seq {
+            return Err(Error::Corrupt(format!(
+                "the entries event {} took are missing",
+                event.seq
+            )));
+        }
+        return Err(Error::Gap {
+            expected: event.seq,
+            actual: first,
+        });
     }
     Ok(())
 }

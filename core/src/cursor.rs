@@ -458,6 +458,22 @@ impl Cursor {
                 return Ok(false);
             }
             match it.next() {
+                None if it.cut() => {
+                    // The stored entries ran out. Retention dropped them
+                    // with the event (in one batch with `first_seq`) while
+                    // this read went on: stay inside the event, and the
+                    // next look at the bounds reports the gap (the next
+                    // event may be the first one kept, which would hide
+                    // it). Missing while the event is retained: lost.
+                    if crate::ledger::stored_first(&*self.ledger.db()?)? <= seq {
+                        return Err(Error::Corrupt(format!(
+                            "the entries event {seq} took are missing after sub {}",
+                            it.next_sub()
+                        )));
+                    }
+                    self.pos = Position::new(seq, it.next_sub());
+                    return Ok(false);
+                }
                 None => {
                     self.pos = Position::new(seq + 1, 0);
                     return Ok(true);

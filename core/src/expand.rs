@@ -36,11 +36,15 @@
 //! 9), then itself. A volume's delete is not expanded (Ozone deletes only
 //! empty volumes; its records would name several buckets).
 //!
-//! A cursor that reads an expansion across several reads, while retention
-//! drops the event's stored entries, ends the expansion where they are
-//! gone; its next event is then behind retention, a gap it reports unless
-//! that event is the first one kept. The FSO walk has the same window (the
-//! closed edges it reads go with the event).
+//! Retention drops an event's stored entries with the event. A cursor
+//! whose read finds them gone part way (the event fell behind `first_seq`
+//! while the read went on) stays inside the event, and its next look at
+//! the bounds reports the gap, even when the next event is the first one
+//! kept (`ExpIter::cut`); `changes` fails with the gap. Entries missing
+//! while the event is retained are `corrupt`. The FSO walk has the same
+//! window without the check: the closed edges it reads go with the event,
+//! and a walk that finds fewer of them cannot tell; its cursor reports the
+//! gap only when the next event is behind retention too.
 
 use std::sync::{Arc, Weak};
 
@@ -135,6 +139,9 @@ pub(crate) struct ExpIter {
     /// The event itself is the last record (a bucket's delete), not yet
     /// handed out.
     itself: bool,
+    /// The stored entries ran out before their count: retention dropped
+    /// them with the event while this expansion was read.
+    cut: bool,
 }
 
 /// Reads the entries an event took, a stored chunk at a time.
@@ -149,12 +156,14 @@ struct Taken {
     /// rename, its destination.
     from: String,
     to: Option<String>,
+    /// Retention dropped entries not yet listed.
+    cut: bool,
 }
 
 impl Taken {
     /// The next entry, reading the next chunk when one is used up. `None`
-    /// at the end, or when retention dropped the rest with the event (the
-    /// cursor is then behind retention).
+    /// at the end, or when the rest is missing (`cut`): retention dropped
+    /// it with the event, or it is lost, which the reader tells apart.
     fn next(&mut self) -> Result<Option<crate::proto::BelowEntry>> {
         if self.left == 0 {
             return Ok(None);
@@ -166,6 +175,7 @@ impl Taken {
         let db = self.db.upgrade().ok_or(Error::LedgerClosed)?;
         let Some(chunk) = namespace::below::read(&db, self.seq, self.chunk)? else {
             self.left = 0;
+            self.cut = true;
             return Ok(None);
         };
         if chunk.is_empty() {
@@ -227,6 +237,7 @@ impl ExpIter {
             },
             to: matches!(op.kind, Some(Kind::Rename(_)))
                 .then(|| event.to_path.trim_end_matches('/').to_string()),
+            cut: false,
         });
         match &op.kind {
             // The entries it took give every record (a directory's rename
@@ -300,7 +311,16 @@ impl ExpIter {
             below,
             taken,
             itself,
+            cut: false,
         })
+    }
+
+    /// Whether the expansion ended short, its stored entries missing: a
+    /// gap when retention dropped them with the event while it was read
+    /// (the event is behind the stored `first_seq`), `corrupt` otherwise.
+    /// The reader must say which, not go on as if it had listed them all.
+    pub(crate) fn cut(&self) -> bool {
+        self.cut
     }
 
     /// The seq of the expanded event.
@@ -343,7 +363,15 @@ impl Iterator for ExpIter {
             if let Some(t) = self.taken.as_mut() {
                 match t.next() {
                     Err(e) => return Some(Err(e)),
-                    Ok(None) => self.taken = None,
+                    Ok(None) => {
+                        if t.cut {
+                            // What is left, the event's own record too,
+                            // went with it.
+                            self.cut = true;
+                            self.itself = false;
+                        }
+                        self.taken = None
+                    }
                     Ok(Some(e)) => {
                         let old = Taken::key(&t.from, &e.rel);
                         self.queue.push_back(Expansion {
@@ -646,5 +674,53 @@ mod tests {
             ..Event::default()
         };
         assert!(!expands(&fso, deletes));
+    }
+
+    /// A bucket's delete of 2,500 objects stores three chunks. With the
+    /// last two gone while it is read, the expansion ends after the first,
+    /// says it was cut, and leaves out the delete's own record (the
+    /// readers tell a gap from `corrupt`).
+    #[test]
+    fn an_expansion_cut_by_retention_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = crate::Ledger::open_with(
+            dir.path(),
+            crate::OpenOptions {
+                durability: crate::Durability::None,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let obs = |op: Op| op.with_layout(Layout::Obs).at(1_767_225_600_000_000);
+        let mut ops: Vec<Op> = (0..2500)
+            .map(|i| obs(Op::commit("v", "b", &format!("k{i:04}"), 1, "e")))
+            .collect();
+        ops.push(obs(Op::bucket_delete("v", "b")));
+        ledger.append_batch(ops).unwrap();
+        let event = ledger.get(2501).unwrap().unwrap();
+        assert_eq!(event.below, Some(2500));
+        let db = ledger.db().unwrap();
+        let read = || -> (usize, bool, Option<Error>) {
+            let mut it = ExpIter::new(&db, &event).unwrap();
+            let mut n = 0;
+            for x in it.by_ref() {
+                match x {
+                    Ok(_) => n += 1,
+                    Err(e) => return (n, it.cut(), Some(e)),
+                }
+            }
+            (n, it.cut(), None)
+        };
+        assert!(matches!(read(), (2501, false, None)));
+        let ns = db.cf_handle(namespace::CF_NS).unwrap();
+        for chunk in [1u32, 2] {
+            let mut k = vec![namespace::below::TAG_X];
+            k.extend_from_slice(&2501u64.to_be_bytes());
+            k.extend_from_slice(&chunk.to_be_bytes());
+            db.delete_cf(ns, k).unwrap();
+        }
+        let (n, cut, err) = read();
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!((n, cut), (1024, true));
     }
 }

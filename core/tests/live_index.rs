@@ -386,3 +386,60 @@ fn what_a_directory_op_took_counts_in_its_bytes() {
     let stats = ledger.stats().unwrap();
     assert!(stats.bytes > after, "{} <= {after}", stats.bytes);
 }
+
+/// The entries a recursive delete took, stored beside it, missing while
+/// the event is retained (lost behind the ledger's back): a cursor that
+/// expands it reads `corrupt`, not an expansion that ends short as if it
+/// had listed them all.
+#[test]
+fn a_missing_chunk_of_what_a_directory_op_took_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let lg = |op: Op| op.with_layout(Layout::Legacy).at(T0);
+    {
+        let ledger = open(dir.path(), Durability::Sync, None);
+        let ops: Vec<Op> = (0..2000)
+            .map(|i| lg(Op::commit("v", "g", &format!("d/k{i:05}"), 1, "e")))
+            .collect();
+        ledger.append_batch(ops).unwrap();
+        ledger
+            .append(lg(Op::delete("v", "g", "d", true).dir()))
+            .unwrap();
+        ledger.close().unwrap();
+    }
+    let read = || {
+        let ledger = open(dir.path(), Durability::Sync, None);
+        let mut c = ledger
+            .cursor(
+                None,
+                CursorOptions {
+                    start: Start::Seq(2001),
+                    format: s3(),
+                    expand: fsfeed::ExpandOptions {
+                        renames: false,
+                        deletes: true,
+                    },
+                    ..CursorOptions::default()
+                },
+            )
+            .unwrap();
+        let mut n = 0;
+        loop {
+            match c.read(500, Duration::ZERO) {
+                Ok(b) if b.records.is_empty() => return Ok(n),
+                Ok(b) => n += b.records.len(),
+                Err(e) => return Err((n, e.code())),
+            }
+        }
+    };
+    assert_eq!(read(), Ok(2000));
+    {
+        let db = raw_db(dir.path());
+        let ns = db.cf_handle("ns").unwrap();
+        let mut k = vec![b'X'];
+        k.extend_from_slice(&2001u64.to_be_bytes());
+        k.extend_from_slice(&1u32.to_be_bytes());
+        assert!(db.get_cf(ns, &k).unwrap().is_some());
+        db.delete_cf(ns, &k).unwrap();
+    }
+    assert_eq!(read(), Err((1000, "corrupt")));
+}
