@@ -356,6 +356,22 @@ fn a_deleted_bucket_takes_its_entries_with_it() {
     assert_eq!(got, vec!["new".to_string()]);
 }
 
+fn legacy(op: Op) -> Op {
+    op.with_layout(Layout::Legacy).at(T0)
+}
+
+/// 2,000 legacy commits below `d` (seqs 1 to 2000), then a recursive
+/// delete of `d` (seq 2001) that takes them all.
+fn commits_then_recursive_delete(ledger: &Ledger) {
+    let ops: Vec<Op> = (0..2000)
+        .map(|i| legacy(Op::commit("v", "g", &format!("d/k{i:05}"), 1, "e")))
+        .collect();
+    ledger.append_batch(ops).unwrap();
+    ledger
+        .append(legacy(Op::delete("v", "g", "d", true).dir()))
+        .unwrap();
+}
+
 /// What a recursive delete took is stored beside its event and counts in
 /// its bytes: the next event's offset is past them, and `stats` counts
 /// them while the event is retained.
@@ -363,16 +379,9 @@ fn a_deleted_bucket_takes_its_entries_with_it() {
 fn what_a_directory_op_took_counts_in_its_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), Durability::None, None);
-    let lg = |op: Op| op.with_layout(Layout::Legacy).at(T0);
-    let ops: Vec<Op> = (0..2000)
-        .map(|i| lg(Op::commit("v", "g", &format!("d/k{i:05}"), 1, "e")))
-        .collect();
-    ledger.append_batch(ops).unwrap();
+    commits_then_recursive_delete(&ledger);
     ledger
-        .append(lg(Op::delete("v", "g", "d", true).dir()))
-        .unwrap();
-    ledger
-        .append(lg(Op::commit("v", "g", "x", 1, "e")))
+        .append(legacy(Op::commit("v", "g", "x", 1, "e")))
         .unwrap();
     let offset = |seq| ledger.get(seq).unwrap().unwrap().offset;
     let (before, delete, after) = (offset(2000) - offset(1999), offset(2001), offset(2002));
@@ -394,16 +403,9 @@ fn what_a_directory_op_took_counts_in_its_bytes() {
 #[test]
 fn a_missing_chunk_of_what_a_directory_op_took_is_corrupt() {
     let dir = tempfile::tempdir().unwrap();
-    let lg = |op: Op| op.with_layout(Layout::Legacy).at(T0);
     {
         let ledger = open(dir.path(), Durability::Sync, None);
-        let ops: Vec<Op> = (0..2000)
-            .map(|i| lg(Op::commit("v", "g", &format!("d/k{i:05}"), 1, "e")))
-            .collect();
-        ledger.append_batch(ops).unwrap();
-        ledger
-            .append(lg(Op::delete("v", "g", "d", true).dir()))
-            .unwrap();
+        commits_then_recursive_delete(&ledger);
         ledger.close().unwrap();
     }
     let read = || {
