@@ -68,11 +68,7 @@ impl Ledger {
         if !self.inner.read_only {
             return self.writer()?.between_commits(|| read(self.view()?));
         }
-        let _turn = self.inner.catching_up.lock();
-        db.try_catch_up_with_primary()?;
-        let b = read_bounds(db)?;
-        self.inner.signal.shared.lock().bounds = b;
-        read(b)
+        self.refreshed(|_, b| read(b))
     }
 
     /// A consistent copy of the ledger in `dir` (which must not exist or be

@@ -96,14 +96,21 @@ impl Ledger {
 
     /// Read-only openers: catch up with the primary and reload the bounds.
     pub(super) fn refresh(&self) -> Result<()> {
+        self.refreshed(|_, _| Ok(()))
+    }
+
+    /// [`Ledger::refresh`], then `f` on the database and the bounds that
+    /// catch-up published, before any other catch-up of this opener: its
+    /// database changes only when it catches up, so what `f` reads is one
+    /// state (`stats`). One catch-up at a time, its bounds published
+    /// before the next: the view never goes back to an older catch-up's.
+    pub(super) fn refreshed<T>(&self, f: impl FnOnce(&DB, Bounds) -> Result<T>) -> Result<T> {
         let db = self.db()?;
-        // One catch-up at a time, its bounds published before the next:
-        // the view never goes back to an older catch-up's.
         let _turn = self.inner.catching_up.lock();
         db.try_catch_up_with_primary()?;
         let b = read_bounds(&db)?;
         self.inner.signal.shared.lock().bounds = b;
-        Ok(())
+        f(&db, b)
     }
 
     /// Wake every waiting reader (used to stop subscriptions promptly).
