@@ -186,16 +186,9 @@ fn each_taken(
     if it.cut() {
         // What the event took ran out: retention dropped it with the event
         // while it was read (a gap), or it is lost.
-        let first = crate::ledger::stored_first(&*ledger.db()?)?;
-        if first <= event.seq {
-            return Err(Error::Corrupt(format!(
-                "the entries event {} took are missing",
-                event.seq
-            )));
-        }
         return Err(Error::Gap {
             expected: event.seq,
-            actual: first,
+            actual: ledger.first_after_cut(event.seq)?,
         });
     }
     Ok(())

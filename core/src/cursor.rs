@@ -465,12 +465,7 @@ impl Cursor {
                     // next look at the bounds reports the gap (the next
                     // event may be the first one kept, which would hide
                     // it). Missing while the event is retained: lost.
-                    if crate::ledger::stored_first(&*self.ledger.db()?)? <= seq {
-                        return Err(Error::Corrupt(format!(
-                            "the entries event {seq} took are missing after sub {}",
-                            it.next_sub()
-                        )));
-                    }
+                    self.ledger.first_after_cut(seq)?;
                     self.pos = Position::new(seq, it.next_sub());
                     return Ok(false);
                 }

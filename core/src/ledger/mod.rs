@@ -1337,13 +1337,6 @@ fn get_u64(db: &DB, cf: &rocksdb::ColumnFamily, key: &[u8]) -> Result<Option<u64
         .transpose()
 }
 
-/// The first retained seq as stored (what the last batch written, or the
-/// last catch-up of a read-only opener, left): for readers below the
-/// ledger's handle (`expand`).
-pub(crate) fn stored_first(db: &DB) -> Result<u64> {
-    Ok(read_bounds(db)?.first)
-}
-
 /// The stored bounds (absent: an empty ledger).
 fn read_bounds(db: &DB) -> Result<Bounds> {
     let meta = db.cf_handle(CF_META).expect("cf meta");

@@ -94,6 +94,23 @@ impl Ledger {
         Ok(self.bounds()?.first)
     }
 
+    /// For a reader whose expansion of event `seq` ran out of the entries
+    /// stored beside it (`ExpIter::cut`): the first retained seq, when
+    /// retention dropped them with the event while the expansion was read
+    /// (a gap from `seq`). The stored bounds decide, not the published
+    /// ones: the range delete and `first_seq` are in one batch, which the
+    /// writer publishes after its write. Missing while the event is
+    /// retained, they are lost: `corrupt`.
+    pub(crate) fn first_after_cut(&self, seq: u64) -> Result<u64> {
+        let first = read_bounds(&*self.db()?)?.first;
+        if first <= seq {
+            return Err(Error::Corrupt(format!(
+                "the entries event {seq} took are missing"
+            )));
+        }
+        Ok(first)
+    }
+
     /// Read-only openers: catch up with the primary and reload the bounds.
     pub(super) fn refresh(&self) -> Result<()> {
         self.refreshed(|_, _| Ok(()))
