@@ -48,6 +48,24 @@ fn fso(op: Op) -> Op {
     op.with_layout(Layout::Fso).at(T0)
 }
 
+/// A cursor of native records from `start`, expanding renames or not.
+fn native(ledger: &Ledger, start: Start, renames: bool) -> fsfeed::Cursor {
+    let expand = ExpandOptions {
+        renames,
+        deletes: false,
+    };
+    ledger
+        .cursor(
+            None,
+            CursorOptions {
+                start,
+                expand,
+                ..CursorOptions::default()
+            },
+        )
+        .unwrap()
+}
+
 fn opts(start: Start) -> CursorOptions {
     CursorOptions {
         start,
@@ -388,15 +406,7 @@ fn object_store_renames_of_files_never_committed() {
     );
     assert_eq!(resync_keys(&ledger), want(&["kept", "seen"]));
     // The native records say which renames moved no S3 object.
-    let mut n = ledger
-        .cursor(
-            None,
-            CursorOptions {
-                start: Start::Earliest,
-                ..CursorOptions::default()
-            },
-        )
-        .unwrap();
+    let mut n = native(&ledger, Start::Earliest, false);
     let b = n.read(100, Duration::ZERO).unwrap();
     let flags: Vec<(String, Option<bool>, Option<bool>)> = b
         .records
@@ -494,19 +504,7 @@ fn directories_of_other_layouts_by_name() {
     );
     assert_eq!(resync_keys(&ledger), want(&["kk"]));
     // The native form keeps the file never committed: it moved.
-    let mut n = ledger
-        .cursor(
-            None,
-            CursorOptions {
-                start: Start::Seq(5),
-                expand: ExpandOptions {
-                    renames: true,
-                    deletes: false,
-                },
-                ..CursorOptions::default()
-            },
-        )
-        .unwrap();
+    let mut n = native(&ledger, Start::Seq(5), true);
     let b = n.read(5, Duration::ZERO).unwrap();
     let keys: Vec<(String, bool)> = b
         .records
@@ -530,15 +528,7 @@ fn directories_of_other_layouts_by_name() {
     // op took: the rename and the delete three each (the never committed
     // file included; no marker of `d` or `n`), the object-store delete
     // `k` and `k/x`. Other records have no `below`.
-    let mut n = ledger
-        .cursor(
-            None,
-            CursorOptions {
-                start: Start::Seq(5),
-                ..CursorOptions::default()
-            },
-        )
-        .unwrap();
+    let mut n = native(&ledger, Start::Seq(5), false);
     let b = n.read(100, Duration::ZERO).unwrap();
     let below: Vec<(u64, u64)> = b
         .records
